@@ -1,0 +1,95 @@
+"""The adapter seam: one small Protocol every provider implements, and the registry of kinds.
+
+An adapter is a pure translator: canonical request in, one provider HTTP exchange, `ProviderResult`
+or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import ClassVar, Protocol, TypeVar
+
+import httpx
+import msgspec
+
+from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult
+
+
+class ImageAdapter(Protocol):
+    kind: ClassVar[str]  # the `adapter:` value in the routing YAML
+
+    def capabilities(self, provider_model: str) -> Capabilities: ...
+
+    async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AdapterFactory(Protocol):
+    kind: ClassVar[str]
+
+    def __call__(
+        self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient
+    ) -> ImageAdapter: ...
+
+
+class AdapterSettingsError(ValueError):
+    """Provider settings failed to decode; `path` names the offending key below `settings`."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+_REGISTRY: dict[str, Callable[..., ImageAdapter]] = {}
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+A = TypeVar("A")
+
+
+def register(kind: str) -> Callable[[type[A]], type[A]]:
+    """Class decorator: make an adapter class constructible from the routing YAML by `kind`."""
+
+    def wrap(cls: type[A]) -> type[A]:
+        _REGISTRY[kind] = cls  # type: ignore[assignment]
+        return cls
+
+    return wrap
+
+
+def adapter_kinds() -> list[str]:
+    _load_builtin_adapters()
+    return sorted(_REGISTRY)
+
+
+def build_adapter(
+    kind: str, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient
+) -> ImageAdapter:
+    _load_builtin_adapters()
+    try:
+        factory = _REGISTRY[kind]
+    except KeyError:
+        raise AdapterSettingsError(
+            f"unknown adapter kind {kind!r}; expected one of {sorted(_REGISTRY)}"
+        ) from None
+    return factory(provider=provider, settings=settings, client=client)
+
+
+def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S:
+    """Decode a provider's `settings:` mapping strictly; errors carry the key path."""
+    try:
+        return msgspec.convert(dict(settings), settings_type, strict=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        path = ""
+        if " - at `$." in message:
+            message, _, at = message.rpartition(" - at `$.")
+            path = at.rstrip("`")
+        raise AdapterSettingsError(message, path) from exc
+
+
+def _load_builtin_adapters() -> None:
+    # Importing a module registers its adapter; done lazily so `adapters.base` has no cycles.
+    import adapters.builtin  # noqa: F401

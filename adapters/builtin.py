@@ -1,0 +1,3 @@
+"""Imports every bundled adapter module so each registers its kind."""
+
+from adapters import mock  # noqa: F401

@@ -1,0 +1,1 @@
+"""HTTP layer: controllers, the one error handler, request ids, the OpenAPI document."""

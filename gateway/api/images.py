@@ -1,0 +1,67 @@
+"""POST /api/v1/image/generate: body -> validation -> auth -> generation -> JSON or raw bytes."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Response, post
+
+from gateway.api.request_id import request_id_of
+from gateway.api.types import HttpRequest
+from gateway.canonical import OutputType
+from gateway.errors import PayloadTooLarge, UnsupportedMediaType
+from gateway.schemas import decode_generate_request
+from gateway.service import Generation, generate
+from gateway.services import Services
+
+_ENCODER = msgspec.json.Encoder()
+GENERATE_PATH = "/api/v1/image/generate"
+
+
+@post(
+    GENERATE_PATH,
+    status_code=200,
+    request_max_body_size=None,
+    summary="Generate images",
+    operation_id="generateImage",
+)
+async def generate_image(request: HttpRequest) -> Response[bytes]:
+    services: Services = request.app.state.services
+    runtime = services.runtime
+    request_id = request_id_of(request.scope)
+    body = await read_json_body(request, runtime.config.server.max_body_bytes)
+    # Validate before authenticating, so a malformed request never burns the caller's nonce.
+    req = decode_generate_request(body).to_canonical(runtime.config.server)
+    await services.authenticator.authenticate(request.headers, client_ip(request))
+    generation = await generate(runtime, req, request_id=request_id)
+    if req.output_type is OutputType.FILE:
+        return _file_response(generation)
+    return Response(content=_ENCODER.encode(generation.response), media_type="application/json")
+
+
+async def read_json_body(request: HttpRequest, limit: int) -> bytes:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def client_ip(request: HttpRequest) -> str:
+    return request.client.host if request.client else ""
+
+
+def _file_response(generation: Generation) -> Response[bytes]:
+    image = generation.images[0]
+    headers = {"X-Provider": image.provider}
+    if image.seed is not None:
+        headers["X-Image-Seed"] = str(image.seed)
+    return Response(content=image.data, media_type=image.info.format.media_type, headers=headers)

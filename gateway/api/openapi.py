@@ -1,0 +1,89 @@
+"""The OpenAPI document at /schema, completed with the msgspec wire types.
+
+The generate handler reads its raw body (it enforces size, media type and strict decoding itself),
+so Litestar cannot infer the request/response schemas; they are added here from the Structs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (kept for type readers)
+
+from gateway.api.images import GENERATE_PATH
+from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
+
+_REF = "#/components/schemas/{name}"
+
+
+def openapi_config(version: str) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="imagegate",
+        version=version,
+        description="One URL, one schema for image generation. Authenticate with the Sign-In-With-X header.",
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin()],
+    )
+
+
+def complete_schema(app: Litestar) -> None:
+    """on_startup hook: patch the cached OpenAPI dict with request/response bodies."""
+    from litestar._openapi.plugin import OpenAPIPlugin
+
+    schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    _, components = msgspec.json.schema_components(
+        [GenerateRequest, GenerateResponse, ErrorResponse, ModelsResponse], ref_template=_REF
+    )
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    error = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
+    generate: dict[str, Any] = schema["paths"][GENERATE_PATH]["post"]
+    generate["parameters"] = [
+        {
+            "name": "Sign-In-With-X",
+            "in": "header",
+            "required": True,
+            "description": 'Base64 of {"message": <CAIP-122 message>, "signature": <hex | base58>}',
+            "schema": {"type": "string"},
+        }
+    ]
+    generate["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name="GenerateRequest")}}},
+    }
+    generate["responses"] = {
+        "200": {
+            "description": "Images (JSON for output_type data_url; raw bytes for output_type file; SSE for stream)",
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(name="GenerateResponse")}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/webp": {"schema": {"type": "string", "format": "binary"}},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        },
+        **{
+            str(status): {"description": description, "content": error}
+            for status, description in [
+                (400, "invalid_request / content_policy_violation"),
+                (401, "auth_* (see docs/authentication.md)"),
+                (404, "model_not_found"),
+                (413, "payload_too_large"),
+                (415, "unsupported_media_type"),
+                (429, "rate_limited"),
+                (502, "upstream_error"),
+                (503, "auth_unavailable / provider_capacity / upstream_rate_limited / service_unavailable"),
+                (504, "upstream_timeout"),
+            ]
+        },
+    }
+    models = schema["paths"]["/api/v1/models"]["get"]
+    models["responses"] = {
+        "200": {
+            "description": "Models",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name="ModelsResponse")}}},
+        }
+    }

@@ -1,0 +1,88 @@
+"""create_app(settings) -> Litestar. The lifespan owns the HTTP client, the store and the adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from litestar import Litestar
+from litestar.exceptions import HTTPException
+
+from gateway import __version__
+from gateway.api.catalog import list_models
+from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
+from gateway.api.health import healthz, readyz
+from gateway.api.images import generate_image
+from gateway.api.openapi import complete_schema, openapi_config
+from gateway.api.request_id import stamp_request_id
+from gateway.auth.principal import AnonymousAuthenticator, Authenticator
+from gateway.config import RoutingConfig, load_config
+from gateway.errors import GatewayError
+from gateway.runtime import Runtime
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.state import open_store
+from gateway.state.base import StateStore
+
+log = logging.getLogger("imagegate")
+
+
+def create_app(
+    settings: Settings, *, config: RoutingConfig | None = None, http: httpx.AsyncClient | None = None
+) -> Litestar:
+    """Build the app. `config` and `http` let tests inject a routing config and a fake transport."""
+    routing = config if config is not None else load_config(settings.config_path)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
+        store = open_store(settings.redis_url)
+        runtime = Runtime.build(routing, client)
+        app.state.services = Services(
+            settings=settings,
+            runtime=runtime,
+            store=store,
+            authenticator=build_authenticator(routing, store),
+            http=client,
+        )
+        _log_startup(settings, runtime, store)
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+            await store.aclose()
+            if http is None:
+                await client.aclose()
+
+    return Litestar(
+        route_handlers=[generate_image, list_models, healthz, readyz],
+        lifespan=[lifespan],
+        on_startup=[complete_schema],
+        before_send=[stamp_request_id],
+        exception_handlers={
+            GatewayError: handle_gateway_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        openapi_config=openapi_config(__version__),
+        debug=False,
+    )
+
+
+def build_authenticator(config: RoutingConfig, store: StateStore) -> Authenticator:
+    if not config.auth.enabled:
+        log.warning(
+            "AUTHENTICATION IS DISABLED (auth.enabled: false): every request is anonymous. Local development only."
+        )
+    return AnonymousAuthenticator()
+
+
+def _log_startup(settings: Settings, runtime: Runtime, store: StateStore) -> None:
+    if store.kind == "memory":
+        log.warning("no REDIS_URL: using the in-memory store; replay protection and limits are per process")
+    providers = ", ".join(f"{name} ({adapter.kind})" for name, adapter in runtime.adapters.items())
+    log.info("store: %s", store.kind)
+    log.info("providers: %s", providers or "none")
+    log.info("models: %s", ", ".join(runtime.config.models) or "none")

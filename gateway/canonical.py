@@ -1,0 +1,111 @@
+"""Internal types shared by the gateway and the adapters (not wire types: see gateway/api/schemas.py)."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+
+
+class Quality(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    AUTO = "auto"
+
+
+class OutputFormat(enum.StrEnum):
+    PNG = "png"
+    JPEG = "jpeg"
+    WEBP = "webp"
+
+    @property
+    def media_type(self) -> str:
+        return f"image/{self.value}"
+
+
+class OutputType(enum.StrEnum):
+    DATA_URL = "data_url"
+    FILE = "file"
+
+
+class Resolution(enum.StrEnum):
+    R1K = "1K"
+    R2K = "2K"
+    R4K = "4K"
+
+
+class ImageRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated canonical request. `seed` None means "nondeterministic" (the wire's -1 or absent)."""
+
+    model: str
+    prompt: str
+    n: int = 1
+    negative_prompt: str | None = None
+    width: int | None = None
+    height: int | None = None
+    aspect_ratio: tuple[int, int] | None = None
+    style: str | None = None
+    quality: Quality | None = None
+    output_format: OutputFormat = OutputFormat.PNG
+    output_type: OutputType = OutputType.DATA_URL
+    seed: int | None = None
+    guide_scale: float | None = None
+    stream: bool = False
+    steps: int | None = None
+    style_preset: str | None = None
+    resolution: Resolution | None = None
+    hide_watermark: bool | None = None
+    lora_strength: int | None = None
+    safe_mode: bool | None = None
+    embed_exif_metadata: bool = False
+    enable_web_search: bool | None = None
+    user: str | None = None
+    metadata: dict[str, object] | None = None
+
+
+class ProviderImage(msgspec.Struct, frozen=True, kw_only=True):
+    """One image as the provider delivered it: raw bytes in whatever format it chose."""
+
+    data: bytes
+    seed: int | None = None
+
+
+class ProviderResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What an adapter returns for one call. `raw` is the provider body with base64 blobs elided."""
+
+    images: list[ProviderImage]
+    raw: dict[str, object]
+    warnings: list[str] = msgspec.field(default_factory=list)
+
+
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What a provider model supports; drives fan-out, size snapping and GET /api/v1/models."""
+
+    max_n: int = 1
+    sizes: list[tuple[int, int]] | None = None  # None: any size within the bounds below
+    min_side: int = 64
+    max_side: int = 8192
+    size_multiple: int = 1
+    supports_seed: bool = False
+    supports_negative_prompt: bool = False
+    supports_steps: bool = False
+    supports_guidance: bool = False
+    formats: list[OutputFormat] = msgspec.field(default_factory=lambda: [OutputFormat.PNG])
+    streaming: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Per-call facts the router hands an adapter. Not a wire type."""
+
+    request_id: str
+    provider_model: str  # the provider's own model name for this deployment
+    deadline: float  # absolute, time.monotonic() seconds
+    attempt: int = 1
+    options: dict[str, object] = field(default_factory=dict)  # per-deployment overrides
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()

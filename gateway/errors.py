@@ -1,0 +1,177 @@
+"""Errors: what an upstream did (ProviderError) and what a client is told (GatewayError).
+
+Exception
+ ├── ProviderError            raised by adapters / upstream.py; never reaches a client
+ │     .failure: FailureClass  drives retry / fallback policy (spec/routing-policy.md)
+ └── GatewayError             rendered by the one exception handler as {"error": {...}}
+       ├── InvalidRequest            400 invalid_request (param names the field)
+       ├── ContentPolicyViolation    400 content_policy_violation
+       ├── AuthError                 401 auth_* (code chosen per failure)
+       ├── ModelNotFound             404 model_not_found
+       ├── PayloadTooLarge           413 payload_too_large
+       ├── UnsupportedMediaType      415 unsupported_media_type
+       ├── RateLimited               429 rate_limited (+ Retry-After)
+       ├── UpstreamError             502 upstream_error
+       ├── AuthUnavailable           503 auth_unavailable
+       ├── ProviderCapacity          503 provider_capacity (+ Retry-After)
+       ├── UpstreamRateLimited       503 upstream_rate_limited (+ Retry-After)
+       ├── ServiceUnavailable        503 service_unavailable
+       └── UpstreamTimeout           504 upstream_timeout
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class FailureClass(enum.StrEnum):
+    """Why an upstream call failed; the routing policy table is keyed on this."""
+
+    CONNECT = "connect"  # nothing was sent: connect error / timeout, DNS, TLS
+    TRANSIENT = "transient"  # explicit 500/502/503/504 from the provider
+    AMBIGUOUS = "ambiguous"  # read timeout / reset after the request was sent: outcome unknown
+    RATE_LIMITED = "rate_limited"  # 429 without a quota code
+    CREDENTIAL = "credential"  # 401 / 403: our key
+    QUOTA = "quota"  # 402, insufficient_quota
+    MODEL_UNAVAILABLE = "model_unavailable"  # 404 model / deployment gone
+    CALLER_FAULT = "caller_fault"  # 400 / 422 caused by the request
+    CONTENT_POLICY = "content_policy"  # provider refused the prompt or the output
+    UPSTREAM_INVALID = "upstream_invalid"  # 200 with no image / non-image / undecodable body
+    CAPACITY = "capacity"  # no concurrency lease within the wait (nothing was sent)
+    CIRCUIT_OPEN = "circuit_open"  # deployment skipped by its breaker
+    DEADLINE = "deadline"  # the request deadline passed
+
+
+class ProviderError(Exception):
+    """A typed upstream failure. `message` must already be free of secrets."""
+
+    def __init__(
+        self,
+        provider: str,
+        failure: FailureClass,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        provider_code: str | None = None,
+        raw: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.failure = failure
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.provider_code = provider_code
+        self.raw = raw
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same deployment may be tried again (before deployment overrides)."""
+        return self.failure in (FailureClass.CONNECT, FailureClass.TRANSIENT, FailureClass.RATE_LIMITED)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProviderError({self.provider!r}, {self.failure.value}, status={self.status}, {self.message!r})"
+        )
+
+
+class GatewayError(Exception):
+    """An error a client sees. Subclasses fix `status_code` and `code`."""
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+        self.headers = headers or {}
+
+    @property
+    def error_code(self) -> str:
+        return self.code
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    code = "invalid_request"
+
+
+class ContentPolicyViolation(GatewayError):
+    status_code = 400
+    code = "content_policy_violation"
+
+
+class AuthError(GatewayError):
+    """401 with one of the contract's `auth_*` codes (siwx-auth.md)."""
+
+    status_code = 401
+    code = "auth_invalid_message"
+
+    def __init__(self, auth_code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers=headers)
+        self.auth_code = auth_code
+
+    @property
+    def error_code(self) -> str:
+        return self.auth_code
+
+
+class ModelNotFound(GatewayError):
+    status_code = 404
+    code = "model_not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class RateLimited(GatewayError):
+    status_code = 429
+    code = "rate_limited"
+
+
+class UpstreamError(GatewayError):
+    status_code = 502
+    code = "upstream_error"
+
+
+class AuthUnavailable(GatewayError):
+    status_code = 503
+    code = "auth_unavailable"
+
+
+class ProviderCapacity(GatewayError):
+    status_code = 503
+    code = "provider_capacity"
+
+
+class UpstreamRateLimited(GatewayError):
+    status_code = 503
+    code = "upstream_rate_limited"
+
+
+class ServiceUnavailable(GatewayError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+class UpstreamTimeout(GatewayError):
+    status_code = 504
+    code = "upstream_timeout"

@@ -1,0 +1,122 @@
+"""Image bytes: detect the real format by magic bytes, read dimensions, transcode, strip or embed metadata.
+
+Nothing here trusts a provider's label. Images already in the requested format and carrying no
+metadata are passed through untouched (no decode, no re-encode).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, PngImagePlugin
+
+from gateway.canonical import OutputFormat
+
+_PIL_FORMAT = {OutputFormat.PNG: "PNG", OutputFormat.JPEG: "JPEG", OutputFormat.WEBP: "WEBP"}
+_SAVE_OPTIONS: dict[OutputFormat, dict[str, object]] = {
+    OutputFormat.PNG: {"optimize": False},
+    OutputFormat.JPEG: {"quality": 92},
+    OutputFormat.WEBP: {"quality": 90},
+}
+EXIF_IMAGE_DESCRIPTION = 0x010E
+EXIF_USER_COMMENT = 0x9286
+MAX_PIXELS = 8192 * 8192
+
+
+class NotAnImage(ValueError):
+    """The bytes are not a PNG, JPEG or WebP image we can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    format: OutputFormat
+    width: int
+    height: int
+
+
+def sniff_format(data: bytes) -> OutputFormat | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return OutputFormat.PNG
+    if data.startswith(b"\xff\xd8\xff"):
+        return OutputFormat.JPEG
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return OutputFormat.WEBP
+    return None
+
+
+def inspect(data: bytes) -> ImageInfo:
+    """Format from magic bytes; dimensions from the header only (Pillow opens lazily)."""
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise NotAnImage("bytes are not a PNG, JPEG or WebP image")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise NotAnImage(f"unreadable {fmt.value} image: {type(exc).__name__}") from exc
+    if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
+        raise NotAnImage(f"image dimensions {width}x{height} are out of bounds")
+    return ImageInfo(fmt, width, height)
+
+
+def has_metadata(data: bytes, fmt: OutputFormat) -> bool:
+    """Cheap check for EXIF/text chunks, so clean images skip the re-encode."""
+    head = data[: 64 * 1024]
+    if fmt is OutputFormat.PNG:
+        return any(tag in data for tag in (b"tEXt", b"iTXt", b"zTXt", b"eXIf"))
+    if fmt is OutputFormat.JPEG:
+        return b"Exif\x00\x00" in head or b"\xff\xfe" in head[:4096]
+    return b"EXIF" in head or b"XMP " in head
+
+
+def finish(data: bytes, target: OutputFormat, *, embed_prompt: str | None = None) -> tuple[bytes, ImageInfo]:
+    """Return bytes in `target` format, metadata stripped (or only the prompt embedded), with their info."""
+    info = inspect(data)
+    if info.format is target and embed_prompt is None and not has_metadata(data, info.format):
+        return data, info
+    return _reencode(data, target, embed_prompt), ImageInfo(target, info.width, info.height)
+
+
+def _reencode(data: bytes, target: OutputFormat, embed_prompt: str | None) -> bytes:
+    with Image.open(io.BytesIO(data)) as source:
+        source.load()
+        image: Image.Image = source
+        if target is OutputFormat.JPEG and image.mode not in ("RGB", "L"):
+            image = _flatten(image)
+        elif image.mode not in ("RGB", "RGBA", "L", "LA"):
+            image = image.convert(
+                "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
+            )
+        options: dict[str, object] = dict(_SAVE_OPTIONS[target])
+        if embed_prompt is not None:
+            options.update(_embedding(target, embed_prompt))
+        out = io.BytesIO()
+        image.save(out, format=_PIL_FORMAT[target], **options)
+        return out.getvalue()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+def _embedding(target: OutputFormat, prompt: str) -> dict[str, object]:
+    if target is OutputFormat.PNG:
+        text = PngImagePlugin.PngInfo()
+        text.add_itxt("prompt", prompt)
+        return {"pnginfo": text}
+    exif = Image.Exif()
+    exif[EXIF_IMAGE_DESCRIPTION] = prompt.encode("ascii", "replace").decode("ascii")
+    return {"exif": exif.tobytes()}
+
+
+def read_embedded_prompt(data: bytes) -> str | None:
+    """The prompt `finish(..., embed_prompt=...)` wrote, if any (used by tests and clients)."""
+    with Image.open(io.BytesIO(data)) as image:
+        if isinstance(image.info.get("prompt"), str):
+            return str(image.info["prompt"])
+        description = image.getexif().get(EXIF_IMAGE_DESCRIPTION)
+        return str(description) if description is not None else None

@@ -1,0 +1,145 @@
+"""Merge shard outcomes into the unified response: renumber images, transcode, pick the error.
+
+A request that produced no image raises the GatewayError that reflects the most meaningful
+failure; some images -> `status: partial` with `error`; all -> `completed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass
+
+from gateway import imaging
+from gateway.canonical import ImageRequest, OutputFormat
+from gateway.errors import (
+    ContentPolicyViolation,
+    FailureClass,
+    GatewayError,
+    InvalidRequest,
+    ProviderCapacity,
+    ProviderError,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+)
+from gateway.routing.executor import ShardOutcome
+from gateway.schemas import ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedImage:
+    index: int
+    data: bytes
+    info: imaging.ImageInfo
+    seed: int | None
+    provider: str
+
+
+async def merge(
+    request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]
+) -> tuple[GenerateResponse, list[FinishedImage]]:
+    images: list[FinishedImage] = []
+    warnings: list[str] = []
+    raws: list[dict[str, object]] = []
+    failures: list[ProviderError] = []
+    for outcome in sorted(outcomes, key=lambda o: o.shard.index):
+        if outcome.result is None or outcome.deployment is None:
+            if outcome.error is not None:
+                failures.append(outcome.error)
+            continue
+        raws.append(outcome.result.raw)
+        warnings.extend(w for w in outcome.result.warnings if w not in warnings)
+        for provider_image in outcome.result.images:
+            try:
+                data, info = await _finish(provider_image.data, req)
+            except imaging.NotAnImage as exc:
+                failures.append(
+                    ProviderError(outcome.deployment.provider, FailureClass.UPSTREAM_INVALID, str(exc))
+                )
+                continue
+            images.append(
+                FinishedImage(len(images), data, info, provider_image.seed, outcome.deployment.provider)
+            )
+    attempts = [attempt for outcome in outcomes for attempt in outcome.attempts]
+    if not images:
+        raise error_for(failures)
+    first = next(o for o in sorted(outcomes, key=lambda o: o.shard.index) if o.deployment is not None)
+    assert first.deployment is not None
+    missing = req.n - len(images)
+    error = None
+    if missing > 0:
+        cause = (
+            error_for(failures)
+            if failures
+            else UpstreamError("provider returned fewer images than requested")
+        )
+        error = ErrorDetail(
+            code=cause.error_code, message=f"{missing} of {req.n} images failed: {cause.message}"
+        )
+    response = GenerateResponse(
+        id=request_id,
+        created=int(time.time()),
+        status="completed" if missing <= 0 else "partial",
+        images=[_image_object(image) for image in images[: req.n]],
+        error=error,
+        provider_metadata=ProviderMetadata(
+            provider=first.deployment.provider,
+            model=first.deployment.config.model,
+            raw=raws[0] if len(raws) == 1 else {"calls": raws},
+            attempts=attempts,
+            warnings=warnings,
+        ),
+    )
+    return response, images[: req.n]
+
+
+async def _finish(data: bytes, req: ImageRequest) -> tuple[bytes, imaging.ImageInfo]:
+    embed = req.prompt if req.embed_exif_metadata else None
+    info = imaging.inspect(data)
+    if info.format is req.output_format and embed is None and not imaging.has_metadata(data, info.format):
+        return data, info
+    # Re-encoding is CPU-bound: keep it off the event loop.
+    return await asyncio.to_thread(imaging.finish, data, req.output_format, embed_prompt=embed)
+
+
+def data_url(data: bytes, fmt: OutputFormat) -> str:
+    return f"data:{fmt.media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _image_object(image: FinishedImage) -> ImageObject:
+    return ImageObject(
+        index=image.index,
+        data_url=data_url(image.data, image.info.format),
+        width=image.info.width,
+        height=image.info.height,
+        format=image.info.format,
+        seed=image.seed,
+    )
+
+
+def error_for(failures: list[ProviderError]) -> GatewayError:
+    """The client-facing error for a request (or shard) that produced nothing."""
+    if not failures:
+        return UpstreamError("no provider produced an image")
+    classes = {failure.failure for failure in failures}
+    last = failures[-1]
+    if FailureClass.CONTENT_POLICY in classes:
+        return ContentPolicyViolation("the provider's safety system rejected this request")
+    if FailureClass.CALLER_FAULT in classes:
+        fault = next(f for f in failures if f.failure is FailureClass.CALLER_FAULT)
+        return InvalidRequest(f"the provider rejected the request: {fault.message}")
+    if classes <= {FailureClass.RATE_LIMITED}:
+        waits = [f.retry_after for f in failures if f.retry_after is not None]
+        return UpstreamRateLimited(
+            "every route is rate-limited upstream", retry_after=min(waits) if waits else 1.0
+        )
+    if classes <= {FailureClass.CAPACITY, FailureClass.RATE_LIMITED}:
+        return ProviderCapacity("no provider capacity freed in time", retry_after=1.0)
+    if classes <= {FailureClass.CIRCUIT_OPEN}:
+        return ServiceUnavailable("every route of this model is temporarily disabled")
+    if last.failure in (FailureClass.DEADLINE, FailureClass.AMBIGUOUS):
+        return UpstreamTimeout("the request deadline passed or the upstream outcome is unknown")
+    return UpstreamError(f"every attempt failed; last failure: {last.failure.value} from {last.provider}")

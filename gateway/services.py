@@ -1,0 +1,21 @@
+"""The long-lived parts a request uses, owned by the app's lifespan and reached via app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from gateway.auth.principal import Authenticator
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.state.base import StateStore
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    runtime: Runtime  # replaced whole on reload; a request reads it once and keeps its copy
+    store: StateStore
+    authenticator: Authenticator
+    http: httpx.AsyncClient

@@ -1,0 +1,76 @@
+"""In-memory store: the embedded default. State is per process; keys expire lazily and by sweep."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable
+
+from gateway.state.base import StateStore
+
+
+class MemoryStore(StateStore):
+    kind = "memory"
+
+    def __init__(self, *, clock_ms: Callable[[], int] | None = None, max_keys: int = 1_000_000) -> None:
+        self._data: dict[str, tuple[bytes, int | None]] = {}
+        self._expiries: list[tuple[int, str]] = []
+        self._clock = clock_ms or _wall_clock_ms
+        self._max_keys = max_keys
+
+    async def ping(self) -> None:
+        return None
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: bytes, *, ttl_ms: int | None = None) -> None:
+        self._put(key, value, None if ttl_ms is None else self._clock() + ttl_ms)
+
+    async def delete(self, key: str) -> bool:
+        existed = self._live(key) is not None
+        self._data.pop(key, None)
+        return existed
+
+    async def set_nx_get(self, key: str, value: bytes, *, expire_at_ms: int) -> bytes | None:
+        # No await between the read and the write: atomic with respect to other coroutines.
+        current = self._live(key)
+        if current is not None:
+            return current
+        self._put(key, value, expire_at_ms)
+        return None
+
+    async def now_ms(self) -> int:
+        return self._clock()
+
+    async def aclose(self) -> None:
+        self._data.clear()
+        self._expiries.clear()
+
+    def _live(self, key: str) -> bytes | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        value, expires_at = entry
+        if expires_at is not None and expires_at <= self._clock():
+            del self._data[key]
+            return None
+        return value
+
+    def _put(self, key: str, value: bytes, expires_at: int | None) -> None:
+        self._sweep()
+        self._data[key] = (value, expires_at)
+        if expires_at is not None:
+            heapq.heappush(self._expiries, (expires_at, key))
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        while self._expiries and self._expiries[0][0] <= now:
+            expires_at, key = heapq.heappop(self._expiries)
+            entry = self._data.get(key)
+            if entry is not None and entry[1] == expires_at:
+                del self._data[key]
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000

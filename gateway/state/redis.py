@@ -1,0 +1,79 @@
+"""Redis store: shared state for every replica. Short timeouts; errors become StoreUnavailable."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.state.base import StateStore, StoreUnavailable
+from gateway.state.memory import MemoryStore
+
+REQUEST_PATH_TIMEOUT_S = 0.25
+
+
+class RedisStore(StateStore):
+    kind = "redis"
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_s: float = REQUEST_PATH_TIMEOUT_S) -> RedisStore:
+        client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            max_connections=256,
+            retry_on_timeout=False,
+            health_check_interval=0,
+        )
+        return cls(client)
+
+    async def ping(self) -> None:
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {type(exc).__name__}") from exc
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value = await self.client.get(key)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis GET failed: {type(exc).__name__}") from exc
+        return value if value is None or isinstance(value, bytes) else value.encode()
+
+    async def set(self, key: str, value: bytes, *, ttl_ms: int | None = None) -> None:
+        try:
+            await self.client.set(key, value, px=ttl_ms)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis SET failed: {type(exc).__name__}") from exc
+
+    async def delete(self, key: str) -> bool:
+        try:
+            return bool(await self.client.delete(key))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis DEL failed: {type(exc).__name__}") from exc
+
+    async def set_nx_get(self, key: str, value: bytes, *, expire_at_ms: int) -> bytes | None:
+        try:
+            previous = await self.client.set(key, value, nx=True, get=True, pxat=expire_at_ms)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis SET NX GET failed: {type(exc).__name__}") from exc
+        return previous if isinstance(previous, bytes) else None
+
+    async def now_ms(self) -> int:
+        try:
+            seconds, micros = await self.client.time()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis TIME failed: {type(exc).__name__}") from exc
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def open_store(redis_url: str | None) -> StateStore:
+    """Redis when a URL is given, else the per-process in-memory store."""
+    if redis_url:
+        return RedisStore.from_url(redis_url)
+    return MemoryStore()
