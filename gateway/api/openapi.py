@@ -80,10 +80,22 @@ def complete_schema(app: Litestar) -> None:
             ]
         },
     }
+    _describe_health(schema["paths"])
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
         "200": {
             "description": "Models",
             "content": {"application/json": {"schema": {"$ref": _REF.format(name="ModelsResponse")}}},
         }
+    }
+
+
+def _describe_health(paths: dict[str, Any]) -> None:
+    """/healthz and /readyz answer JSON objects (readyz: 503 when the store is unreachable)."""
+    status = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+    content = {"application/json": {"schema": status}}
+    paths["/healthz"]["get"]["responses"] = {"200": {"description": "Alive", "content": content}}
+    paths["/readyz"]["get"]["responses"] = {
+        "200": {"description": "Ready", "content": content},
+        "503": {"description": "The store is unreachable", "content": content},
     }
