@@ -97,6 +97,7 @@ class GatewayProcess:
     config_path: Path
     log_path: Path
     env: dict[str, str]
+    log_level: str = "info"
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,7 +108,7 @@ class GatewayProcess:
         command = [
             sys.executable, "-m", "gateway", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--config", str(self.config_path), "--log-level", "info",
+            "--config", str(self.config_path), "--log-level", self.log_level,
         ]  # fmt: skip
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -161,6 +162,7 @@ class GatewayCluster:
     workdir: Path
     redis_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    log_level: str = "info"
     gateways: list[GatewayProcess] = field(default_factory=list)
 
     @property
@@ -183,7 +185,8 @@ class GatewayCluster:
         self.config_path.write_text(self.routing_yaml, encoding="utf-8")
         env = self.env()
         for i in range(self.size):
-            gateway = GatewayProcess(free_port(), self.config_path, self.workdir / f"gateway-{i}.log", env)
+            log = self.workdir / f"gateway-{i}.log"
+            gateway = GatewayProcess(free_port(), self.config_path, log, env, self.log_level)
             self.gateways.append(gateway.start())
         try:
             for gateway in self.gateways:
