@@ -15,7 +15,7 @@ from gateway.auth.codes import AuthCode, SiwxRejected
 MAX_MESSAGE_BYTES = 4096
 MAX_RESOURCES = 32
 _PRINTABLE = re.compile(r"[\x20-\x7e\n]*")
-_HEADER = re.compile(r"(?:(https?)://)?(\S+) wants you to sign in with your (Ethereum|Solana) account:")
+_HEADER = re.compile(r"(?:(https?)://)?([A-Za-z0-9._~%!$&'()*+,;=:\[\]@-]+) wants you to sign in with your (Ethereum|Solana) account:")
 _STATEMENT = re.compile(r"[\x20-\x7e]+")
 _RESOURCE = re.compile(r"- ([A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+)")
 # Tagged lines in their fixed order; the first three are mandatory.
