@@ -124,7 +124,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from gateway.client import GatewayCallError, generate_images, load_signer
+    from gateway.client import GatewayCallError, generate_images, load_signer, wait_until_up
 
     signer = load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
     body: dict[str, object] = {"model": args.model, "prompt": args.prompt, "n": args.n}
@@ -133,6 +133,7 @@ def _generate(args: argparse.Namespace) -> int:
             body[name] = getattr(args, name)
     try:
         with httpx.Client(timeout=httpx.Timeout(300.0, connect=5.0)) as client:
+            wait_until_up(args.url, client)
             paths = generate_images(
                 args.url, body, signer, Path(args.out_dir), client=client, issued_nonce=args.issued_nonce
             )

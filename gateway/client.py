@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,6 +161,19 @@ def load_signer(
     if evm_key:
         return EvmSigner.from_hex(evm_key, chain_id=chain_id or "1")
     return EvmSigner.throwaway(chain_id=chain_id or "1")
+
+
+def wait_until_up(base_url: str, client: httpx.Client, *, timeout_s: float = 15.0) -> None:
+    """Poll /healthz while the gateway refuses connections (e.g. `imagegate serve &` just started)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.get(base_url.rstrip("/") + "/healthz")
+            return
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def fetch_issued_nonce(base_url: str, client: httpx.Client) -> str:
