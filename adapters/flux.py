@@ -124,7 +124,7 @@ def _size(req: ImageRequest, spec: _Model, body: dict[str, Any], warnings: list[
         if req.width or req.height or req.resolution:
             warnings.append("size: this model takes an aspect ratio only; width/height/resolution not sent")
     else:
-        snapped = sizing.snap_free(wanted, spec.limits or _PRO_1X)
+        snapped = sizing.snap_free(wanted, spec.limits or _PRO_1X, explicit=sizing.is_explicit(req))
         body["width"], body["height"], warning = snapped.width, snapped.height, snapped.warning
     if warning:
         warnings.append(warning)

@@ -72,7 +72,7 @@ def common_fields(req: ImageRequest, settings: LocalDiffusionSettings, warnings:
             warnings.append("lora_strength: no LoRA is configured for this deployment; dropped")
     wanted = sizing.requested_size(req)
     if wanted is not None:
-        snapped = sizing.snap_free(wanted, size_limits(settings))
+        snapped = sizing.snap_free(wanted, size_limits(settings), explicit=sizing.is_explicit(req))
         fields["width"], fields["height"] = snapped.size
         warnings.extend([snapped.warning] if snapped.warning else [])
     if req.steps is not None:

@@ -135,7 +135,9 @@ def _size(req: ImageRequest, spec: _Family, warnings: list[str]) -> str | None:
     if wanted is None:
         return None
     snapped = (
-        sizing.snap_enumerated(wanted, spec.sizes) if spec.sizes else sizing.snap_free(wanted, _limits(spec))
+        sizing.snap_enumerated(wanted, spec.sizes, explicit=sizing.is_explicit(req))
+        if spec.sizes
+        else sizing.snap_free(wanted, _limits(spec), explicit=sizing.is_explicit(req))
     )
     if snapped.warning:
         warnings.append(snapped.warning)

@@ -46,6 +46,11 @@ class FreeLimits:
     max_short_side: int | None = None
 
 
+def is_explicit(req: ImageRequest) -> bool:
+    """Whether the caller named pixels (then any change is warned), not just a ratio or tier."""
+    return req.width is not None or req.height is not None
+
+
 def requested_size(req: ImageRequest) -> tuple[int, int] | None:
     """The size the caller asked for, or None when the provider's default should apply."""
     if req.width and req.height:
@@ -62,7 +67,9 @@ def requested_size(req: ImageRequest) -> tuple[int, int] | None:
     return (side, side) if side else None
 
 
-def snap_enumerated(size: tuple[int, int], options: list[tuple[int, int]]) -> Snapped:
+def snap_enumerated(
+    size: tuple[int, int], options: list[tuple[int, int]], *, explicit: bool = True
+) -> Snapped:
     """The allowed size closest in aspect ratio (log distance), then in area."""
     ratio = math.log(size[0] / size[1])
     area = size[0] * size[1]
@@ -70,10 +77,10 @@ def snap_enumerated(size: tuple[int, int], options: list[tuple[int, int]]) -> Sn
         options,
         key=lambda o: (round(abs(math.log(o[0] / o[1]) - ratio), 6), abs(math.log(o[0] * o[1] / area))),
     )
-    return _result(size, best)
+    return _result(size, best, explicit)
 
 
-def snap_free(size: tuple[int, int], limits: FreeLimits) -> Snapped:
+def snap_free(size: tuple[int, int], limits: FreeLimits, *, explicit: bool = True) -> Snapped:
     """Scale into the limits keeping the aspect ratio, then round each side to the multiple."""
     w, h = float(size[0]), float(size[1])
     if limits.max_ratio is not None:
@@ -94,7 +101,7 @@ def snap_free(size: tuple[int, int], limits: FreeLimits) -> Snapped:
     final = (_fit(w, limits), _fit(h, limits))
     if limits.max_pixels is not None and final[0] * final[1] > limits.max_pixels:
         final = (_fit(w, limits, floor=True), _fit(h, limits, floor=True))
-    return _result(size, final)
+    return _result(size, final, explicit)
 
 
 def nearest_aspect(
@@ -130,14 +137,16 @@ def clamp(name: str, value: float, low: float, high: float) -> tuple[float, str 
 
 def _fit(value: float, limits: FreeLimits, *, floor: bool = False) -> int:
     m = limits.multiple
-    snapped = (math.floor(value / m) if floor else round(value / m)) * m
+    snapped = (math.floor(value / m) if floor else math.floor(value / m + 0.5)) * m
     low = math.ceil(limits.min_side / m) * m
     high = math.floor(limits.max_side / m) * m
     return int(min(max(snapped, low), high))
 
 
-def _result(requested: tuple[int, int], final: tuple[int, int]) -> Snapped:
-    if final == requested:
+def _result(requested: tuple[int, int], final: tuple[int, int], explicit: bool) -> Snapped:
+    """Warn when the size changed; for a size derived from a ratio/tier, only when the ratio changed."""
+    same_ratio = math.isclose(final[0] / final[1], requested[0] / requested[1], rel_tol=0.02)
+    if final == requested or (not explicit and same_ratio):
         return Snapped(final[0], final[1])
     warning = (
         f"size: {requested[0]}x{requested[1]} is not supported by this model; used {final[0]}x{final[1]}"

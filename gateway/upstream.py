@@ -101,7 +101,10 @@ def retry_after(headers: Mapping[str, str] | httpx.Headers, body_hint: object = 
             return _bounded(float(value) * scale)
         except ValueError:
             pass
-        parsed = email.utils.parsedate_to_datetime(value) if key == "retry-after" else None
+        try:
+            parsed = email.utils.parsedate_to_datetime(value) if key == "retry-after" else None
+        except (TypeError, ValueError):
+            parsed = None
         if parsed is not None:
             return _bounded(parsed.timestamp() - time.time())
     if isinstance(body_hint, int | float) and not isinstance(body_hint, bool):
