@@ -119,6 +119,7 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         raise ConfigError("", f"not valid YAML: {exc}", source=source) from exc
     if not isinstance(data, dict):
         raise ConfigError("", "expected a mapping at the top level", source=source)
+    _check_named_entries(data, source)
     try:
         config = msgspec.convert(data, RoutingConfig, strict=True)
     except msgspec.ValidationError as exc:
@@ -126,6 +127,22 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         raise ConfigError(path, message, source=source) from exc
     _check_references(config, source)
     return config
+
+
+def _check_named_entries(data: dict[str, Any], source: str) -> None:
+    """Decode each provider and model on its own, so an error names it (msgspec says `[...]` for a
+    mapping key): `models.flux-pro.deployments[0].weight`, not `models[...].deployments[0].weight`."""
+    for section, entry_type in (("providers", ProviderConfig), ("models", ModelConfig)):
+        entries = data.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for name, entry in entries.items():
+            try:
+                msgspec.convert(entry, entry_type, strict=True)
+            except msgspec.ValidationError as exc:
+                path, message = split_validation_error(str(exc))
+                joined = f"{section}.{name}" + (path if not path or path.startswith("[") else f".{path}")
+                raise ConfigError(joined, message, source=source) from exc
 
 
 def split_validation_error(text: str) -> tuple[str, str]:

@@ -121,6 +121,7 @@ def _image_object(image: FinishedImage) -> ImageObject:
     )
 
 
+GATEWAY = "gateway"  # ProviderError.provider for failures the gateway raised itself
 _SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
 
 
@@ -144,6 +145,8 @@ def error_for(failures: list[ProviderError]) -> GatewayError:
         return InvalidRequest(f"the provider rejected the request: {fault.message}")
     if classes <= _SKIPPED:
         return _unavailable(failures, classes)
+    if last.provider == GATEWAY:  # no route at all (e.g. every provider disabled): say why
+        return UpstreamError(last.message)
     return UpstreamError(f"every attempt failed; last failure: {last.failure.value} from {last.provider}")
 
 

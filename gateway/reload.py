@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -32,36 +33,39 @@ class Reloader:
         self._services = services
         self._path = Path(path) if path else BUNDLED_CONFIG
         self._build = build
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()  # reload() may be awaited from any loop (admin task, tests)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the app's loop, where timers run
         self._tasks: set[asyncio.Task[None]] = set()
         self._retired: list[Runtime] = []
         self._signal_installed = False
 
     async def reload(self) -> bool:
         """Re-read the file; True when the new config now serves."""
-        async with self._lock:
+        try:
+            config = await asyncio.to_thread(load_config, self._path)
+        except ConfigError as exc:
+            return self._reject(exc)
+        with self._lock:
             try:
-                config = await asyncio.to_thread(load_config, self._path)
                 runtime = self._build(config)
-            except ConfigError as exc:
-                log.error("config reload REJECTED, the running config keeps serving: %s", exc)
-                metrics.CONFIG_RELOADS.labels("failed").inc()
-                return False
-            except Exception:
-                log.exception("config reload FAILED, the running config keeps serving")
-                metrics.CONFIG_RELOADS.labels("failed").inc()
-                return False
+            except Exception as exc:  # adapter settings errors arrive as ConfigError; anything else too
+                return self._reject(exc)
             old = self._services.runtime
             self._services.router.configure(config)
             self._services.runtime = runtime  # the atomic swap
-            metrics.CONFIG_RELOADS.labels("ok").inc()
-            log.info("config reloaded from %s: models %s", self._path, ", ".join(config.models))
-            self._retire(old)
-            return True
+        metrics.CONFIG_RELOADS.labels("ok").inc()
+        log.info("config reloaded from %s: models %s", self._path, ", ".join(config.models))
+        self._retire(old)
+        return True
+
+    def _reject(self, exc: Exception) -> bool:
+        log.error("config reload REJECTED, the running config keeps serving: %s", exc)
+        metrics.CONFIG_RELOADS.labels("failed").inc()
+        return False
 
     def start(self) -> None:
         """Install the SIGHUP handler (main thread only) and, if configured, the file watch."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, self._on_signal)
             self._signal_installed = True
@@ -103,7 +107,8 @@ class Reloader:
             + [m.deadline_seconds for m in config.models.values() if m.deadline_seconds]
         )
         self._retired.append(old)
-        self._spawn(self._close_later(old, longest + 1.0))
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(lambda: self._spawn(self._close_later(old, longest + 1.0)))
 
     async def _close_later(self, runtime: Runtime, delay: float) -> None:
         await asyncio.sleep(delay)

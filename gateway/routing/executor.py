@@ -30,6 +30,7 @@ from gateway.runtime import Deployment, Runtime
 from gateway.schemas import Attempt
 
 log = logging.getLogger("imagegate.routing")
+GATEWAY = "gateway"  # ProviderError.provider when no provider was involved
 
 
 @dataclass(slots=True)
@@ -100,7 +101,7 @@ async def execute(
     router = router or Router.local(runtime.config)
     chain = candidates(runtime, slug, router.rng)
     if not chain:
-        error = ProviderError("gateway", FailureClass.MODEL_UNAVAILABLE, runtime.why_unavailable(slug))
+        error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, runtime.why_unavailable(slug))
         return [ShardOutcome(shard=Shard(0, 0, req), error=error, failures=[error])]
     retry = RetryEnv(config=runtime.config.retry, budget=router.budget, rng=router.rng, sleep=router.sleep)
     run = _Run(runtime, router, retry, request_id, deadline)
