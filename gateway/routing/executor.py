@@ -210,14 +210,12 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
 
 
 def _check_time(deployment: Deployment, ctx: CallContext, run: _Run) -> None:
-    """Before sending: the request deadline ends the request; the deployment's own `total_seconds`
-    only ends this deployment (nothing was sent, so falling back is safe)."""
+    """Before sending: the request deadline ends the request; running out of this deployment's own
+    `total_seconds` only ends this deployment (nothing was sent, so falling back is safe)."""
     if time.monotonic() >= run.deadline:
         raise ProviderError(deployment.provider, FailureClass.DEADLINE, "request deadline passed")
     if ctx.remaining() <= 0:
-        raise ProviderError(
-            deployment.provider, FailureClass.CONNECT, "deployment time budget spent before sending"
-        )
+        raise ProviderError(deployment.provider, FailureClass.CAPACITY, "deployment time budget spent")
 
 
 def _record(
