@@ -23,6 +23,8 @@ from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.reload import Reloader
+from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.services import Services
 from gateway.settings import Settings
@@ -42,19 +44,27 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
         store = open_store(settings.redis_url)
-        runtime = Runtime.build(routing, client)
-        app.state.services = Services(
+
+        def build(config: RoutingConfig) -> Runtime:
+            return Runtime.build(config, client, dedicated_clients=http is None)
+
+        runtime = build(routing)
+        app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
             store=store,
             authenticator=build_authenticator(routing, store, settings),
             http=client,
+            router=Router.local(routing),
         )
+        app.state.reloader = reloader = Reloader(services, settings.config_path, build)
+        reloader.start()
         _log_startup(settings, runtime, store)
         try:
             yield
         finally:
-            await runtime.aclose()
+            await reloader.aclose()
+            await services.runtime.aclose()
             await store.aclose()
             if http is None:
                 await client.aclose()

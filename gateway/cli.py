@@ -71,19 +71,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway.routing.report import describe_config
+
     try:
         config = load_config(args.file)
+        lines = asyncio.run(describe_config(config))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")
         return 1
-    out = sys.stdout
-    out.write(f"ok: {args.file or 'bundled default'}\n")
-    for name, provider in config.providers.items():
-        out.write(f"provider {name}: adapter={provider.adapter}\n")
-    for slug, model in config.models.items():
-        aliases = f" (aliases: {', '.join(model.aliases)})" if model.aliases else ""
-        chain = " -> ".join(f"{d.provider}/{d.model}" for d in model.deployments)
-        out.write(f"model {slug}{aliases}: {chain}\n")
+    sys.stdout.write(f"ok: {args.file or 'bundled default'}\n" + "".join(f"{line}\n" for line in lines))
     return 0
 
 
