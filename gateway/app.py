@@ -15,11 +15,13 @@ from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.limits.runtime import LimitsRuntime
 from gateway.runtime import Runtime
 from gateway.services import Services
 from gateway.settings import Settings
@@ -40,12 +42,16 @@ def create_app(
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
         store = open_store(settings.redis_url)
         runtime = Runtime.build(routing, client)
+        limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        prime_metrics(routing)
         app.state.services = Services(
             settings=settings,
             runtime=runtime,
             store=store,
             authenticator=build_authenticator(routing, store),
             http=client,
+            limits=limits,
+            gate=limits.gate,
         )
         _log_startup(settings, runtime, store)
         try:
@@ -53,11 +59,13 @@ def create_app(
         finally:
             await runtime.aclose()
             await store.aclose()
+            await limits.aclose()
             if http is None:
                 await client.aclose()
 
     return Litestar(
-        route_handlers=[generate_image, list_models, healthz, readyz],
+        route_handlers=[generate_image, list_models, healthz, readyz, metrics],
+        middleware=[ObserveMiddleware],
         lifespan=[lifespan],
         on_startup=[complete_schema],
         before_send=[stamp_request_id],

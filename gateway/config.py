@@ -6,6 +6,7 @@ Shape (see docs/routing.md for the full reference):
     providers:   name -> {adapter, settings}: one configured upstream each
     models:      canonical slug -> {aliases, deployments: [{provider, model, ...}]}
     auth:        SIWX policy (gateway/auth/config.py)
+    limits:      rate limits, concurrency leases, Redis discipline (gateway/limits/config.py)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 import yaml
 
 from gateway.auth.config import AuthConfig
+from gateway.limits.config import LimitsConfig
 
 BUNDLED_CONFIG = Path(__file__).with_name("default_routing.yaml")
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -44,6 +46,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     adapter: str
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
+    max_concurrency: int | None = None  # calls in flight across all replicas (a lease each); None: no cap
 
 
 class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -64,6 +67,7 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     models: dict[str, ModelConfig]
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)  # gateway/limits/config.py
 
     def resolve_model(self, slug: str) -> tuple[str, ModelConfig] | None:
         """The canonical slug and its config for a slug or an alias."""

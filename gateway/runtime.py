@@ -22,6 +22,8 @@ class Deployment:
     provider: str
     adapter: ImageAdapter
     config: DeploymentConfig
+    max_concurrency: int | None = None  # the provider's cap, enforced by the concurrency gate
+    lease_wait_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class Runtime:
                 provider=d.provider,
                 adapter=self.adapters[d.provider],
                 config=d,
+                max_concurrency=self.config.providers[d.provider].max_concurrency,
+                lease_wait_seconds=self.config.limits.leases.wait_seconds,
             )
             for d in model.deployments
             if d.provider in self.adapters

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from gateway.auth.principal import Authenticator
+from gateway.limits.runtime import LimitsRuntime
+from gateway.routing.gate import ConcurrencyGate, LocalGate
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.state.base import StateStore
@@ -19,3 +21,5 @@ class Services:
     store: StateStore
     authenticator: Authenticator
     http: httpx.AsyncClient
+    limits: LimitsRuntime = field(default_factory=LimitsRuntime)  # rate limits + their Redis
+    gate: ConcurrencyGate = field(default_factory=LocalGate)  # provider concurrency leases

@@ -7,11 +7,13 @@ breaking and deadlines slot in around `_attempt` without changing the shard loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.errors import FailureClass, ProviderError
+from gateway.routing.gate import ConcurrencyGate
 from gateway.routing.plan import Shard, plan_shards
 from gateway.runtime import Deployment, Runtime
 from gateway.schemas import Attempt
@@ -27,7 +29,13 @@ class ShardOutcome:
 
 
 async def execute(
-    runtime: Runtime, req: ImageRequest, *, slug: str, request_id: str, deadline: float
+    runtime: Runtime,
+    req: ImageRequest,
+    *,
+    slug: str,
+    request_id: str,
+    deadline: float,
+    gate: ConcurrencyGate | None = None,
 ) -> list[ShardOutcome]:
     deployments = runtime.deployments(slug)
     if not deployments:
@@ -39,12 +47,18 @@ async def execute(
     max_n = primary.adapter.capabilities(primary.config.model).max_n
     shards = plan_shards(req, max_n)
     return list(
-        await asyncio.gather(*(_run_shard(shard, deployments, request_id, deadline) for shard in shards))
+        await asyncio.gather(
+            *(_run_shard(shard, deployments, request_id, deadline, gate) for shard in shards)
+        )
     )
 
 
 async def _run_shard(
-    shard: Shard, deployments: list[Deployment], request_id: str, deadline: float
+    shard: Shard,
+    deployments: list[Deployment],
+    request_id: str,
+    deadline: float,
+    gate: ConcurrencyGate | None,
 ) -> ShardOutcome:
     outcome = ShardOutcome(shard=shard)
     for deployment in deployments:
@@ -56,7 +70,7 @@ async def _run_shard(
         )
         started = time.perf_counter()
         try:
-            result = await _attempt(deployment, shard.request, ctx)
+            result = await _attempt(deployment, shard.request, ctx, gate)
         except ProviderError as exc:
             outcome.attempts.append(_attempt_record(deployment, shard, started, exc))
             outcome.error = exc
@@ -73,12 +87,20 @@ async def _run_shard(
     return outcome
 
 
-async def _attempt(deployment: Deployment, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+async def _attempt(
+    deployment: Deployment, req: ImageRequest, ctx: CallContext, gate: ConcurrencyGate | None
+) -> ProviderResult:
     remaining = ctx.remaining()
     if remaining <= 0:
         raise ProviderError(deployment.provider, FailureClass.DEADLINE, "request deadline passed")
+    wait = min(deployment.lease_wait_seconds, remaining)
+    lease = (
+        gate.lease(deployment.label, limit=deployment.max_concurrency, wait_seconds=wait)
+        if gate is not None
+        else contextlib.nullcontext()
+    )
     try:
-        async with asyncio.timeout(remaining):
+        async with asyncio.timeout(remaining), lease:
             result = await deployment.adapter.generate(req, ctx)
     except TimeoutError:
         raise ProviderError(deployment.provider, FailureClass.DEADLINE, "request deadline passed") from None
