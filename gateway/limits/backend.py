@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.limits.breaker import RedisBreaker
@@ -33,6 +35,15 @@ class RedisBackend:
         self.breaker = RedisBreaker(failures=cfg.breaker_failures, open_seconds=cfg.breaker_open_seconds)
         # Cluster calls may need a slot-map refresh first: allow a few round trips, never seconds.
         self._deadline = 3 * cfg.timeout_ms / 1000 + cfg.pool_wait_ms / 1000
+        self._scripts: list[str] = []
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+
+    def register_script(self, source: str) -> AsyncScript:
+        """A script called by EVALSHA. It is loaded on every node before the first call, so calls
+        never race through the NOSCRIPT fallback (which misbehaves under concurrency on a cluster)."""
+        self._scripts.append(source)
+        return self.client.register_script(source)
 
     @classmethod
     def from_url(cls, url: str, config: RedisClientConfig | None = None) -> RedisBackend:
@@ -44,6 +55,8 @@ class RedisBackend:
             raise RedisUnavailable(f"redis breaker open ({operation})")
         try:
             async with asyncio.timeout(self._deadline):
+                if not self._ready:
+                    await self._prepare()
                 result = await action(self.client)
         except _ERRORS as exc:
             self.breaker.failure()
@@ -51,6 +64,16 @@ class RedisBackend:
             raise RedisUnavailable(f"redis {operation} failed: {type(exc).__name__}") from exc
         self.breaker.success()
         return result
+
+    async def _prepare(self) -> None:
+        async with self._ready_lock:
+            if self._ready:
+                return
+            if isinstance(self.client, RedisCluster):
+                await self.client.initialize()
+            for source in self._scripts:
+                await self.client.script_load(source)
+            self._ready = True
 
     async def ping(self) -> None:
         await self.call("ping", lambda client: client.ping())

@@ -69,8 +69,8 @@ class RedisGate:
         self._ttl_ms = max(1, round(ttl_seconds * 1000))
         self._replicas = replicas
         self._fallback = fallback or LocalGate()
-        self._acquire = backend.client.register_script(ACQUIRE_LUA)
-        self._renew = backend.client.register_script(RENEW_LUA)
+        self._acquire = backend.register_script(ACQUIRE_LUA)
+        self._renew = backend.register_script(RENEW_LUA)
 
     @asynccontextmanager
     async def lease(self, deployment: str, *, limit: int | None, wait_seconds: float) -> AsyncIterator[None]:

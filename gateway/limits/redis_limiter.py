@@ -16,7 +16,7 @@ class RedisLimiter(Limiter):
 
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
-        self._script = backend.client.register_script(GCRA_LUA)  # EVALSHA, EVAL on NOSCRIPT
+        self._script = backend.register_script(GCRA_LUA)  # EVALSHA, EVAL on NOSCRIPT
 
     async def check(self, tag: str, buckets: Sequence[Bucket], *, now_us: int | None = None) -> Decision:
         keys = [bucket_key(tag, b.name) for b in buckets]

@@ -75,7 +75,8 @@ async def _recovered(client: AsyncTestClient, server: RedisServer) -> None:  # t
 
 
 async def test_paused_redis_degrades_within_the_timeout_and_recovers(
-    app_client: AsyncTestClient, own_redis: RedisServer  # type: ignore[type-arg]
+    app_client: AsyncTestClient,
+    own_redis: RedisServer,  # type: ignore[type-arg]
 ) -> None:
     assert (await _timed_post(app_client))[0] == 200
     assert own_redis.process is not None
@@ -94,7 +95,8 @@ async def test_paused_redis_degrades_within_the_timeout_and_recovers(
 
 
 async def test_killed_redis_degrades_and_recovers_after_restart(
-    app_client: AsyncTestClient, own_redis: RedisServer  # type: ignore[type-arg]
+    app_client: AsyncTestClient,
+    own_redis: RedisServer,  # type: ignore[type-arg]
 ) -> None:
     assert (await _timed_post(app_client))[0] == 200
     assert own_redis.process is not None
