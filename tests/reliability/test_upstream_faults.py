@@ -18,10 +18,10 @@ pytest.importorskip("adapters.openai_images", reason="needs provider adapters (b
 pytest.importorskip("gateway.routing.retry", reason="needs the routing engine (branch `routing`)")
 
 from tests.reliability import figures
-from tests.reliability.cluster import GatewayCluster
+from tests.reliability.cluster import ControlledRedis, GatewayCluster
 from tests.reliability.fake_upstream import Behaviour, FakeUpstream, Fault, Latency
 from tests.reliability.load import GENERATE, body_for, run_load
-from tests.reliability.scenario import routing_yaml
+from tests.reliability.scenario import metric_sum, routing_yaml, scrape
 
 pytestmark = pytest.mark.reliability
 
@@ -38,8 +38,16 @@ def fake_provider(upstream: FakeUpstream, **extra: Any) -> dict[str, Any]:
     }
 
 
-def config(primary: FakeUpstream, fallback: FakeUpstream | None, **sections: Any) -> str:
-    providers = {"primary": fake_provider(primary, timeouts={"attempt_seconds": 1.5})}
+def config(
+    primary: FakeUpstream,
+    fallback: FakeUpstream | None,
+    *,
+    primary_extra: dict[str, Any] | None = None,
+    **sections: Any,
+) -> str:
+    providers = {
+        "primary": fake_provider(primary, timeouts={"attempt_seconds": 1.5}, **(primary_extra or {}))
+    }
     deployments = [{"provider": "primary", "model": "fake-image-1"}]
     if fallback is not None:
         providers["fallback"] = fake_provider(fallback)
@@ -58,8 +66,9 @@ def second_upstream() -> Iterator[FakeUpstream]:
         upstream.stop()
 
 
-def start(tmp_path: Path, text: str) -> GatewayCluster:
-    return GatewayCluster(1, text, tmp_path, extra_env={KEY_ENV: "sk-fake-reliability-key"}).start()
+def start(tmp_path: Path, text: str, redis_url: str | None = None) -> GatewayCluster:
+    env = {KEY_ENV: "sk-fake-reliability-key"}
+    return GatewayCluster(1, text, tmp_path, redis_url=redis_url, extra_env=env).start()
 
 
 def fake_body(i: int) -> dict[str, object]:
@@ -164,13 +173,16 @@ def test_f6_429_storm_honours_retry_after_and_falls_back_without_a_retry_storm(
     )
 
 
-def test_client_disconnect_cancels_upstream_work(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
+def test_client_disconnect_cancels_upstream_work(
+    fake_upstream: FakeUpstream, controlled_redis: ControlledRedis, tmp_path: Path
+) -> None:
+    """Clients give up after 0.5 s on a 3 s upstream: the gateway closes the upstream calls it had
+    started (the fake sees the peer hang up), frees their Redis leases and in-flight slots, and the
+    next requests get the whole lease cap."""
     total, cap = 6, 2
     fake_upstream.configure(Behaviour(latency=Latency("fixed", 3000)))
-    cluster = start(
-        tmp_path,
-        config(fake_upstream, None).replace("timeouts:", f"max_concurrency: {cap}\n    timeouts:", 1),
-    )
+    text = config(fake_upstream, None, primary_extra={"max_concurrency": cap})
+    cluster = start(tmp_path, text, redis_url=controlled_redis.url)
     try:
         url = cluster.urls[0]
 
@@ -183,24 +195,45 @@ def test_client_disconnect_cancels_upstream_work(fake_upstream: FakeUpstream, tm
             return sum(isinstance(r, httpx.ReadTimeout) for r in results)
 
         gave_up = asyncio.run(impatient())
-        deadline = asyncio.run(_wait_for(lambda: fake_upstream.snapshot().peer_closed_early >= cap, 5))
-        fake_upstream.configure(Behaviour())
+        cancelled = asyncio.run(_wait_for(lambda: fake_upstream.snapshot().peer_closed_early >= cap, 5))
+        drained = asyncio.run(_wait_for(lambda: _leases(controlled_redis) == 0 and _in_flight(url) == 0, 5))
+        started_calls = fake_upstream.snapshot().submits
+        fake_upstream.configure(Behaviour(latency=Latency("fixed", 200)))
         after = asyncio.run(
             run_load([url], cap + 2, cap + 2, lambda i: body_for(i, model="fake-image", tag="after"))
         )
+        in_flight_after, leases_after = _in_flight(url), _leases(controlled_redis)
     finally:
         cluster.stop()
     stats = fake_upstream.snapshot()
-    assert gave_up == total and deadline
-    assert stats.peer_closed_early == stats.submits - (cap + 2) and stats.in_flight == 0
-    assert after.statuses() == {200: cap + 2}  # no lease was leaked by the cancelled requests
+    assert gave_up == total and cancelled and drained
+    assert started_calls == cap  # the others were still waiting for a lease
+    assert stats.peer_closed_early == cap and stats.in_flight == 0
+    assert after.statuses() == {200: cap + 2} and stats.max_in_flight <= cap
+    assert (in_flight_after, leases_after) == (0, 0)
     figures.record(
         "client disconnect mid-request",
         disconnected=gave_up,
-        upstream_calls_started=stats.submits - (cap + 2),
+        upstream_calls_started=started_calls,
         upstream_calls_cancelled=stats.peer_closed_early,
+        leases_left=leases_after,
+        requests_in_flight_left=in_flight_after,
         after_ok=after.statuses().get(200, 0),
     )
+
+
+def _leases(redis: ControlledRedis) -> int:
+    client = redis.client()
+    try:
+        return sum(int(client.zcard(key)) for key in client.scan_iter(match="ig:cc:*"))
+    finally:
+        client.close()
+
+
+def _in_flight(url: str) -> float:
+    samples = scrape(url)
+    generating = metric_sum(samples, "imagegate_requests_in_flight", route=GENERATE)  # not this /metrics call
+    return generating + metric_sum(samples, "imagegate_leases_in_use")
 
 
 async def _wait_for(predicate: Any, seconds: float) -> bool:
