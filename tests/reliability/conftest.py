@@ -28,3 +28,13 @@ def controlled_redis() -> Iterator[ControlledRedis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def second_upstream() -> Iterator[FakeUpstream]:
+    """Another fake provider (the fallback deployment in fallback scenarios)."""
+    upstream = FakeUpstream().start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()

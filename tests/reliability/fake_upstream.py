@@ -60,10 +60,13 @@ class Fault:
     status: int = 200
     retry_after: float | None = None
     location: str | None = None
+    message: str | None = None  # `status`: replaces the provider error body's message (untrusted text)
 
     @classmethod
-    def status_code(cls, status: int, *, retry_after: float | None = None) -> Fault:
-        return cls(kind="status", status=status, retry_after=retry_after)
+    def status_code(
+        cls, status: int, *, retry_after: float | None = None, message: str | None = None
+    ) -> Fault:
+        return cls(kind="status", status=status, retry_after=retry_after, message=message)
 
 
 OK = Fault()
@@ -339,7 +342,7 @@ class FakeUpstream:
             await _respond(writer, 200, ok_body)
         elif fault.kind == "status":
             extra = {} if fault.retry_after is None else {"Retry-After": _seconds(fault.retry_after)}
-            await _respond(writer, fault.status, _error_body(fault.status), extra=extra)
+            await _respond(writer, fault.status, _error_body(fault.status, fault.message), extra=extra)
         elif fault.kind == "hang":
             await self._wait_or_peer_close(reader, None)
         elif fault.kind == "reset_before_response":
@@ -469,7 +472,7 @@ def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _error_body(status: int) -> bytes:
+def _error_body(status: int, override: str | None = None) -> bytes:
     kinds = {
         429: ("Rate limit exceeded for images per minute.", "requests", "rate_limit_exceeded"),
         400: ("Invalid value for 'size'.", "invalid_request_error", None),
@@ -478,6 +481,7 @@ def _error_body(status: int) -> bytes:
     message, kind, code = kinds.get(
         status, ("The server had an error while processing your request.", "server_error", None)
     )
+    message = override if override is not None else message
     return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
 
 

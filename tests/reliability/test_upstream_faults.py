@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +54,6 @@ def config(
     models = {"fake-image": {"deployments": deployments, "deadline_seconds": DEADLINE_S}}
     retry = {"backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.2}
     return routing_yaml(providers=providers, models=models, retry=retry, **sections)
-
-
-@pytest.fixture
-def second_upstream() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream().start()
-    try:
-        yield upstream
-    finally:
-        upstream.stop()
 
 
 def start(tmp_path: Path, text: str, redis_url: str | None = None) -> GatewayCluster:
