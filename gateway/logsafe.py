@@ -5,6 +5,10 @@ prompt, a header, a model name). A CR/LF in it would start a line of its own tha
 record; an ANSI escape could rewrite the terminal. `install()` replaces the LogRecord factory once,
 so every logger and handler (ours, Litestar's, uvicorn's) gets `\\n`, `\\r`, `\\x1b`... instead
 (CWE-117). Tracebacks are formatted separately and keep their lines.
+
+It also keeps httpx / httpcore below INFO: httpx logs every request line with the full URL, which
+carries userinfo (`https://user:password@relay/...`) and query-string keys when an operator puts
+them in a provider's `base_url`.
 """
 
 from __future__ import annotations
@@ -30,3 +34,5 @@ def install() -> None:
     """Idempotent: make every LogRecord created from now on an EscapingLogRecord."""
     if logging.getLogRecordFactory() is not EscapingLogRecord:
         logging.setLogRecordFactory(EscapingLogRecord)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -147,6 +147,7 @@ def test_log_lines_cannot_be_forged(tmp_path: Path) -> None:
 
 
 PROVIDER_CANARY = "sk-CANARY-3e5d7f9b1a2c-provider-key"
+USERINFO_CANARY = "CANARY-relay-password-5b6c"
 FAULT_MIX = (
     (0.15, Fault.status_code(503)),
     (0.10, Fault.status_code(429, retry_after=0)),
@@ -171,7 +172,10 @@ def test_canaries_survive_a_full_fault_run(
     fake_upstream.configure(Behaviour(faults=FAULT_MIX, seed=5))
     redis = ControlledRedis(free_port(), password=CANARY).start()
     try:
-        text = config(fake_upstream, second_upstream)
+        # The fallback is a relay with basic auth in its base_url: a third canary, in a URL.
+        relay = second_upstream.url.replace("http://", f"http://relay:{USERINFO_CANARY}@") + "/v1"
+        text = config(fake_upstream, second_upstream).replace(second_upstream.url + "/v1", relay)
+        assert relay in text
         env = {KEY_ENV: PROVIDER_CANARY}
         with GatewayCluster(
             1, text, tmp_path, redis_url=redis.url, extra_env=env, log_level="debug"
@@ -197,10 +201,12 @@ def test_canaries_survive_a_full_fault_run(
     ]
     assert len(sent) >= 60, "the canary key must really be in use, or this proves nothing"
     assert len(set(mixed.statuses())) >= 2  # the fault mix really produced failures and successes
-    leaks = [text for text in seen if CANARY in text or PROVIDER_CANARY in text]
-    log_leaks = [line for line in logs.splitlines() if CANARY in line or PROVIDER_CANARY in line]
+    assert second_upstream.snapshot().submits > 0  # the relay (with its URL password) was used
+    canaries = (CANARY, PROVIDER_CANARY, USERINFO_CANARY)
+    leaks = [text for text in seen if any(c in text for c in canaries)]
+    log_leaks = [line for line in logs.splitlines() if any(c in line for c in canaries)]
     assert (leaks, log_leaks) == ([], [])
-    assert CANARY not in metrics_text and PROVIDER_CANARY not in metrics_text
+    assert not any(c in metrics_text for c in canaries)
     figures.record(
         "S6 canaries through a full fault run",
         requests=len(mixed.outcomes) + len(down.outcomes) + len(dead.outcomes),
