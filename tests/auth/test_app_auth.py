@@ -155,6 +155,11 @@ async def test_fifty_concurrent_requests_with_one_envelope_admit_exactly_one(red
     app = create_app(Settings(redis_url=redis_url), config=auth_config())
     headers = sig_header()
     async with AsyncTestClient(app=app) as client:
+        # Open the pool's connections first (in the app's loop: /readyz pings the store); see warm_pool.
+        for _ in range(20):
+            ready = await asyncio.gather(*(client.get("/readyz") for _ in range(50)))
+            if all(r.status_code == 200 for r in ready):
+                break
         responses = await asyncio.gather(*(client.post(URL, json=BODY, headers=headers) for _ in range(50)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [401] * 49
