@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from gateway.auth import AuthCode, AuthPolicy
+from gateway.auth import AuthCode
 from gateway.auth.message import format_message
+from gateway.auth.policy import AuthPolicy
 from gateway.errors import AuthError, AuthUnavailable
 from gateway.state.base import StateStore, StoreUnavailable
 from tests.auth.support import EVM, EVM_OTHER, SOLANA, authenticator, headers, message, policy, signed, token

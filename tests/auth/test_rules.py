@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from gateway.auth import AuthCode, AuthPolicy
+from gateway.auth import AuthCode
 from gateway.auth.chains import normalise_chain
+from gateway.auth.policy import AuthPolicy
 from gateway.auth.signatures import checksum_address
 from gateway.client import EvmSigner, SolanaSigner
 from tests.auth.support import EVM, EVM_KEY, NOW, SOLANA, SOLANA_SEED, code_of, policy, signed, stamp, verify
