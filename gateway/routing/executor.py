@@ -194,6 +194,8 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
         try:
             async with asyncio.timeout(timeout):
                 result = await deployment.adapter.generate(req, ctx)
+        except ProviderError:
+            raise
         except TimeoutError:
             if time.monotonic() >= run.deadline - 0.005:
                 raise ProviderError(
@@ -204,6 +206,11 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
                 FailureClass.AMBIGUOUS,
                 f"no answer within {timeout:.1f} s (outcome unknown)",
             ) from None
+        except Exception as exc:  # an adapter bug: never a 500, never a retry; logged with its trace
+            log.exception("adapter %s raised an unexpected error", deployment.label)
+            raise ProviderError(
+                deployment.provider, FailureClass.UPSTREAM_INVALID, f"adapter error ({type(exc).__name__})"
+            ) from exc
     if not result.images:
         raise ProviderError(deployment.provider, FailureClass.UPSTREAM_INVALID, "provider returned no image")
     return result
