@@ -230,8 +230,8 @@ def _record(
 ) -> Attempt:
     outcome = "ok" if error is None else error.failure.value
     latency = 0.0 if started is None else time.perf_counter() - started
-    metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
-    if started is not None:
+    if started is not None:  # a real call, not a breaker skip (those show in imagegate_circuit_state)
+        metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
         metrics.UPSTREAM_LATENCY.labels(deployment.provider, deployment.label).observe(latency)
     return Attempt(
         deployment=deployment.label,
