@@ -156,7 +156,12 @@ async def _attempt(
 ) -> ProviderResult:
     breakers = run.router.breakers
     if not breakers.allow(deployment.label):
-        error = ProviderError(deployment.provider, FailureClass.CIRCUIT_OPEN, "circuit open: skipped")
+        error = ProviderError(
+            deployment.provider,
+            FailureClass.CIRCUIT_OPEN,
+            "circuit open: skipped",
+            retry_after=breakers.retry_in(deployment.label) or None,
+        )
         attempts.append(_record(deployment, shard, None, error))
         raise error
     started = time.perf_counter()
