@@ -105,7 +105,9 @@ async def execute(
         return [ShardOutcome(shard=Shard(0, 0, req), error=error, failures=[error])]
     retry = RetryEnv(config=runtime.config.retry, budget=router.budget, rng=router.rng, sleep=router.sleep)
     run = _Run(runtime, router, retry, request_id, deadline)
-    shards = plan_shards(req, chain[0].adapter.capabilities(chain[0].config.model).max_n)
+    # Shards small enough for every deployment in the chain, so any of them can take over any shard
+    # (images are billed per image, so smaller calls cost the same; they run concurrently).
+    shards = plan_shards(req, min(d.adapter.capabilities(d.config.model).max_n for d in chain))
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(_run_shard(shard, chain, run)) for shard in shards]
     return [task.result() for task in tasks]
