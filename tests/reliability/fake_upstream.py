@@ -321,6 +321,9 @@ class FakeUpstream:
         finally:
             for task in (eof, release):
                 task.cancel()
+            # Let the cancelled read unwind before the connection reads its next request: a
+            # StreamReader allows one waiter, and a stale one makes the next readuntil() fail.
+            await asyncio.gather(eof, release, return_exceptions=True)
         if eof in done and not eof.cancelled() and eof.result() == b"":
             with self._lock:
                 self._stats.peer_closed_early += 1

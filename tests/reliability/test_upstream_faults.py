@@ -232,3 +232,60 @@ async def _wait_for(predicate: Any, seconds: float) -> bool:
             return True
         await asyncio.sleep(0.05)
     return bool(predicate())
+
+
+@pytest.mark.parametrize("kind", ["malformed_json", "no_image", "wrong_content_type"])
+def test_f9_invalid_bodies_fall_back_without_a_retry(
+    fake_upstream: FakeUpstream, second_upstream: FakeUpstream, tmp_path: Path, kind: str
+) -> None:
+    """200 with a body that is not an image: no retry of the same deployment, fall back (the spec's
+    UPSTREAM_INVALID row). One submit at each fake per request; nothing else."""
+    total = 8
+    fake_upstream.configure(Behaviour(faults=((1.0, Fault(kind=kind)),)))  # type: ignore[arg-type]
+    text = config(fake_upstream, second_upstream, circuit_breaker={"enabled": False})
+    cluster = start(tmp_path, text)
+    try:
+        report = asyncio.run(run_load(cluster.urls, total, 4, fake_body))
+    finally:
+        cluster.stop()
+    primary, fallback = fake_upstream.snapshot(), second_upstream.snapshot()
+    assert report.statuses() == {200: total}, report.codes()
+    assert set(primary.submits_by_prompt.values()) == {1} and primary.submits == total
+    assert set(fallback.submits_by_prompt.values()) == {1} and fallback.submits == total
+    figures.record(
+        f"F9 upstream {kind}",
+        requests=total,
+        ok=report.statuses().get(200, 0),
+        primary_submits=primary.submits,
+        fallback_submits=fallback.submits,
+    )
+
+
+def test_f9_slow_drip_body_is_cut_by_the_attempt_timeout(
+    fake_upstream: FakeUpstream, second_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """A body dripped over ~3 s against a 1.5 s attempt timeout: httpx's per-read timeout never fires,
+    the attempt timeout does; the outcome is unknown, so 504 and exactly one submit, no fallback."""
+    total = 4
+    drip = Behaviour(faults=((1.0, Fault(kind="slow_drip")),), drip_chunk_bytes=8, drip_interval_s=0.15)
+    fake_upstream.configure(drip)
+    text = config(fake_upstream, second_upstream, circuit_breaker={"enabled": False})
+    cluster = start(tmp_path, text)
+    try:
+        report = asyncio.run(run_load(cluster.urls, total, total, fake_body, timeout=DEADLINE_S + 10))
+    finally:
+        cluster.stop()
+    primary, fallback = fake_upstream.snapshot(), second_upstream.snapshot()
+    assert report.codes() == {"upstream_timeout": total}
+    assert primary.submits == total and set(primary.submits_by_prompt.values()) == {1}
+    assert fallback.submits == 0
+    assert report.max_seconds <= DEADLINE_S + 1.0
+    figures.record(
+        "F9 upstream slow-drip body",
+        requests=total,
+        status=dict(report.statuses()),
+        primary_submits=primary.submits,
+        fallback_submits=fallback.submits,
+        max_s=round(report.max_seconds, 2),
+        attempt_timeout_s=1.5,
+    )
