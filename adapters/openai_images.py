@@ -212,8 +212,6 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure = FailureClass.CONTENT_POLICY
     elif "insufficient_quota" in (code, kind) or code == "billing_hard_limit_reached":
         failure = FailureClass.QUOTA
-    elif status == 404 and code not in (None, "model_not_found"):
-        failure = FailureClass.CALLER_FAULT
     detail = code or kind or "error"
     message = f"openai HTTP {status} ({detail})"
     if failure is FailureClass.CALLER_FAULT and isinstance(error.get("message"), str):

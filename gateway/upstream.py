@@ -43,6 +43,7 @@ _BASE64_RUN = re.compile(r"^[A-Za-z0-9+/=\s_-]+$")
 _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,", re.IGNORECASE)
 ELIDE_MIN_CHARS = 256
 RETRY_AFTER_CAP = 3600.0
+CONNECT_TIMEOUT = 10.0
 
 
 def build_client(*, timeout: float = 30.0, connect_timeout: float = 5.0) -> httpx.AsyncClient:
@@ -83,7 +84,7 @@ async def send(
             headers=merged,
             params=params,
             auth=httpx.BasicAuth(*auth) if auth else None,
-            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            timeout=_timeout(timeout),
             follow_redirects=False,
         )
     except httpx.HTTPError as exc:
@@ -319,6 +320,12 @@ def remaining_or_deadline(provider: str, deadline: float) -> float:
     if left <= 0:
         raise ProviderError(provider, FailureClass.DEADLINE, f"{provider}: request deadline passed")
     return left
+
+
+def _timeout(seconds: float | None) -> httpx.Timeout | httpx._client.UseClientDefault:
+    if seconds is None:
+        return httpx.USE_CLIENT_DEFAULT
+    return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
 
 
 def _bounded(seconds: float) -> float:
