@@ -47,8 +47,11 @@ class FreeLimits:
 
 
 def is_explicit(req: ImageRequest) -> bool:
-    """Whether the caller named pixels (then any change is warned), not just a ratio or tier."""
-    return req.width is not None or req.height is not None
+    """Whether the caller named pixels or a resolution tier (then any change is warned).
+
+    For a bare aspect ratio the pixel count is ours (1024 long edge), so only a ratio change is.
+    """
+    return req.width is not None or req.height is not None or req.resolution is not None
 
 
 def requested_size(req: ImageRequest) -> tuple[int, int] | None:
