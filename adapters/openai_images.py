@@ -234,8 +234,12 @@ class OpenAIAdapter:
         self._provider = provider
         self._settings = decode_settings(OpenAISettings, settings)
         self._client = client
+        # The server itself may serve its results (LocalAI, relays); over http only if it is http.
+        base = httpx.URL(self._settings.base_url)
         self._download = upstream.DownloadPolicy(
-            allowed_hosts=tuple(self._settings.download_hosts), max_bytes=self._settings.max_download_bytes
+            allowed_hosts=(*self._settings.download_hosts, base.host),
+            allow_http=base.scheme == "http",
+            max_bytes=self._settings.max_download_bytes,
         )
 
     def capabilities(self, provider_model: str) -> Capabilities:

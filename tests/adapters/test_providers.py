@@ -169,3 +169,31 @@ async def test_comfy_history_never_finishing_hits_the_deadline() -> None:
         with pytest.raises(ProviderError) as info:
             await adapter.generate(ImageRequest(model="m", prompt="fox"), ctx("sd", seconds=0.2))
     assert info.value.failure is FailureClass.DEADLINE and fake.calls == 1
+
+
+async def test_openai_compatible_local_server_may_serve_its_own_urls_over_http() -> None:
+    image = png()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/images/generations":
+            body = json.loads(request.content)
+            assert body["model"] == "stablediffusion" and body["response_format"] == "b64_json"
+            assert body["size"] == "512x512"
+            return json_response(
+                {"created": 1, "data": [{"url": "http://localai:8080/generated-images/a.png"}]}
+            )
+        if str(request.url) == "http://localai:8080/generated-images/a.png":
+            return httpx.Response(200, content=image)
+        return httpx.Response(404)
+
+    settings = {"base_url": "http://localai:8080/v1"}
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        adapter = OpenAIAdapter(provider="localai", settings=settings, client=client)
+        result = await adapter.generate(
+            ImageRequest(model="m", prompt="fox", width=512, height=512), ctx("stablediffusion")
+        )
+        assert result.images[0].data == image
+        assert adapter.capabilities("stablediffusion").size_multiple == 8
+        https_only = OpenAIAdapter(provider="oa", settings={"api_key": SECRET}, client=client)
+        with pytest.raises(ProviderError):
+            await https_only._image_bytes({"url": "http://localai:8080/generated-images/a.png"})
