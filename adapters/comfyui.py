@@ -244,7 +244,7 @@ def classify_prompt_error(provider: str, status: int, headers: httpx.Headers, bo
     message = f"comfyui HTTP {status}" + (f" ({code})" if isinstance(code, str) else "")
     if isinstance(nodes, dict) and nodes:
         message += f" in nodes {sorted(nodes)}"
-    retry = upstream.retry_after(headers) if failure is FailureClass.RATE_LIMITED else None
+    retry = upstream.retry_hint(failure, headers)
     return ProviderError(
         provider,
         failure,

@@ -184,9 +184,7 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure,
         message,
         status=status,
-        retry_after=upstream.retry_after(headers, parsed.get("retry_after"))
-        if failure is FailureClass.RATE_LIMITED
-        else None,
+        retry_after=upstream.retry_hint(failure, headers, parsed.get("retry_after")),
         provider_code=code,
     )
 

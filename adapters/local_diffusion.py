@@ -167,7 +167,7 @@ def classify_a1111(status: int, headers: httpx.Headers, body: bytes) -> Provider
     if status == 404 and code is not None:
         failure = FailureClass.CALLER_FAULT  # an API-raised 404: sampler / script / style not found
     message = f"a1111 HTTP {status}" + (f" ({code})" if code else "")
-    retry = upstream.retry_after(headers) if failure is FailureClass.RATE_LIMITED else None
+    retry = upstream.retry_hint(failure, headers)
     return ProviderError(
         "local_diffusion", failure, message, status=status, retry_after=retry, provider_code=code
     )

@@ -221,7 +221,7 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure,
         message,
         status=status,
-        retry_after=upstream.retry_after(headers) if failure is FailureClass.RATE_LIMITED else None,
+        retry_after=upstream.retry_hint(failure, headers),
         provider_code=code or kind,
     )
 

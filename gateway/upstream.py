@@ -113,6 +113,15 @@ def retry_after(headers: Mapping[str, str] | httpx.Headers, body_hint: object = 
     return None
 
 
+def retry_hint(
+    failure: FailureClass, headers: Mapping[str, str] | httpx.Headers, body_hint: object = None
+) -> float | None:
+    """Retry-After for failures that may be retried (429 and explicit 5xx); None for the rest."""
+    if failure in (FailureClass.RATE_LIMITED, FailureClass.TRANSIENT):
+        return retry_after(headers, body_hint)
+    return None
+
+
 def decode_json(provider: str, response: httpx.Response, *, what: str = "response") -> Any:
     """The body as JSON, or UPSTREAM_INVALID (the provider said 2xx but sent garbage)."""
     try:

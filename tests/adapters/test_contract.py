@@ -64,11 +64,28 @@ async def test_success_returns_real_images_and_clean_raw(case: AdapterCase) -> N
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(401, F.CREDENTIAL), (500, F.TRANSIENT), (502, F.TRANSIENT), (503, F.TRANSIENT), (504, F.TRANSIENT)],
+    [
+        (401, F.CREDENTIAL),
+        (403, F.CREDENTIAL),
+        (404, F.MODEL_UNAVAILABLE),
+        (408, F.TRANSIENT),
+        (409, F.TRANSIENT),
+        (422, F.CALLER_FAULT),
+        (500, F.TRANSIENT),
+        (502, F.TRANSIENT),
+        (503, F.TRANSIENT),
+        (504, F.TRANSIENT),
+    ],
 )
 async def test_generic_error_statuses(case: AdapterCase, status: int, expected: FailureClass) -> None:
     error = await expect_failure(case, Failure(status=status, body=b'{"detail": "x"}'), expected)
     assert error.status == status
+
+
+async def test_503_passes_retry_after_on(case: AdapterCase) -> None:
+    failure = Failure(status=503, body=b"{}", headers={"retry-after": "3"})
+    error = await expect_failure(case, failure, F.TRANSIENT)
+    assert error.retry_after == 3.0
 
 
 async def test_429_carries_retry_after(case: AdapterCase) -> None:
