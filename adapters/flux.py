@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -28,7 +28,6 @@ from gateway.canonical import (
 )
 from gateway.errors import FailureClass, ProviderError
 
-_ASPECTS = [(21, 9), (16, 9), (3, 2), (4, 3), (5, 4), (1, 1), (4, 5), (3, 4), (2, 3), (9, 16), (9, 21)]
 _MODERATED = ("Request Moderated", "Content Moderated")
 # Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
 _POLL_TOLERATED = (
@@ -39,8 +38,7 @@ _POLL_TOLERATED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Model:
+class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     size_mode: Literal["free", "aspect"]
     limits: sizing.FreeLimits | None = None
     default_steps: int | None = None  # None: the endpoint takes no `steps`
@@ -48,21 +46,16 @@ class _Model:
     guidance: tuple[float, float] | None = None  # allowed `guidance` range, None: not accepted
 
 
-_PRO_1X = sizing.FreeLimits(multiple=32, min_side=256, max_side=1440)
-_FLUX2 = sizing.FreeLimits(multiple=16, min_side=64, max_side=4096, max_pixels=4 * 1024 * 1024)
-_MODELS: dict[str, _Model] = {
-    "flux-pro-1.1": _Model("free", _PRO_1X),
-    "flux-dev": _Model("free", _PRO_1X, default_steps=28, guidance=(1.5, 5.0)),
-    "flux-pro": _Model("free", _PRO_1X, default_steps=40, guidance=(1.5, 5.0)),
-    "flux-pro-1.1-ultra": _Model("aspect"),
-    "flux-kontext-pro": _Model("aspect"),
-    "flux-kontext-max": _Model("aspect"),
-    "flux-2-pro": _Model("free", _FLUX2),
-    "flux-2-max": _Model("free", _FLUX2),
-    "flux-2-flex": _Model("free", _FLUX2, default_steps=50, guidance=(1.5, 10.0)),
-    "flux-2-klein-4b": _Model("free", _FLUX2),
-    "flux-2-klein-9b": _Model("free", _FLUX2),
-}
+class _Table(msgspec.Struct, frozen=True):
+    aspect_ratios: list[tuple[int, int]]
+    models: dict[str, _Model]
+
+
+# Per-endpoint rules are data (BFL adds endpoints often): adapters/flux_models.json.
+_TABLE = msgspec.json.decode(Path(__file__).with_name("flux_models.json").read_bytes(), type=_Table)
+_ASPECTS = _TABLE.aspect_ratios
+_MODELS = _TABLE.models
+_PRO_1X = _MODELS["flux-pro-1.1"].limits or sizing.FreeLimits(multiple=32, min_side=256, max_side=1440)
 
 
 class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -33,39 +33,23 @@ _ALL_FORMATS = [OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP]
 Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Family:
+class _Family(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_n: int
     prompt_max: int
-    sizes: list[tuple[int, int]] | None  # enumerated sizes, or None for constrained free sizes
+    sizes: list[tuple[int, int]] | None = None  # enumerated sizes, or None for constrained free sizes
     limits: sizing.FreeLimits | None = None
     url_responses: bool = True  # DALL·E-style `response_format`
     native_formats: bool = False  # GPT image `output_format`
 
 
-_FAMILIES: dict[str, _Family] = {
-    "dall-e-2": _Family(10, 1000, [(256, 256), (512, 512), (1024, 1024)]),
-    "dall-e-3": _Family(1, 4000, [(1024, 1024), (1792, 1024), (1024, 1792)]),
-    "gpt-image": _Family(
-        10, 32000, [(1024, 1024), (1536, 1024), (1024, 1536)], url_responses=False, native_formats=True
-    ),
-    "gpt-image-2": _Family(
-        10,
-        32000,
-        None,
-        sizing.FreeLimits(
-            multiple=16,
-            min_side=256,
-            max_side=3840,
-            max_short_side=2160,
-            max_pixels=3840 * 2160,
-            max_ratio=3.0,
-        ),
-        url_responses=False,
-        native_formats=True,
-    ),
-    "compatible": _Family(10, 32000, None, sizing.FreeLimits(multiple=8, min_side=64, max_side=2048)),
-}
+class _Table(msgspec.Struct, frozen=True):
+    prefixes: list[tuple[str, str]]
+    families: dict[str, _Family]
+
+
+# Per-model rules are data (they change monthly): adapters/openai_models.json.
+_TABLE = msgspec.json.decode(Path(__file__).with_name("openai_models.json").read_bytes(), type=_Table)
+_FAMILIES = _TABLE.families
 _DALLE3_QUALITY = {Quality.HIGH: "hd", Quality.MEDIUM: "standard", Quality.LOW: "standard"}
 
 
@@ -86,14 +70,9 @@ class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 def family_of(model: str, configured: str | None = None) -> str:
     if configured:
         return configured
-    if model.startswith("dall-e-2"):
-        return "dall-e-2"
-    if model.startswith("dall-e-3"):
-        return "dall-e-3"
-    if model.startswith("gpt-image-2"):
-        return "gpt-image-2"
-    if model.startswith(("gpt-image", "chatgpt-image")):
-        return "gpt-image"
+    for prefix, family in _TABLE.prefixes:
+        if model.startswith(prefix):
+            return family
     return "compatible"
 
 
