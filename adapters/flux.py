@@ -97,7 +97,8 @@ def encode_request(
     if req.safe_mode is False:
         if settings.relaxed_safety_tolerance is None:
             warnings.append("safe_mode: false is not enabled for this provider; default moderation applies")
-        tolerance = settings.relaxed_safety_tolerance or tolerance
+        else:
+            tolerance = settings.relaxed_safety_tolerance
     if tolerance is not None:
         body["safety_tolerance"] = tolerance
     for key in ("prompt_upsampling", "raw"):

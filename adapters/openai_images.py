@@ -61,7 +61,7 @@ class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     auth_header: Literal["bearer", "api-key"] = "bearer"  # "api-key" for Azure OpenAI
     api_version: str | None = None  # Azure: sent as ?api-version=
     family: Family | None = None  # None: inferred from the model name
-    max_n: int | None = None  # override the family's images per call
+    max_n: int | None = None  # lower the family's images per call (servers that accept only n=1)
     timeout_seconds: float = 300.0
     download_hosts: list[str] = msgspec.field(default_factory=lambda: ["*.blob.core.windows.net"])
     max_download_bytes: int = 50 * 1024 * 1024
@@ -226,7 +226,7 @@ class OpenAIAdapter:
         spec = _FAMILIES[family]
         limits = _limits(spec)
         return Capabilities(
-            max_n=self._settings.max_n or spec.max_n,
+            max_n=min(self._settings.max_n or spec.max_n, spec.max_n),
             sizes=spec.sizes,
             min_side=min(s[0] for s in spec.sizes) if spec.sizes else limits.min_side,
             max_side=max(max(s) for s in spec.sizes) if spec.sizes else limits.max_side,
@@ -235,7 +235,7 @@ class OpenAIAdapter:
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-        family = family_of(ctx.provider_model, _option_str(ctx.options, "family") or self._settings.family)
+        family = family_of(ctx.provider_model, self._settings.family)
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         response = await upstream.send(
             self._client,
@@ -313,8 +313,3 @@ def _raw(payload: object) -> dict[str, object]:
 def _renamed(error: ProviderError, provider: str) -> ProviderError:
     error.provider = provider
     return error
-
-
-def _option_str(options: Mapping[str, object], key: str) -> str | None:
-    value = options.get(key)
-    return value if isinstance(value, str) and value in _FAMILIES else None
