@@ -29,6 +29,8 @@ from gateway.canonical import (
 from gateway.errors import FailureClass, ProviderError
 
 _MODERATED = ("Request Moderated", "Content Moderated")
+# A CDN may 404 for a moment right after Ready (theopenco/llmgateway#1762).
+_DOWNLOAD_RETRY_STATUSES = (404, 408, 429, 500, 502, 503, 504)
 # Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
 _POLL_TOLERATED = (
     FailureClass.CONNECT,
@@ -67,7 +69,7 @@ class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     )
     request_timeout_seconds: float = 30.0  # each submit / poll call
     poll_interval_seconds: float = 0.5
-    max_poll_errors: int = 3  # consecutive failed polls tolerated before giving up
+    max_poll_errors: int = 3  # consecutive failed polls (or downloads) tolerated before giving up
     safety_tolerance: int | None = None  # 0..6; None: the provider default (2)
     relaxed_safety_tolerance: int | None = None  # used when a request says safe_mode: false
     max_download_bytes: int = 50 * 1024 * 1024
@@ -245,9 +247,7 @@ class FluxAdapter:
             raise ProviderError(
                 self._provider, FailureClass.UPSTREAM_INVALID, "bfl: Ready without result.sample"
             )
-        data = upstream.require_image(
-            self._provider, await upstream.download(self._client, self._provider, sample, self._download)
-        )
+        data = upstream.require_image(self._provider, await self._fetch(sample, ctx))
         seed = result["result"].get("seed")
         raw: dict[str, object] = {"submit": _redacted(submit), "result": _redacted(result)}
         image = ProviderImage(data=data, seed=seed if isinstance(seed, int) else None)
@@ -293,10 +293,7 @@ class FluxAdapter:
                     raise
                 errors += 1
                 if errors > self._settings.max_poll_errors:
-                    # The task was submitted (maybe billed): never report it as safely retryable.
-                    raise ProviderError(
-                        self._provider, FailureClass.AMBIGUOUS, f"bfl polling failed: {exc.message}"
-                    ) from exc
+                    raise _given_up("polling", exc) from exc
                 result = None
             if result is not None:
                 errors = 0
@@ -305,6 +302,20 @@ class FluxAdapter:
                     raise failure
                 if result.get("status") == "Ready" and isinstance(result.get("result"), dict):
                     return result
+            left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
+            await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
+
+    async def _fetch(self, sample: str, ctx: CallContext) -> bytes:
+        """Download `result.sample`; the GET is idempotent, so transient failures are tried again."""
+        errors = 0
+        while True:
+            try:
+                return await upstream.download(self._client, self._provider, sample, self._download)
+            except ProviderError as exc:
+                retryable = exc.failure is FailureClass.AMBIGUOUS or exc.status in _DOWNLOAD_RETRY_STATUSES
+                errors += 1
+                if not retryable or errors > self._settings.max_poll_errors:
+                    raise _given_up("result download", exc) from exc
             left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
             await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
 
@@ -335,6 +346,18 @@ class FluxAdapter:
     def _timeout(self, ctx: CallContext) -> float:
         left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
         return min(self._settings.request_timeout_seconds, left)
+
+
+def _given_up(what: str, exc: ProviderError) -> ProviderError:
+    """Polling or download given up after submit: never re-submit here (no retry), but fall back
+    (spec/routing-policy.md: "BFL: polling or result download failed")."""
+    return ProviderError(
+        exc.provider,
+        FailureClass.UPSTREAM_INVALID,
+        f"bfl {what} failed: {exc.message}",
+        status=exc.status,
+        provider_code=f"{what.replace(' ', '_')}_failed",
+    )
 
 
 def _redacted(payload: dict[str, Any]) -> dict[str, object]:
