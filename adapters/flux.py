@@ -312,7 +312,9 @@ class FluxAdapter:
             try:
                 return await upstream.download(self._client, self._provider, sample, self._download)
             except ProviderError as exc:
-                retryable = exc.failure is FailureClass.AMBIGUOUS or exc.status in _DOWNLOAD_RETRY_STATUSES
+                retryable = (
+                    exc.provider_code == upstream.DOWNLOAD_TRANSPORT or exc.status in _DOWNLOAD_RETRY_STATUSES
+                )
                 errors += 1
                 if not retryable or errors > self._settings.max_poll_errors:
                     raise _given_up("result download", exc) from exc

@@ -44,6 +44,7 @@ _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,", re.IGNORECASE)
 ELIDE_MIN_CHARS = 256
 RETRY_AFTER_CAP = 3600.0
 CONNECT_TIMEOUT = 10.0
+DOWNLOAD_TRANSPORT = "download_transport_error"  # provider_code of a download that got no response
 
 
 def build_client(*, timeout: float = 30.0, connect_timeout: float = 5.0) -> httpx.AsyncClient:
@@ -246,8 +247,9 @@ class DownloadPolicy:
     max_bytes: int = 50 * 1024 * 1024
     timeout: float = 120.0
     max_redirects: int = 3
-    # Transport failures after the image was produced: the generation itself may have been billed.
-    transport_failure: FailureClass = FailureClass.AMBIGUOUS
+    # A failed GET of a finished result: the image exists (and may be billed) but we lack it.
+    # UPSTREAM_INVALID = no retry of the billed call, fallback allowed; local servers use TRANSIENT.
+    transport_failure: FailureClass = FailureClass.UPSTREAM_INVALID
 
 
 async def download(
@@ -264,10 +266,17 @@ async def download(
         async with asyncio.timeout(policy.timeout):
             return await _download(client, provider, url, policy, params, auth)
     except TimeoutError:
-        raise ProviderError(provider, policy.transport_failure, f"{provider} download timed out") from None
+        raise ProviderError(
+            provider,
+            policy.transport_failure,
+            f"{provider} download timed out",
+            provider_code=DOWNLOAD_TRANSPORT,
+        ) from None
     except httpx.HTTPError as exc:
         error = transport_error(provider, exc, what="download")
-        raise ProviderError(provider, policy.transport_failure, error.message) from exc
+        raise ProviderError(
+            provider, policy.transport_failure, error.message, provider_code=DOWNLOAD_TRANSPORT
+        ) from exc
 
 
 async def _download(
