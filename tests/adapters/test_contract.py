@@ -49,13 +49,14 @@ async def expect_failure(case: AdapterCase, failure: Failure, expected: FailureC
 
 
 async def test_success_returns_real_images_and_clean_raw(case: AdapterCase) -> None:
-    result, fake = await run(case, seed=7)
+    result, fake = await run(case, seed=7, metadata={"tenant": "meta-never-forwarded"})
     assert not isinstance(result, ProviderError), result
     assert fake.calls == 1
     assert result.images and all(sniff_format(i.data) is not None for i in result.images)
     raw = json.dumps(msgspec.to_builtins(result.raw))
     assert SECRET not in raw and "sig=" not in raw
     assert "iVBORw0KGgo" not in raw  # base64 payloads elided
+    assert all(b"meta-never-forwarded" not in r.content for r in fake.requests)
     if case.name != "openai":
         assert result.images[0].seed is not None
     else:
