@@ -41,7 +41,7 @@ DEFAULT_PLACEHOLDERS = {
     "batch_size": "5.batch_size",
     "checkpoint": "4.ckpt_name",
 }
-PLACEHOLDER_NAMES = frozenset({*DEFAULT_PLACEHOLDERS, "sampler_name", "scheduler"})
+PLACEHOLDER_NAMES = frozenset({*DEFAULT_PLACEHOLDERS, "sampler_name", "scheduler", "lora_strength"})
 MAX_SEED = 2**31 - 1
 
 

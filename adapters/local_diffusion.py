@@ -63,9 +63,15 @@ def size_limits(settings: LocalDiffusionSettings) -> sizing.FreeLimits:
 
 
 def common_fields(req: ImageRequest, settings: LocalDiffusionSettings, warnings: list[str]) -> dict[str, Any]:
-    """What both backends share: prompt (+LoRA), size, steps (explicit or quality preset), cfg."""
+    """What both backends share: prompt (+LoRA), size, steps (explicit or quality preset), cfg.
+
+    LoRA: A1111 reads a `<lora:name:weight>` prompt tag; a ComfyUI workflow takes the weight
+    (0..1) through its `lora_strength` placeholder (e.g. a LoraLoader's strength_model).
+    """
     fields: dict[str, Any] = {"prompt": req.prompt}
-    if req.lora_strength is not None:
+    if req.lora_strength is not None and settings.backend == "comfyui":
+        fields["lora_strength"] = req.lora_strength / 100
+    elif req.lora_strength is not None:
         if settings.lora_name:
             fields["prompt"] = f"{req.prompt} <lora:{settings.lora_name}:{req.lora_strength / 100:g}>"
         else:
