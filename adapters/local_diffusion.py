@@ -55,6 +55,7 @@ class LocalDiffusionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     workflow_path: str | None = None
     placeholders: dict[str, str] | None = None  # comfyui: canonical name -> "node_id.input"
     poll_interval_seconds: float = 0.5
+    max_poll_errors: int = 3  # comfyui: consecutive failed /history polls tolerated
     max_download_bytes: int = 50 * 1024 * 1024
 
 
