@@ -69,13 +69,16 @@ def test_signature_flood_from_one_ip_is_cut_before_verification(
         1, routing_yaml(auth=AUTH_ON, limits=limits), tmp_path, redis_url=controlled_redis.url
     ) as cluster:
         url = cluster.urls[0]
-        before = metric_sum(scrape(url), "imagegate_auth_failures_total", code="auth_invalid_signature")
+        first = scrape(url)
+        before = metric_sum(first, "imagegate_auth_failures_total", code="auth_invalid_signature")
+        degraded_before = metric_sum(first, "imagegate_degraded_decisions_total", component="ratelimit")
         started = time.monotonic()
         responses, legit = asyncio.run(flood(url, Wallet(), Wallet(), total))
         elapsed = time.monotonic() - started
-        verified = (
-            metric_sum(scrape(url), "imagegate_auth_failures_total", code="auth_invalid_signature") - before
-        )
+        last = scrape(url)
+        verified = metric_sum(last, "imagegate_auth_failures_total", code="auth_invalid_signature") - before
+        degraded = metric_sum(last, "imagegate_degraded_decisions_total", component="ratelimit")
+        degraded -= degraded_before
     statuses = [r.status_code for r in responses]
     rejected = [r for r in responses if r.status_code == 401]
     limited = [r for r in responses if r.status_code == 429]
@@ -86,7 +89,10 @@ def test_signature_flood_from_one_ip_is_cut_before_verification(
     )
     # Verifications happened only for requests the IP limit let through: burst + 1/s refill.
     assert verified == len(rejected)
-    assert len(rejected) <= IP_BURST + int(elapsed) + 1  # burst + 1/s over the flood
+    # burst + 1/s over the flood; if a Redis call timed out on this busy box, the limiter degraded
+    # to its per-process bucket (limits.fail_closed: false, by design), which holds another burst.
+    allowed = IP_BURST + int(elapsed) + 1 + (IP_BURST if degraded else 0)
+    assert len(rejected) <= allowed, (len(rejected), elapsed, degraded)
     assert legit == [200] * 5
     figures.record(
         "S4 signature flood from one IP",
@@ -95,6 +101,7 @@ def test_signature_flood_from_one_ip_is_cut_before_verification(
         signatures_verified=int(verified),
         rejected_401=len(rejected),
         flood_seconds=round(elapsed, 2),
+        degraded_decisions=int(degraded),
         limited_429=len(limited),
         other_ip_ok=legit.count(200),
         statuses=sorted(set(statuses)),
