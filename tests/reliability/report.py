@@ -28,6 +28,10 @@ ROWS: dict[str, tuple[str, str]] = {
         "as above (reset half-way through the response body)",
         f"{RUN} tests/reliability/test_upstream_faults.py -k 'f3 and reset_mid'",
     ),
+    "F4 connection refused": (
+        "nothing sent, so retried then fallen back: every request 200, exactly 1 submit at the fallback",
+        f"{RUN} tests/reliability/test_upstream_faults.py -k f4",
+    ),
     "F6 429 storm (Retry-After: 1)": (
         "every request 200 via the fallback; no retry sooner than Retry-After; <= 3 tries per request; primary calls <= requests + budget",
         f"{RUN} tests/reliability/test_upstream_faults.py -k f6",

@@ -289,3 +289,32 @@ def test_f9_slow_drip_body_is_cut_by_the_attempt_timeout(
         max_s=round(report.max_seconds, 2),
         attempt_timeout_s=1.5,
     )
+
+
+def test_f4_connection_refused_is_retried_then_falls_back(
+    fake_upstream: FakeUpstream, second_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Nothing listens at the primary (nothing was sent, so retrying and falling back are safe):
+    every request succeeds at the fallback, each exactly once."""
+    total = 10
+    fake_upstream.stop()  # its port is now closed: connection refused
+    text = config(fake_upstream, second_upstream, circuit_breaker={"enabled": False})
+    cluster = start(tmp_path, text)
+    try:
+        report = asyncio.run(run_load(cluster.urls, total, 5, fake_body))
+        samples = scrape(cluster.urls[0])
+    finally:
+        cluster.stop()
+    fallback = second_upstream.snapshot()
+    assert report.statuses() == {200: total}, report.codes()
+    assert fallback.submits == total and set(fallback.submits_by_prompt.values()) == {1}
+    connect_failures = metric_sum(samples, "imagegate_upstream_attempts_total", outcome="connect")
+    assert connect_failures >= total  # the primary was really tried (and refused) first
+    figures.record(
+        "F4 connection refused",
+        requests=total,
+        ok=report.statuses().get(200, 0),
+        primary_connect_failures=int(connect_failures),
+        fallback_submits=fallback.submits,
+        p99_ms=round(report.percentile(0.99) * 1000, 1),
+    )
