@@ -15,7 +15,7 @@ from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
-from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics
+from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
@@ -60,6 +60,7 @@ def create_app(
             await runtime.aclose()
             await store.aclose()
             await limits.aclose()
+            release_process_metrics()
             if http is None:
                 await client.aclose()
 

@@ -84,6 +84,12 @@ def metrics() -> Response[bytes]:
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
 
+def release_process_metrics() -> None:
+    """On worker shutdown in multiprocess mode: drop this process's live gauges from the sums."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 def prime_metrics(config: RoutingConfig) -> None:
     """Create the series whose label values the config fixes, at zero, so every metric is visible
     (and `rate()` works) before the first event: per deployment, per limit scope, per reload result."""

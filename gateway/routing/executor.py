@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.errors import FailureClass, ProviderError
+from gateway.metrics import FALLBACKS, UPSTREAM_ATTEMPTS, UPSTREAM_LATENCY
 from gateway.routing.gate import ConcurrencyGate
 from gateway.routing.plan import Shard, plan_shards
 from gateway.runtime import Deployment, Runtime
@@ -61,7 +62,7 @@ async def _run_shard(
     gate: ConcurrencyGate | None,
 ) -> ShardOutcome:
     outcome = ShardOutcome(shard=shard)
-    for deployment in deployments:
+    for index, deployment in enumerate(deployments):
         ctx = CallContext(
             request_id=request_id,
             provider_model=deployment.config.model,
@@ -80,6 +81,8 @@ async def _run_shard(
                 FailureClass.AMBIGUOUS,
             ):
                 break
+            if index + 1 < len(deployments):
+                FALLBACKS.labels(deployment.label, deployments[index + 1].label, exc.failure.value).inc()
             continue
         outcome.attempts.append(_attempt_record(deployment, shard, started, None))
         outcome.result, outcome.deployment, outcome.error = result, deployment, None
@@ -112,6 +115,9 @@ async def _attempt(
 def _attempt_record(
     deployment: Deployment, shard: Shard, started: float, error: ProviderError | None
 ) -> Attempt:
+    outcome = "ok" if error is None else error.failure.value
+    UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
+    UPSTREAM_LATENCY.labels(deployment.provider, deployment.label).observe(time.perf_counter() - started)
     return Attempt(
         deployment=deployment.label,
         provider=deployment.provider,
