@@ -80,5 +80,13 @@ class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             except ValueError:
                 raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or CIDR") from None
 
-    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies]
+    def unknown_models(self, known: set[str]) -> list[str]:
+        """Config paths of per-model policies naming a model the routing file does not define."""
+        scopes = (("ip", self.ip), ("account", self.account))
+        return [
+            f"limits.{name}.models.{model}"
+            for name, scope in scopes
+            if scope is not None
+            for model in scope.models
+            if model not in known
+        ]

@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 from gateway.limits.backend import RedisBackend, RedisUnavailable
 from gateway.limits.config import LimitsConfig
 from gateway.limits.gcra import MemoryLimiter
-from gateway.limits.leases import make_gate
+from gateway.limits.leases import LocalLeases, make_gate
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.limits.service import RateLimits
-from gateway.routing.gate import ConcurrencyGate, LocalGate
+from gateway.routing.gate import ConcurrencyGate
 
 
 @dataclass(slots=True)
 class LimitsRuntime:
     rate_limits: RateLimits = field(default_factory=lambda: RateLimits(MemoryLimiter()))
-    gate: ConcurrencyGate = field(default_factory=LocalGate)
+    gate: ConcurrencyGate = field(default_factory=LocalLeases)
     backend: RedisBackend | None = None  # None: the embedded default (per-process state)
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.limits.redis_client import RedisClient, connect, is_cluster_url
 from gateway.state.base import StateStore, StoreUnavailable
 from gateway.state.memory import MemoryStore
 
@@ -14,7 +15,7 @@ REQUEST_PATH_TIMEOUT_S = 0.25
 class RedisStore(StateStore):
     kind = "redis"
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.client = client
 
     @classmethod
@@ -73,7 +74,9 @@ class RedisStore(StateStore):
 
 
 def open_store(redis_url: str | None) -> StateStore:
-    """Redis when a URL is given, else the per-process in-memory store."""
+    """Redis when a URL is given (`redis+cluster://host:port` for Redis Cluster), else in memory."""
+    if redis_url and is_cluster_url(redis_url):
+        return RedisStore(connect(redis_url))
     if redis_url:
         return RedisStore.from_url(redis_url)
     return MemoryStore()

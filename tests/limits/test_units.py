@@ -103,3 +103,8 @@ def test_limits_config_is_validated_with_paths() -> None:
         parse_config(MOCK_ROUTING + "limits:\n  trusted_proxies: [not-an-ip]\n")
     assert "trusted_proxies" in str(caught.value)
     assert msgspec.convert({}, type(config.limits)).ip is None  # the default limits nothing
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            MOCK_ROUTING + "limits:\n  account: {rate: 1, burst: 2, models: {nope: {rate: 1, burst: 1}}}\n"
+        )
+    assert caught.value.path == "limits.account.models.nope"
