@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.limits.redis_client import RedisClient, connect, is_cluster_url
+from gateway.limits.config import RedisClientConfig
+from gateway.limits.redis_client import RedisClient, connect
 from gateway.state.base import StateStore, StoreUnavailable
 from gateway.state.memory import MemoryStore
 
@@ -20,15 +20,9 @@ class RedisStore(StateStore):
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = REQUEST_PATH_TIMEOUT_S) -> RedisStore:
-        client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            max_connections=256,
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
-        return cls(client)
+        # One try per command (a retried SET NX after a timeout would report a false replay), a bounded
+        # pool with a short wait; `redis+cluster://` URLs get a cluster client (gateway.limits.redis_client).
+        return cls(connect(url, RedisClientConfig(timeout_ms=round(timeout_s * 1000), pool_size=256)))
 
     async def ping(self) -> None:
         try:
@@ -75,8 +69,6 @@ class RedisStore(StateStore):
 
 def open_store(redis_url: str | None) -> StateStore:
     """Redis when a URL is given (`redis+cluster://host:port` for Redis Cluster), else in memory."""
-    if redis_url and is_cluster_url(redis_url):
-        return RedisStore(connect(redis_url))
     if redis_url:
         return RedisStore.from_url(redis_url)
     return MemoryStore()

@@ -117,3 +117,23 @@ async def test_killed_redis_degrades_and_recovers_after_restart(
     own_redis.process = None
     own_redis.start()  # same port, empty
     await _recovered(app_client, own_redis)
+
+
+async def test_the_replay_store_fails_fast_on_a_paused_redis(own_redis: RedisServer) -> None:
+    """The store uses the same one-try client: a hung Redis costs one timeout, not redis-py's retries."""
+    from gateway.state.base import StoreUnavailable
+    from gateway.state.redis import RedisStore
+
+    store = RedisStore.from_url(own_redis.url, timeout_s=0.15)
+    retry = store.client.get_connection_kwargs()["retry"]
+    assert retry.get_retries() == 0  # redis-py's default would retry (and could double-claim)
+    await store.ping()
+    assert own_redis.process is not None
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable):
+        await store.set_nx_get("ig:nonce:{a}:n", b"d", expire_at_ms=int(time.time() * 1000) + 60_000)
+    assert time.perf_counter() - started < BOUND_S
+    os.kill(own_redis.process.pid, signal.SIGCONT)
+    assert await store.set_nx_get("ig:nonce:{a}:n2", b"d", expire_at_ms=int(time.time() * 1000) + 60_000) is None
+    await store.aclose()
