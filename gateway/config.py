@@ -46,7 +46,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     adapter: str
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
-    max_concurrency: int | None = None  # calls in flight across all replicas (a lease each); None: no cap
+    max_concurrency: int | None = None  # per deployment, across all replicas (a lease per call); None: no cap
 
 
 class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
