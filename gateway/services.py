@@ -8,7 +8,7 @@ import httpx
 
 from gateway.auth.principal import Authenticator
 from gateway.limits.runtime import LimitsRuntime
-from gateway.routing.gate import ConcurrencyGate, LocalGate
+from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.state.base import StateStore
@@ -21,5 +21,7 @@ class Services:
     store: StateStore
     authenticator: Authenticator
     http: httpx.AsyncClient
+    # Routing state that survives reloads: breakers, retry budget and the concurrency gate (the
+    # limits work swaps `router.gate` for the Redis-backed one).
+    router: Router = field(default_factory=Router.local)
     limits: LimitsRuntime = field(default_factory=LimitsRuntime)  # rate limits + their Redis
-    gate: ConcurrencyGate = field(default_factory=LocalGate)  # provider concurrency leases

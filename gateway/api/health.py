@@ -39,6 +39,8 @@ async def readyz(request: HttpRequest) -> Response[bytes]:
             "rate_limits": [s for s in ("ip", "account") if getattr(config.limits, s) is not None],
             "fail_closed": config.limits.fail_closed,
         },
+        # deployments skipped by their circuit breaker, and providers disabled for missing credentials
+        "routing": {"circuits": services.router.breakers.snapshot(), "disabled": sorted(services.runtime.disabled)},
     }
     return Response(
         content=_ENCODER.encode(body), status_code=200 if ready else 503, media_type="application/json"

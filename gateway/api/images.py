@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, post
 
+from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.metrics import set_metrics_model
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
@@ -39,9 +40,13 @@ async def generate_image(request: HttpRequest) -> Response[bytes]:
     set_metrics_model(state, model)
     ip = client_ip(request)
     await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, model)  # before auth
+    # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
     principal = await services.authenticator.authenticate(request.headers, ip)
+    request.state.principal = principal
     await services.limits.rate_limits.check_account(state, limits, principal.account, req, model)
-    generation = await generate(runtime, req, request_id=request_id, gate=services.gate)
+    generation = await cancel_on_disconnect(
+        request.receive, generate(runtime, req, request_id=request_id, router=services.router)
+    )
     for image in generation.images:
         IMAGES_GENERATED.labels(model, image.provider).inc()
     if req.output_type is OutputType.FILE:

@@ -138,6 +138,7 @@ providers:
   slow:
     adapter: mock
     max_concurrency: 1
+    lease_wait_seconds: 0.05
     settings: {latency_ms: 300}
   spare:
     adapter: mock
@@ -151,8 +152,6 @@ models:
       - {provider: spare, model: spare-v1}
 auth:
   enabled: false
-limits:
-  leases: {wait_seconds: 0.05}
 """
 
 

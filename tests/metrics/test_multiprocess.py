@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.app import MOCK_ROUTING
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,9 @@ def _generated(text: str) -> float:
     )  # fmt: skip
 
 
-def test_two_workers_report_one_sum() -> None:
+def test_two_workers_report_one_sum(tmp_path: Path) -> None:
+    config = tmp_path / "routing.yaml"
+    config.write_text(MOCK_ROUTING)  # the mock provider, auth disabled
     port = free_port()
     env = {
         k: v
@@ -37,7 +40,7 @@ def test_two_workers_report_one_sum() -> None:
         if k not in ("PROMETHEUS_MULTIPROC_DIR", "REDIS_URL", "IMAGEGATE_CONFIG")
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port), "--workers", "2", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
