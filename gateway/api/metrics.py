@@ -28,6 +28,7 @@ from gateway.metrics import (
     RATE_LIMITED,
     REQUEST_DURATION,
     REQUESTS,
+    RETRY_BUDGET_EXHAUSTED,
     UPSTREAM_ATTEMPTS,
     UPSTREAM_LATENCY,
 )
@@ -102,6 +103,7 @@ def prime_metrics(config: RoutingConfig) -> None:
                 UPSTREAM_ATTEMPTS.labels(provider, label, "ok")
                 UPSTREAM_LATENCY.labels(provider, label)
                 CIRCUIT_STATE.labels(label)
+                RETRY_BUDGET_EXHAUSTED.labels(label)
                 LEASES_IN_USE.labels(label)
     for scope in ("ip", "account"):
         RATE_LIMITED.labels(scope)
