@@ -52,6 +52,7 @@ def create_app(
 
         runtime = build(routing)
         limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        await limits.warm()
         prime_metrics(routing)
         app.state.services = services = Services(
             settings=settings,
