@@ -118,7 +118,7 @@ def test_three_replicas_hold_the_account_limit_and_the_lease_cap(
         "fake-image": {"deployments": [{"provider": "fake", "model": "fake-image-1"}]},
         "capped": {"deployments": [{"provider": "fake", "model": "fake-image-2"}]},
     }
-    limits = {"account": {"rate": 1, "period_seconds": 3600, "burst": burst}}
+    limits = {"account": {"rate": 1, "period_seconds": 3600, "burst": burst}, "replicas": 3}
     text = routing_yaml(providers=providers, models=models, auth=AUTH_ON, limits=limits)
     env = {KEY_ENV: "sk-fake"}
     with GatewayCluster(3, text, tmp_path, redis_url=controlled_redis.url, extra_env=env) as cluster:
@@ -144,11 +144,20 @@ def test_three_replicas_hold_the_account_limit_and_the_lease_cap(
                 timeout=60,
             )
         )
+        degraded = sum(
+            metric_sum(scrape(url), "imagegate_degraded_decisions_total", component="ratelimit")
+            for url in cluster.urls
+        )
         client = controlled_redis.client()
         lease_keys = list(client.scan_iter(match="ig:cc:*"))
         leftover = sum(client.zcard(key) for key in lease_keys)
         client.close()
-    assert account.statuses() == {200: burst, 429: total - burst}, account.codes()
+    admitted = account.statuses().get(200, 0)
+    assert set(account.statuses()) <= {200, 429}, account.codes()
+    if degraded == 0:
+        assert admitted == burst
+    else:  # a Redis call timed out: per-process buckets (limit / replicas, limits.replicas: 3)
+        assert burst <= admitted <= burst + 3 * max(1, burst // 3)
     stats = fake_upstream.snapshot()
     assert leases.statuses() == {200: total}, [o.body[:300] for o in leases.outcomes if o.status != 200]
     assert stats.max_in_flight <= cap
@@ -158,6 +167,7 @@ def test_three_replicas_hold_the_account_limit_and_the_lease_cap(
         replicas=3,
         account_burst=burst,
         account_admitted=account.statuses().get(200, 0),
+        limiter_degraded_decisions=int(degraded),
         account_429=account.statuses().get(429, 0),
         lease_cap=cap,
         upstream_max_in_flight=stats.max_in_flight,

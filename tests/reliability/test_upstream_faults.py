@@ -197,8 +197,8 @@ def test_client_disconnect_cancels_upstream_work(
         cluster.stop()
     stats = fake_upstream.snapshot()
     assert gave_up == total and cancelled and drained
-    assert started_calls == cap  # the others were still waiting for a lease
-    assert stats.peer_closed_early == cap and stats.in_flight == 0
+    assert 1 <= started_calls <= cap  # the others were still waiting for a lease (or not yet there)
+    assert stats.peer_closed_early == started_calls and stats.in_flight == 0
     assert after.statuses() == {200: cap + 2} and stats.max_in_flight <= cap
     assert (in_flight_after, leases_after) == (0, 0)
     figures.record(
