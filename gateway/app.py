@@ -15,6 +15,7 @@ from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.metrics import metrics_endpoint, prime_deployment_series
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
@@ -40,6 +41,7 @@ def create_app(
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
         store = open_store(settings.redis_url)
         runtime = Runtime.build(routing, client)
+        prime_deployment_series(runtime)
         app.state.services = Services(
             settings=settings,
             runtime=runtime,
@@ -57,7 +59,7 @@ def create_app(
                 await client.aclose()
 
     return Litestar(
-        route_handlers=[generate_image, list_models, healthz, readyz],
+        route_handlers=[generate_image, list_models, healthz, readyz, metrics_endpoint],
         lifespan=[lifespan],
         on_startup=[complete_schema],
         before_send=[stamp_request_id],
