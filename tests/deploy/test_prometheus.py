@@ -1,0 +1,188 @@
+"""A real Prometheus (Debian's `prometheus` package; scripts/test installs it when it can): the
+shipped config and rules pass promtool, the rules' unit tests pass, and a Prometheus on loopback
+scrapes a running gateway, ingests its series and loads every alert rule."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.deploy.support import ROOT, background, exported_metric_names, wait_http_ok
+from tests.support.redis_server import free_port
+
+pytestmark = pytest.mark.prometheus
+
+PROMETHEUS_DIR = ROOT / "deploy/prometheus"
+PROMTOOL = shutil.which("promtool")
+PROMETHEUS = shutil.which("prometheus")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="promtool not installed (scripts/test installs Debian's `prometheus` package when run as root with apt)",
+)
+needs_prometheus = pytest.mark.skipif(
+    PROMETHEUS is None,
+    reason="prometheus not installed (scripts/test installs Debian's `prometheus` package when run as root with apt)",
+)
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+@needs_promtool
+def test_promtool_accepts_the_shipped_config_and_rules() -> None:
+    config = promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+    assert config.returncode == 0, config.stdout + config.stderr
+    assert "1 rule files found" in config.stdout + config.stderr
+    rules = promtool("check", "rules", str(PROMETHEUS_DIR / "alerts.yml"))
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    count = sum(
+        len(g["rules"]) for g in yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())["groups"]
+    )
+    assert f"SUCCESS: {count} rules found" in rules.stdout + rules.stderr
+
+
+@needs_promtool
+def test_promtool_rejects_a_broken_rule(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: sum(rate(imagegate_requests_total[5m]) > \n"
+    )
+    assert promtool("check", "rules", str(broken)).returncode != 0
+
+
+@needs_promtool
+def test_alert_rules_unit_tests_pass() -> None:
+    result = promtool("test", "rules", str(PROMETHEUS_DIR / "alerts_test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    tested = {
+        case["alertname"]
+        for test in yaml.safe_load((PROMETHEUS_DIR / "alerts_test.yml").read_text())["tests"]
+        for case in test["alert_rule_test"]
+        if case["exp_alerts"]
+    }
+    shipped = {
+        r["alert"]
+        for g in yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())["groups"]
+        for r in g["rules"]
+    }
+    assert tested == shipped, f"alerts without a firing unit test: {shipped - tested}"
+
+
+@pytest.fixture
+def gateway() -> Iterator[str]:
+    """`imagegate serve` (the bundled config) on a free loopback port, in a subprocess."""
+    port = free_port()
+    env = {"PATH": str(Path(sys.executable).parent), "IMAGEGATE_LOG_LEVEL": "warning", "HOME": "/tmp"}
+    argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with background(argv, env=env) as proc:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http_ok(f"{url}/healthz", proc=proc.process)
+        except (RuntimeError, TimeoutError) as exc:
+            raise AssertionError(f"{exc}\n{proc.log()}") from exc
+        yield url
+
+
+def generated_config(tmp_path: Path, gateway_url: str) -> Path:
+    """The shipped prometheus.yml with the replica discovery swapped for the test gateway's address."""
+    config: dict[str, Any] = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
+    config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] == "imagegate"]
+    job = config["scrape_configs"][0]
+    job.pop("dns_sd_configs")
+    job["static_configs"] = [{"targets": [gateway_url.removeprefix("http://")]}]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    check = promtool("check", "config", str(path))
+    assert check.returncode == 0, check.stdout + check.stderr
+    return path
+
+
+def query(api: str, expr: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{api}/api/v1/query", params={"query": expr}, timeout=5.0)
+    response.raise_for_status()
+    return response.json()["data"]["result"]  # type: ignore[no-any-return]
+
+
+def poll(check: Any, *, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
+
+
+@needs_prometheus
+@needs_promtool
+def test_prometheus_scrapes_the_gateway_and_loads_the_alert_rules(tmp_path: Path, gateway: str) -> None:
+    for body in (
+        {"model": "mock-image", "prompt": "a lighthouse", "width": 64, "height": 64},
+        {"model": "unknown-model", "prompt": "x"},
+    ):
+        httpx.post(f"{gateway}/api/v1/image/generate", json=body, timeout=30.0)
+    exposed = httpx.get(f"{gateway}/metrics", timeout=5.0).text
+    gateway_series = {
+        n for n in exported_metric_names(exposed) if n.startswith("imagegate_") and f"\n{n}{{" in exposed
+    }
+    assert gateway_series, "the gateway exports imagegate_ samples"
+
+    port = free_port()
+    argv = [
+        str(PROMETHEUS),
+        f"--config.file={generated_config(tmp_path, gateway)}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with background(argv) as proc:
+        api = f"http://127.0.0.1:{port}"
+        try:
+            wait_http_ok(f"{api}/-/ready", proc=proc.process)
+        except (RuntimeError, TimeoutError) as exc:
+            raise AssertionError(f"{exc}\n{proc.log()}") from exc
+
+        up = poll(lambda: [r for r in query(api, 'up{job="imagegate"}') if r["value"][1] == "1"])
+        assert up, f"target never up: {httpx.get(f'{api}/api/v1/targets').text[:2000]}"
+
+        def ingested() -> set[str]:
+            rows = query(api, 'count by (__name__) ({job="imagegate", __name__=~"imagegate_.+"})')
+            names = {row["metric"]["__name__"] for row in rows}
+            return names if gateway_series <= names else set()
+
+        names = poll(ingested)
+        assert gateway_series <= names, (
+            f"Prometheus has {sorted(names)}, gateway exports {sorted(gateway_series)}"
+        )
+        circuit = query(api, 'imagegate_circuit_state{job="imagegate"}')
+        assert [(r["metric"]["deployment"], r["value"][1]) for r in circuit] == [("mock/mock-v1", "0")]
+
+        shipped = {
+            r["alert"]
+            for g in yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())["groups"]
+            for r in g["rules"]
+        }
+
+        def rules_evaluated() -> list[dict[str, Any]]:
+            groups = httpx.get(f"{api}/api/v1/rules", timeout=5.0).json()["data"]["groups"]
+            rules = [rule for group in groups for rule in group["rules"]]
+            return rules if rules and all(r["health"] != "unknown" for r in rules) else []
+
+        rules = poll(rules_evaluated)
+        assert {r["name"] for r in rules} == shipped
+        assert all(r["type"] == "alerting" and r["health"] == "ok" for r in rules), [
+            (r["name"], r["health"], r.get("lastError")) for r in rules
+        ]
+        firing = {r["name"] for r in rules if r["state"] != "inactive"}
+        assert "ImagegateTargetDown" not in firing
