@@ -121,11 +121,11 @@ class DocBlock:
     line: int
     language: str
     text: str
-    marker: str  # the prose/comment lines right before the fence
+    marker: str  # the paragraph or comment right before the fence
 
 
 def doc_blocks(path: Path) -> list[DocBlock]:
-    """Fenced code blocks of a Markdown file with the (non-blank) lines just above each fence."""
+    """Fenced code blocks of a Markdown file, each with the paragraph just above its fence."""
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks: list[DocBlock] = []
     i = 0
@@ -138,21 +138,27 @@ def doc_blocks(path: Path) -> list[DocBlock]:
         j = i + 1
         while j < len(lines) and not lines[j].strip().startswith("```"):
             j += 1
-        above = [line for line in lines[max(0, start - 3) : start] if line.strip()]
-        blocks.append(
-            DocBlock(path, start + 1, fence.group(2), "\n".join(lines[start + 1 : j]), "\n".join(above))
-        )
+        k = start
+        while k > 0 and not lines[k - 1].strip():
+            k -= 1
+        top = k
+        while top > 0 and lines[top - 1].strip():
+            top -= 1
+        above = "\n".join(lines[top:k])  # the paragraph (or comment) right above the fence
+        blocks.append(DocBlock(path, start + 1, fence.group(2), "\n".join(lines[start + 1 : j]), above))
         i = j + 1
     return blocks
 
 
-def tested_by(block: DocBlock) -> str | None:
+def runner_of(block: DocBlock) -> str | None:
     match = re.search(r"<!--\s*tested-by:\s*(\S+)\s*-->", block.marker)
     return match.group(1) if match else None
 
 
-def doc_command(path: Path, test_name: str) -> str:
-    """The one shell block of `path` that names `test_name` as the test that runs it."""
-    found = [b for b in doc_blocks(path) if (tested_by(b) or "").endswith(f"::{test_name}")]
-    assert len(found) == 1, f"{path.name}: expected one block tested by {test_name}, found {len(found)}"
+def doc_command(path: Path, test_name: str, *, contains: str = "") -> str:
+    """The one shell block of `path` (containing `contains`) that names `test_name` as its runner."""
+    found = [
+        b for b in doc_blocks(path) if (runner_of(b) or "").endswith(f"::{test_name}") and contains in b.text
+    ]
+    assert len(found) == 1, f"{path.name}: expected one block run by {test_name}, found {len(found)}"
     return found[0].text.strip()
