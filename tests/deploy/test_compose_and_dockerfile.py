@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -220,3 +222,29 @@ def test_dockerfile_copies_only_existing_files_the_dockerignore_lets_through() -
     for source in sources:
         assert (ROOT / source).exists(), source
         assert source.rstrip("/") in allowed, f"{source} is excluded by .dockerignore"
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed (apt-get install -y nginx)")
+def test_load_balancer_config_passes_nginx_syntax_check(tmp_path: Path) -> None:
+    """`nginx -t` on the shipped server block, inside the http{} context the nginx image provides."""
+    conf = tmp_path / "nginx.conf"
+    temp_paths = " ".join(
+        f"{name}_temp_path {tmp_path / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf.write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\nevents {{}}\n"
+        f"http {{\n access_log off;\n {temp_paths}\n include {ROOT / 'deploy/compose/nginx.conf'};\n}}\n"
+    )
+    nginx = str(shutil.which("nginx"))
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    conf.write_text(conf.read_text().replace("include", "include_typo"))
+    assert (
+        subprocess.run(
+            [nginx, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, check=False
+        ).returncode
+        != 0
+    )

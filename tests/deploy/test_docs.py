@@ -142,7 +142,9 @@ def test_quickstart_serve_then_request(quickstart: tuple[Path, int]) -> None:
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["status"] == "completed" and [i["index"] for i in body["images"]] == [0, 1]
-    assert body["images"][0]["format"] == "webp" and body["images"][0]["data_url"].startswith("data:image/webp;base64,")
+    assert body["images"][0]["format"] == "webp" and body["images"][0]["data_url"].startswith(
+        "data:image/webp;base64,"
+    )
 
 
 @pytest.mark.slow

@@ -1,9 +1,11 @@
 """A real Prometheus (Debian's `prometheus` package; scripts/test installs it when it can): the
 shipped config and rules pass promtool, the rules' unit tests pass, and a Prometheus on loopback
-scrapes a running gateway, ingests its series and loads every alert rule."""
+scrapes two running gateway replicas (sharing one Redis, as in docker-compose.yml), ingests their
+series and loads and evaluates every alert rule without error."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -80,29 +82,39 @@ def test_alert_rules_unit_tests_pass() -> None:
 
 
 @pytest.fixture
-def gateway() -> Iterator[str]:
-    """`imagegate serve` (the bundled config) on a free loopback port, in a subprocess."""
-    port = free_port()
-    env = {"PATH": str(Path(sys.executable).parent), "IMAGEGATE_LOG_LEVEL": "warning", "HOME": "/tmp"}
-    argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with background(argv, env=env) as proc:
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http_ok(f"{url}/healthz", proc=proc.process)
-        except (RuntimeError, TimeoutError) as exc:
-            raise AssertionError(f"{exc}\n{proc.log()}") from exc
-        yield url
+def replicas(redis_url: str) -> Iterator[list[str]]:
+    """Two `imagegate serve` replicas as the compose file runs them (its routing file, one shared
+    Redis), each on a free loopback port, in subprocesses."""
+    urls: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for _ in range(2):
+            port = free_port()
+            env = {
+                "PATH": str(Path(sys.executable).parent),
+                "HOME": "/tmp",
+                "IMAGEGATE_CONFIG": str(ROOT / "deploy/routing.yaml"),
+                "REDIS_URL": redis_url,
+                "IMAGEGATE_LOG_LEVEL": "warning",
+            }
+            argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
+            proc = stack.enter_context(background(argv, env=env))
+            urls.append(f"http://127.0.0.1:{port}")
+            try:
+                wait_http_ok(f"{urls[-1]}/readyz", proc=proc.process)
+            except (RuntimeError, TimeoutError) as exc:
+                raise AssertionError(f"{exc}\n{proc.log()}") from exc
+        yield urls
 
 
-def generated_config(tmp_path: Path, gateway_url: str) -> Path:
-    """The shipped prometheus.yml with the replica discovery swapped for the test gateway's address."""
+def generated_config(tmp_path: Path, replica_urls: list[str]) -> Path:
+    """The shipped prometheus.yml with the replicas' DNS discovery swapped for their loopback addresses."""
     config: dict[str, Any] = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
     config["scrape_configs"] = [j for j in config["scrape_configs"] if j["job_name"] == "imagegate"]
     job = config["scrape_configs"][0]
     job.pop("dns_sd_configs")
-    job["static_configs"] = [{"targets": [gateway_url.removeprefix("http://")]}]
+    job["static_configs"] = [{"targets": [url.removeprefix("http://") for url in replica_urls]}]
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     check = promtool("check", "config", str(path))
@@ -127,7 +139,10 @@ def poll(check: Any, *, timeout: float = 60.0) -> Any:
 
 @needs_prometheus
 @needs_promtool
-def test_prometheus_scrapes_the_gateway_and_loads_the_alert_rules(tmp_path: Path, gateway: str) -> None:
+def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
+    tmp_path: Path, replicas: list[str]
+) -> None:
+    gateway = replicas[0]
     for body in (
         {"model": "mock-image", "prompt": "a lighthouse", "width": 64, "height": 64},
         {"model": "unknown-model", "prompt": "x"},
@@ -142,7 +157,7 @@ def test_prometheus_scrapes_the_gateway_and_loads_the_alert_rules(tmp_path: Path
     port = free_port()
     argv = [
         str(PROMETHEUS),
-        f"--config.file={generated_config(tmp_path, gateway)}",
+        f"--config.file={generated_config(tmp_path, replicas)}",
         f"--storage.tsdb.path={tmp_path / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
@@ -153,8 +168,13 @@ def test_prometheus_scrapes_the_gateway_and_loads_the_alert_rules(tmp_path: Path
         except (RuntimeError, TimeoutError) as exc:
             raise AssertionError(f"{exc}\n{proc.log()}") from exc
 
-        up = poll(lambda: [r for r in query(api, 'up{job="imagegate"}') if r["value"][1] == "1"])
-        assert up, f"target never up: {httpx.get(f'{api}/api/v1/targets').text[:2000]}"
+        instances = {url.removeprefix("http://") for url in replicas}
+
+        def all_up() -> set[str]:
+            up = {r["metric"]["instance"] for r in query(api, 'up{job="imagegate"} == 1')}
+            return up if up == instances else set()
+
+        assert poll(all_up) == instances, httpx.get(f"{api}/api/v1/targets").text[:2000]
 
         def ingested() -> set[str]:
             rows = query(api, 'count by (__name__) ({job="imagegate", __name__=~"imagegate_.+"})')
@@ -166,7 +186,11 @@ def test_prometheus_scrapes_the_gateway_and_loads_the_alert_rules(tmp_path: Path
             f"Prometheus has {sorted(names)}, gateway exports {sorted(gateway_series)}"
         )
         circuit = query(api, 'imagegate_circuit_state{job="imagegate"}')
-        assert [(r["metric"]["deployment"], r["value"][1]) for r in circuit] == [("mock/mock-v1", "0")]
+        assert sorted(
+            (r["metric"]["instance"], r["metric"]["deployment"], r["value"][1]) for r in circuit
+        ) == sorted((instance, "mock/mock-v1", "0") for instance in instances), (
+            "every replica's series arrive"
+        )
 
         shipped = {
             r["alert"]
