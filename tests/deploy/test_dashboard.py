@@ -115,6 +115,12 @@ def test_dashboard_covers_what_operators_watch() -> None:
         "imagegate_rate_limited_total",
     }
     assert required <= used, f"no panel for {required - used}"
+    dashboard = json.loads(DASHBOARD.read_text())
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids are unique"
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, f"panel {panel['title']!r} overflows the 24-column grid"
     sources = {panel["datasource"]["uid"] for panel in panels()}
     assert sources == {"${datasource}"}
     variable = json.loads(DASHBOARD.read_text())["templating"]["list"][0]

@@ -84,6 +84,9 @@ def test_probes_hit_the_gateway_routes_on_the_named_port(objects: dict[str, dict
     assert service_port["targetPort"] == "http" and service_port["name"] == "http"
     endpoint = objects["ServiceMonitor"]["spec"]["endpoints"][0]
     assert endpoint["port"] == service_port["name"] and endpoint["path"] == "/metrics" and "/metrics" in paths
+    # The Operator names the scrape job after the Service; the alert rules select job="imagegate".
+    assert objects["Service"]["metadata"]["name"] == "imagegate"
+    assert 'up{job="imagegate"}' in yaml.safe_dump(objects["PrometheusRule"]["spec"], width=1000)
 
 
 def test_env_names_are_the_ones_the_gateway_reads(objects: dict[str, dict[str, Any]]) -> None:
