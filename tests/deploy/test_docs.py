@@ -163,4 +163,4 @@ def test_quickstart_cli_generate(quickstart: tuple[Path, int]) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     images = [p for p in (clone / "out").iterdir() if p.suffix in {".png", ".webp", ".jpeg", ".jpg"}]
-    assert images, f"no image saved: {result.stdout}"
+    assert len(images) == 2, f"expected the 2 images asked for: {result.stdout}"
