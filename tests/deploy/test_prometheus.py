@@ -1,12 +1,14 @@
 """A real Prometheus (Debian's `prometheus` package; scripts/test installs it when it can): the
 shipped config and rules pass promtool, the rules' unit tests pass, and a Prometheus on loopback
 scrapes two running gateway replicas (sharing one Redis, as in docker-compose.yml), ingests their
-series and loads and evaluates every alert rule without error."""
+series, loads and evaluates every alert rule without error, and alerts when one replica stops."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.deploy.support import ROOT, background, exported_metric_names, wait_http_ok
+from tests.deploy.support import ROOT, Proc, background, exported_metric_names, wait_http_ok
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.prometheus
@@ -82,10 +84,10 @@ def test_alert_rules_unit_tests_pass() -> None:
 
 
 @pytest.fixture
-def replicas(redis_url: str) -> Iterator[list[str]]:
+def replicas(redis_url: str) -> Iterator[list[tuple[str, Proc]]]:
     """Two `imagegate serve` replicas as the compose file runs them (its routing file, one shared
     Redis), each on a free loopback port, in subprocesses."""
-    urls: list[str] = []
+    urls: list[tuple[str, Proc]] = []
     with contextlib.ExitStack() as stack:
         for _ in range(2):
             port = free_port()
@@ -98,9 +100,9 @@ def replicas(redis_url: str) -> Iterator[list[str]]:
             }
             argv = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
             proc = stack.enter_context(background(argv, env=env))
-            urls.append(f"http://127.0.0.1:{port}")
+            urls.append((f"http://127.0.0.1:{port}", proc))
             try:
-                wait_http_ok(f"{urls[-1]}/readyz", proc=proc.process)
+                wait_http_ok(f"{urls[-1][0]}/readyz", proc=proc.process)
             except (RuntimeError, TimeoutError) as exc:
                 raise AssertionError(f"{exc}\n{proc.log()}") from exc
         yield urls
@@ -140,9 +142,9 @@ def poll(check: Any, *, timeout: float = 60.0) -> Any:
 @needs_prometheus
 @needs_promtool
 def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
-    tmp_path: Path, replicas: list[str]
+    tmp_path: Path, replicas: list[tuple[str, Proc]]
 ) -> None:
-    gateway = replicas[0]
+    gateway = replicas[0][0]
     for body in (
         {"model": "mock-image", "prompt": "a lighthouse", "width": 64, "height": 64},
         {"model": "unknown-model", "prompt": "x"},
@@ -157,7 +159,7 @@ def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
     port = free_port()
     argv = [
         str(PROMETHEUS),
-        f"--config.file={generated_config(tmp_path, replicas)}",
+        f"--config.file={generated_config(tmp_path, [url for url, _ in replicas])}",
         f"--storage.tsdb.path={tmp_path / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
@@ -168,7 +170,7 @@ def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
         except (RuntimeError, TimeoutError) as exc:
             raise AssertionError(f"{exc}\n{proc.log()}") from exc
 
-        instances = {url.removeprefix("http://") for url in replicas}
+        instances = {url.removeprefix("http://") for url, _ in replicas}
 
         def all_up() -> set[str]:
             up = {r["metric"]["instance"] for r in query(api, 'up{job="imagegate"} == 1')}
@@ -210,3 +212,17 @@ def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
         ]
         firing = {r["name"] for r in rules if r["state"] != "inactive"}
         assert "ImagegateTargetDown" not in firing
+
+        # Stop one replica: its target goes down and ImagegateTargetDown goes pending for it alone.
+        stopped_url, stopped = replicas[1]
+        os.killpg(stopped.process.pid, signal.SIGTERM)
+        stopped.process.wait(timeout=30)
+
+        def target_down_alerts() -> list[dict[str, Any]]:
+            alerts = httpx.get(f"{api}/api/v1/alerts", timeout=5.0).json()["data"]["alerts"]
+            return [a for a in alerts if a["labels"]["alertname"] == "ImagegateTargetDown"]
+
+        alerts = poll(target_down_alerts)
+        assert [(a["labels"]["instance"], a["state"]) for a in alerts] == [
+            (stopped_url.removeprefix("http://"), "pending")
+        ]
