@@ -115,6 +115,8 @@ def test_compose_gateway_env_matches_the_settings(compose: dict) -> None:  # typ
     # The port the gateway listens on is the one the network sees, and the image's default.
     assert gateway["expose"] == [env["IMAGEGATE_PORT"]] == [dockerfile_env()["IMAGEGATE_PORT"]]
     assert gateway["deploy"]["replicas"] >= 2
+    assert config.limits.replicas == gateway["deploy"]["replicas"], "the degraded limiter divides by the replicas"
+    assert config.limits.trusted_proxies, "behind the load balancer the client address is in X-Forwarded-For"
     assert "ports" not in gateway, "replicas are reached through the load balancer, not published ports"
 
 
@@ -248,3 +250,26 @@ def test_load_balancer_config_passes_nginx_syntax_check(tmp_path: Path) -> None:
         ).returncode
         != 0
     )
+
+
+def test_routing_examples_are_valid_once_uncommented(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The commented provider/model examples in deploy/routing.yaml are what an operator uncomments:
+    they must validate, and every key they read must be one compose passes from .env."""
+    example = re.compile(r"^(\s*)# (\s*)((?:- )?[A-Za-z_][\w-]*:(?:\s|$).*)$")
+    text = (ROOT / "deploy/routing.yaml").read_text()
+    uncommented = "\n".join(
+        (m.group(1) + m.group(2) + m.group(3)) if (m := example.match(line)) else line
+        for line in text.splitlines()
+    )
+    assert uncommented != text
+    examples = [m.group(3) for line in text.splitlines() if (m := example.match(line))]
+    variables = set(re.findall(r"\$\{(\w+)\}", "\n".join(examples)))
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert variables and variables <= set(compose["services"]["gateway"]["environment"]) & env_example_names()
+    for name in variables:
+        monkeypatch.setenv(name, "test-key")
+    path = tmp_path / "routing.yaml"
+    path.write_text(uncommented)
+    config = load_config(path)
+    assert {"openai", "flux", "local_diffusion"} <= set(config.providers)
+    assert "dall-e-3" in config.models

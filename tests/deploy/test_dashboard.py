@@ -7,12 +7,14 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 from litestar.testing import AsyncTestClient
 
 from gateway import metrics
 from gateway.app import create_app
+from gateway.client import EvmSigner, sign_header
 from gateway.config import load_config
 from gateway.settings import Settings
 from tests.deploy.support import ROOT, exported_metric_names, promql_metric_names
@@ -35,15 +37,28 @@ def alert_exprs() -> list[str]:
 
 @pytest.fixture
 async def live_exposition() -> AsyncIterator[str]:
-    app = create_app(Settings(), config=load_config(None))
+    """/metrics of the app on the bundled routing after a mix: signed successes, an unsigned request,
+    an unknown model, a bad body, a wrong content type, the catalog and readiness."""
+    bundled = load_config(None)
+    auth = msgspec.structs.replace(
+        bundled.auth, domains=["testserver.local"], origins=["http://testserver.local"]
+    )
+    app = create_app(Settings(), config=msgspec.structs.replace(bundled, auth=auth))
+    url = "http://testserver.local/api/v1/image/generate"
+
+    def signed() -> dict[str, str]:
+        return {"Sign-In-With-X": sign_header(url, EvmSigner.throwaway())}
+
     async with AsyncTestClient(app=app) as client:
         ok = {"model": "mock-image", "prompt": "a lighthouse", "n": 2, "width": 64, "height": 64}
-        assert (await client.post("/api/v1/image/generate", json=ok)).status_code == 200
+        for _ in range(2):
+            assert (await client.post(url, json=ok, headers=signed())).status_code == 200
+        assert (await client.post(url, json=ok)).status_code == 401
         assert (
-            await client.post("/api/v1/image/generate", json={"model": "nope", "prompt": "x"})
+            await client.post(url, json={"model": "nope", "prompt": "x"}, headers=signed())
         ).status_code == 404
-        assert (await client.post("/api/v1/image/generate", json={"model": "mock-image"})).status_code == 400
-        assert (await client.post("/api/v1/image/generate", content=b"x")).status_code == 415
+        assert (await client.post(url, json={"model": "mock-image"}, headers=signed())).status_code == 400
+        assert (await client.post(url, content=b"x", headers=signed())).status_code == 415
         assert (await client.get("/api/v1/models")).status_code == 200
         assert (await client.get("/readyz")).status_code == 200
         response = await client.get("/metrics")

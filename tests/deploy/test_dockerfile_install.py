@@ -91,9 +91,7 @@ def test_dockerfile_install_and_entrypoint_serve_healthz(tmp_path: Path, redis_u
     bundled = subprocess.run(
         ["imagegate", "check-config"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
     )
-    assert bundled.returncode == 0 and "model mock-image" in bundled.stdout, (
-        "package data (bundled YAML) installed"
-    )
+    assert bundled.returncode == 0 and "mock-image" in bundled.stdout, "package data (bundled YAML) installed"
 
     entrypoint = json.loads(next(rest for word, rest in runtime if word == "ENTRYPOINT"))
     healthcheck = json.loads(next(rest for word, rest in runtime if word == "HEALTHCHECK").split("CMD", 1)[1])

@@ -82,7 +82,7 @@ def test_check_config_command() -> None:
             ["bash", "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
         )
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith("ok: deploy/routing.yaml") and "model mock-image" in result.stdout
+        assert result.stdout.startswith("ok: deploy/routing.yaml") and "mock-image" in result.stdout
 
 
 def fresh_copy(dest: Path) -> None:
@@ -164,3 +164,6 @@ def test_quickstart_cli_generate(quickstart: tuple[Path, int]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     images = [p for p in (clone / "out").iterdir() if p.suffix in {".png", ".webp", ".jpeg", ".jpg"}]
     assert len(images) == 2, f"expected the 2 images asked for: {result.stdout}"
+    assert sorted(str(p.relative_to(clone)) for p in images) == sorted(result.stdout.split()), (
+        "prints the saved files"
+    )

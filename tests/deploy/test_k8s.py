@@ -117,6 +117,8 @@ def test_routing_configmap_is_mounted_where_imagegate_config_points(
     assert item["path"] == config_path.name
     routing = parse_config(configmap["data"][item["key"]], source="configmap")
     assert routing.auth.enabled and routing.auth.domains
+    hpa_max = objects["HorizontalPodAutoscaler"]["spec"]["maxReplicas"]
+    assert routing.limits.replicas == hpa_max, "degraded limiter: limit ÷ the most pods there can be"
     grace = objects["Deployment"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > routing.server.request_deadline_seconds, "in-flight requests finish on shutdown"
 
