@@ -115,7 +115,9 @@ def test_compose_gateway_env_matches_the_settings(compose: dict) -> None:  # typ
     # The port the gateway listens on is the one the network sees, and the image's default.
     assert gateway["expose"] == [env["IMAGEGATE_PORT"]] == [dockerfile_env()["IMAGEGATE_PORT"]]
     assert gateway["deploy"]["replicas"] >= 2
-    assert config.limits.replicas == gateway["deploy"]["replicas"], "the degraded limiter divides by the replicas"
+    assert config.limits.replicas == gateway["deploy"]["replicas"], (
+        "the degraded limiter divides by the replicas"
+    )
     assert config.limits.trusted_proxies, "behind the load balancer the client address is in X-Forwarded-For"
     assert "ports" not in gateway, "replicas are reached through the load balancer, not published ports"
 

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.client import EvmSigner, sign_header
 from tests.deploy.support import ROOT, Proc, background, exported_metric_names, wait_http_ok
 from tests.support.redis_server import free_port
 
@@ -145,16 +146,29 @@ def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
     tmp_path: Path, replicas: list[tuple[str, Proc]]
 ) -> None:
     gateway = replicas[0][0]
-    for body in (
-        {"model": "mock-image", "prompt": "a lighthouse", "width": 64, "height": 64},
-        {"model": "unknown-model", "prompt": "x"},
-    ):
-        httpx.post(f"{gateway}/api/v1/image/generate", json=body, timeout=30.0)
+    # Clients sign for the load balancer's address (the compose routing's auth.domains); the
+    # replica checks the signed domain, not the Host it was reached on, exactly as behind nginx.
+    signed_for = "http://localhost:8080/api/v1/image/generate"
+    ok = {"model": "mock-image", "prompt": "a lighthouse", "width": 64, "height": 64}
+    for url, _ in replicas:
+        headers = {"Sign-In-With-X": sign_header(signed_for, EvmSigner.throwaway())}
+        assert (
+            httpx.post(f"{url}/api/v1/image/generate", json=ok, headers=headers, timeout=30.0).status_code
+            == 200
+        )
+    assert httpx.post(f"{gateway}/api/v1/image/generate", json=ok, timeout=30.0).status_code == 401
     exposed = httpx.get(f"{gateway}/metrics", timeout=5.0).text
     gateway_series = {
         n for n in exported_metric_names(exposed) if n.startswith("imagegate_") and f"\n{n}{{" in exposed
     }
-    assert gateway_series, "the gateway exports imagegate_ samples"
+    assert {
+        "imagegate_requests_total",
+        "imagegate_request_duration_seconds_bucket",
+        "imagegate_upstream_attempts_total",
+        "imagegate_images_generated_total",
+        "imagegate_auth_failures_total",
+        "imagegate_auth_successes_total",
+    } <= gateway_series, sorted(gateway_series)
 
     port = free_port()
     argv = [
@@ -187,6 +201,13 @@ def test_prometheus_scrapes_every_replica_and_loads_the_alert_rules(
         assert gateway_series <= names, (
             f"Prometheus has {sorted(names)}, gateway exports {sorted(gateway_series)}"
         )
+
+        def images_by_instance() -> dict[str, str]:
+            rows = query(api, 'sum by (instance) (imagegate_images_generated_total{job="imagegate"})')
+            found = {row["metric"]["instance"]: row["value"][1] for row in rows}
+            return found if set(found) == instances else {}
+
+        assert poll(images_by_instance) == dict.fromkeys(instances, "1"), "one image from each replica"
         circuit = query(api, 'imagegate_circuit_state{job="imagegate"}')
         assert sorted(
             (r["metric"]["instance"], r["metric"]["deployment"], r["value"][1]) for r in circuit
