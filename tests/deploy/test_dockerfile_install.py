@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.client import EvmSigner, sign_header
 from tests.deploy.support import ROOT, background, wait_http_ok
 from tests.deploy.test_compose_and_dockerfile import dockerfile_instructions
 from tests.support.redis_server import free_port
@@ -105,6 +106,16 @@ def test_dockerfile_install_and_entrypoint_serve_healthz(tmp_path: Path, redis_u
         assert ready["status"] == "ready" and ready["store"] == {"kind": "redis", "ok": True}
         models = httpx.get(f"{base}/api/v1/models", timeout=5.0).json()
         assert "mock-image" in {m["id"] for m in models["data"]}
+        # A signed generation (for the compose load balancer's address) through the installed copy.
+        headers = {
+            "Sign-In-With-X": sign_header(
+                "http://localhost:8080/api/v1/image/generate", EvmSigner.throwaway()
+            )
+        }
+        body = {"model": "mock-image", "prompt": "a lighthouse", "n": 2, "width": 64, "height": 64}
+        generated = httpx.post(f"{base}/api/v1/image/generate", json=body, headers=headers, timeout=60.0)
+        assert generated.status_code == 200, generated.text
+        assert [image["index"] for image in generated.json()["images"]] == [0, 1]
         probe = subprocess.run(
             healthcheck, env=env, cwd=tmp_path, capture_output=True, timeout=30, check=False
         )
