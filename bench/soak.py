@@ -4,7 +4,9 @@
 
 Starts `imagegate serve` on a free loopback port with a routing file whose only provider is the
 `mock` adapter (fixed latency, real images), or targets `--url` (with `--pid` for resource
-figures). Drives POST /api/v1/image/generate with `--concurrency` workers until `--duration`
+figures). `--redis` also starts a throwaway redis-server (free port, no persistence) as the shared
+store; `--signed` turns SIWX auth on and signs every request with a fresh nonce (gateway.client),
+so the run includes signature verification and a Redis nonce claim per request. Drives POST /api/v1/image/generate with `--concurrency` workers until `--duration`
 seconds have passed, and reports throughput, p50/p90/p99 latency, errors by status/code, and the
 gateway's RSS and open-FD count sampled once a second (drift = last sample after warm-up minus the
 first one). `--json` prints the figures as one JSON object.
@@ -22,10 +24,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 
 ROUTE = "/api/v1/image/generate"
 ROUTING = """
@@ -34,7 +38,7 @@ providers:
 models:
   mock-image:
     deployments: [{{provider: mock, model: mock-v1}}]
-auth: {{enabled: false}}
+auth: {auth}
 """
 
 
@@ -61,11 +65,35 @@ def _resources(pid: int) -> tuple[int, int]:
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _start_gateway(latency_ms: float, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    config = workdir / "routing.yaml"
-    config.write_text(ROUTING.format(latency=latency_ms), encoding="utf-8")
+def _start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "IMAGEGATE_CONFIG"}
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen([*command, "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=0.5)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            client.close()
+            return process, url
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit("redis-server did not start") from None
+            time.sleep(0.05)
+
+
+def _start_gateway(
+    latency_ms: float, workdir: Path, *, signed: bool, redis_url: str | None
+) -> tuple[subprocess.Popen[bytes], str]:
+    config = workdir / "routing.yaml"
+    auth = "{enabled: true, replay: single_use}" if signed else "{enabled: false}"
+    config.write_text(ROUTING.format(latency=latency_ms, auth=auth), encoding="utf-8")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("IMAGEGATE_CONFIG", "REDIS_URL")}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     log = (workdir / "gateway.log").open("wb")
     command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--config", str(config)]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -81,8 +109,18 @@ def _start_gateway(latency_ms: float, workdir: Path) -> tuple[subprocess.Popen[b
     raise SystemExit(f"gateway did not start; see {workdir / 'gateway.log'}")
 
 
-async def _drive(url: str, pid: int | None, duration: float, concurrency: int, size: int) -> Run:
+def _signer(url: str) -> Callable[[], dict[str, str]]:
+    from gateway.client import EvmSigner, sign_header
+
+    signer = EvmSigner.throwaway()
+    return lambda: {"Sign-In-With-X": sign_header(url + ROUTE, signer)}
+
+
+async def _drive(
+    url: str, pid: int | None, duration: float, concurrency: int, size: int, *, signed: bool
+) -> Run:
     run = Run()
+    headers = _signer(url) if signed else dict
     stop_at = time.monotonic() + duration
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
@@ -93,7 +131,7 @@ async def _drive(url: str, pid: int | None, duration: float, concurrency: int, s
                 body = {"model": "mock-image", "prompt": f"soak {wid}-{i}", "width": size, "height": size}
                 started = time.monotonic()
                 try:
-                    response = await client.post(ROUTE, json=body)
+                    response = await client.post(ROUTE, json=body, headers=headers())
                 except httpx.HTTPError as exc:
                     run.errors[f"transport:{type(exc).__name__}"] += 1
                     continue
@@ -145,6 +183,30 @@ def summarise(run: Run, duration: float, warmup: float) -> dict[str, object]:
     return figures
 
 
+def _run(args: argparse.Namespace) -> Run:
+    processes: list[subprocess.Popen[bytes]] = []
+    url, pid = args.url, args.pid
+    with tempfile.TemporaryDirectory(prefix="ig-soak-") as workdir:
+        try:
+            redis_url = None
+            if args.redis and url is None:
+                redis, redis_url = _start_redis(Path(workdir))
+                processes.append(redis)
+            if url is None:
+                gateway, url = _start_gateway(
+                    args.latency_ms, Path(workdir), signed=args.signed, redis_url=redis_url
+                )
+                processes.append(gateway)
+                pid = gateway.pid
+            return asyncio.run(
+                _drive(url, pid, args.duration, args.concurrency, args.size, signed=args.signed)
+            )
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+                process.wait(10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bench.soak", description=__doc__.splitlines()[0] if __doc__ else ""
@@ -156,21 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before the drift baseline")
     parser.add_argument("--url", help="target a running gateway instead of starting one")
     parser.add_argument("--pid", type=int, help="with --url: the gateway's pid, for RSS / FD figures")
+    parser.add_argument("--redis", action="store_true", help="start a throwaway redis-server as the store")
+    parser.add_argument("--signed", action="store_true", help="SIWX auth on; sign every request")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-
-    process = None
-    url, pid = args.url, args.pid
-    with tempfile.TemporaryDirectory(prefix="ig-soak-") as workdir:
-        if url is None:
-            process, url = _start_gateway(args.latency_ms, Path(workdir))
-            pid = process.pid
-        try:
-            run = asyncio.run(_drive(url, pid, args.duration, args.concurrency, args.size))
-        finally:
-            if process is not None:
-                process.terminate()
-                process.wait(10)
+    run = _run(args)
     figures = summarise(run, args.duration, args.warmup)
     out = sys.stdout
     if args.json:
