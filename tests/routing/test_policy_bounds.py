@@ -48,3 +48,11 @@ def test_out_of_range_policy_value_names_its_path(section: str, path: str) -> No
 )
 def test_boundary_policy_values_load(section: str) -> None:
     parse_config(BASE + section + "\n", source="routing.yaml")
+
+
+@pytest.mark.parametrize("key", ["max_body_bytes", "max_prompt_chars", "max_steps"])
+def test_server_limits_must_be_positive(key: str) -> None:
+    for value in (0, -5):
+        with pytest.raises(ConfigError) as info:
+            parse_config(BASE + f"server: {{{key}: {value}}}\n", source="routing.yaml")
+        assert f"server.{key}" in str(info.value)
