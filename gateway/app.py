@@ -10,13 +10,13 @@ import httpx
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 
-from gateway import __version__
+from gateway import __version__, upstream
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
-from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics
+from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
@@ -44,7 +44,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
+        client = http or upstream.build_client(timeout=30.0, connect_timeout=5.0)
         store = open_store(settings.redis_url)
 
         def build(config: RoutingConfig) -> Runtime:
@@ -52,6 +52,7 @@ def create_app(
 
         runtime = build(routing)
         limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        await limits.warm()
         prime_metrics(routing)
         app.state.services = services = Services(
             settings=settings,
@@ -72,6 +73,7 @@ def create_app(
             await services.runtime.aclose()
             await store.aclose()
             await limits.aclose()
+            release_process_metrics()
             if http is None:
                 await client.aclose()
 
