@@ -20,6 +20,7 @@ import msgspec
 from PIL import Image, ImageDraw
 
 from adapters.base import AdapterSettingsError, decode_settings, register
+from gateway import sizing
 from gateway.canonical import (
     CallContext,
     Capabilities,
@@ -110,7 +111,7 @@ class MockAdapter:
             "size": f"{width}x{height}",
             "format": fmt.value,
         }
-        return ProviderResult(images=images, raw=raw)
+        return ProviderResult(images=images, raw=raw, warnings=_dropped(req))
 
     async def aclose(self) -> None:
         return None
@@ -140,16 +141,30 @@ _STATUS_FOR_FAILURE = {
 
 
 def _size_for(req: ImageRequest) -> tuple[int, int]:
-    if req.width and req.height:
-        return req.width, req.height
-    if req.aspect_ratio:
-        w, h = req.aspect_ratio
-        long_side = req.width or req.height or 1024
-        if w >= h:
-            return long_side, max(64, round(long_side * h / w))
-        return max(64, round(long_side * w / h)), long_side
-    side = req.width or req.height or 1024
-    return side, side
+    """The shared size rules (width+height > ratio+resolution > ratio > resolution), within 64..8192."""
+    width, height = sizing.requested_size(req) or (sizing.BASE_LONG_EDGE, sizing.BASE_LONG_EDGE)
+    return min(8192, max(64, width)), min(8192, max(64, height))
+
+
+def _dropped(req: ImageRequest) -> list[str]:
+    """Fields the double does not draw with: listed, as every adapter does, so nothing is silently lost."""
+    unused = {
+        "style": req.style,
+        "style_preset": req.style_preset,
+        "quality": req.quality,
+        "lora_strength": req.lora_strength,
+        "enable_web_search": req.enable_web_search,
+        "hide_watermark": req.hide_watermark,
+        "safe_mode": req.safe_mode,
+    }
+    warnings = [
+        f"{name}: not used by the mock provider; dropped"
+        for name, value in unused.items()
+        if value is not None and value is not False
+    ]
+    if req.aspect_ratio and req.width and req.height:
+        warnings.append("aspect_ratio: width and height were given; ratio ignored")
+    return warnings
 
 
 @functools.lru_cache(maxsize=64)
