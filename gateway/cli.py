@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", help="routing YAML (default: the bundled one; env IMAGEGATE_CONFIG)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1; env IMAGEGATE_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000; env IMAGEGATE_PORT)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1; env IMAGEGATE_WORKERS)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1; env IMAGEGATE_WORKERS; > 1 needs REDIS_URL when auth is on)")
     serve.add_argument("--log-level", help="debug | info | warning (default info)")
     serve.set_defaults(run=_serve)
 
@@ -52,9 +52,13 @@ def _serve(args: argparse.Namespace) -> int:
     )
     _configure_logging(settings.log_level)
     try:
-        load_config(settings.config_path)  # fail fast, before any worker starts
+        config = load_config(settings.config_path)  # fail fast, before any worker starts
     except ConfigError as exc:
         logging.getLogger("imagegate").error("invalid routing config: %s", exc)
+        return 2
+    if settings.workers > 1 and not settings.redis_url and config.auth.enabled:
+        # Each worker would hold its own replay store: a single-use header would pass once per worker.
+        logging.getLogger("imagegate").error("--workers > 1 with auth on needs REDIS_URL (shared replay store)")
         return 2
     # Workers re-create the app from the environment: pass the resolved settings down that way.
     os.environ["IMAGEGATE_HOST"], os.environ["IMAGEGATE_PORT"] = settings.host, str(settings.port)
