@@ -82,3 +82,10 @@ def test_issued_nonce_endpoint(gateway: Served, http: httpx.Client) -> None:
     issued = http.get(gateway.url + "/api/v1/auth/nonce").json()
     assert set(issued) == {"nonce", "domain", "uri", "chains", "issued_at", "expiration_time"}
     assert re.fullmatch(r"[A-Za-z0-9]{8,128}", issued["nonce"])
+
+
+def test_serve_refuses_several_workers_without_a_shared_replay_store() -> None:
+    from tests.support.redis_server import free_port
+
+    done = run_cli("serve", "--workers", "2", "--port", str(free_port()))
+    assert done.returncode == 2 and "REDIS_URL" in done.stderr
