@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, RoutingConfig, load_config
 
 DEFAULT_SIGN_URL = "http://127.0.0.1:8000/api/v1/image/generate"
 
@@ -53,6 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     try:
         config = load_config(settings.config_path)  # fail fast, before any worker starts
+        _describe(config, settings.config_path, quiet=True)  # adapter settings too
     except ConfigError as exc:
         logging.getLogger("imagegate").error("invalid routing config: %s", exc)
         return 2
@@ -88,14 +89,26 @@ def _multiprocess_metrics_dir(workers: int) -> None:
     atexit.register(shutil.rmtree, path, True)
 
 
-def _check_config(args: argparse.Namespace) -> int:
+def _describe(config: RoutingConfig, source: str | None, *, quiet: bool = False) -> list[str]:
+    """The resolved routes; builds the adapters, so their settings are checked (ConfigError names
+    the file). `quiet`: no warnings logged (serve's workers log them when they build the same)."""
     import asyncio
 
     from gateway.routing.report import describe_config
 
+    logging.disable(logging.WARNING if quiet else logging.NOTSET)
+    try:
+        return asyncio.run(describe_config(config))
+    except ConfigError as exc:
+        raise ConfigError(exc.path, exc.message, source=source or "bundled default") from exc
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _check_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
-        lines = asyncio.run(describe_config(config))
+        lines = _describe(config, args.file)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
