@@ -42,13 +42,14 @@ def test_check_config_passes_on_the_example_file() -> None:
         (("attempts: 2", "atempts: 2"), "retry.atempts"),
         (("attempts: 2", "attempts: 0"), "retry.attempts"),
         (("adapter: mock}", "adapter: dalle}"), "providers.up.adapter"),
+        (("adapter: mock}", "adapter: mock, settings: {failure_rate: 2}}"), "providers.up.settings.failure_rate"),
     ],
 )
 def test_check_config_names_the_bad_path(tmp_path: Path, patch: tuple[str, str], path: str) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(FALLBACK_YAML.replace(*patch))
     done = run_cli("check-config", str(broken))
-    assert done.returncode != 0 and path in done.stderr, done.stderr
+    assert done.returncode != 0 and f"{broken}: {path}" in done.stderr, done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,19 @@ def test_sighup_swaps_a_valid_file_and_rejects_a_broken_one(fallback_gateway: tu
     served.process.send_signal(signal.SIGHUP)
     _wait_for_log(served, "config reload REJECTED")
     assert httpx.post(served.generate_url, json=body, timeout=60).status_code == 200  # old config serves
+
+
+@pytest.mark.parametrize(
+    ("patch", "path"),
+    [
+        (("attempts: 2", "atempts: 2"), "retry.atempts"),
+        (("adapter: mock}", "adapter: mock, settings: {failure_rate: 2}}"), "providers.up.settings.failure_rate"),
+    ],
+)
+def test_serve_refuses_a_broken_file_naming_the_path(tmp_path: Path, patch: tuple[str, str], path: str) -> None:
+    from tests.support.redis_server import free_port
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(FALLBACK_YAML.replace(*patch))
+    done = run_cli("serve", "--config", str(broken), "--port", str(free_port()))
+    assert done.returncode == 2 and f"{broken}: {path}" in done.stderr, done.stderr
