@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import yaml
@@ -39,6 +39,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_prompt_chars: int = 32000
     max_steps: int = 150
     request_deadline_seconds: float = 120.0
+    stream_heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0)] = 15.0  # SSE comment when idle
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, post
+from litestar.response import Stream
 
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
@@ -12,6 +13,7 @@ from gateway.errors import PayloadTooLarge, UnsupportedMediaType
 from gateway.schemas import decode_generate_request
 from gateway.service import Generation, generate
 from gateway.services import Services
+from gateway.streaming import stream_generation
 
 _ENCODER = msgspec.json.Encoder()
 GENERATE_PATH = "/api/v1/image/generate"
@@ -24,7 +26,7 @@ GENERATE_PATH = "/api/v1/image/generate"
     summary="Generate images",
     operation_id="generateImage",
 )
-async def generate_image(request: HttpRequest) -> Response[bytes]:
+async def generate_image(request: HttpRequest) -> Response[bytes] | Stream:
     services: Services = request.app.state.services
     runtime = services.runtime
     request_id = request_id_of(request.scope)
@@ -32,6 +34,8 @@ async def generate_image(request: HttpRequest) -> Response[bytes]:
     # Validate before authenticating, so a malformed request never burns the caller's nonce.
     req = decode_generate_request(body).to_canonical(runtime.config.server)
     await services.authenticator.authenticate(request.headers, client_ip(request))
+    if req.stream:
+        return stream_generation(runtime, req, request_id=request_id)
     generation = await generate(runtime, req, request_id=request_id)
     if req.output_type is OutputType.FILE:
         return _file_response(generation)
