@@ -22,7 +22,7 @@ import msgspec
 from gateway.schemas import ErrorResponse, GenerateResponse, ImageObject
 
 EventName = Literal["progress", "partial_image", "image", "completed", "error"]
-HEARTBEAT = b": heartbeat\n\n"
+HEARTBEAT = b": heartbeat\n"  # a lone comment line: no blank line, so no parser dispatches an empty event
 _ENCODER = msgspec.json.Encoder()
 
 
