@@ -61,9 +61,7 @@ class PromptTracker:
     def _on_ours(self, kind: str, data: dict[str, Any]) -> ProgressUpdate | None:
         if kind in ("execution_start", "executing", "progress", "execution_cached"):
             self.started = True
-        if kind == "executing" and data.get("node") is None:
-            self.done = True
-        elif kind == "execution_success":
+        if (kind == "executing" and data.get("node") is None) or kind == "execution_success":
             self.done = True
         elif kind == "execution_error":
             self.done = True
