@@ -24,6 +24,7 @@ providers:
     settings: {failure_rate: 1.0, failure_class: credential, stream_steps: 2, stream_previews: 1, fail_at_step: 3}
   holey: {adapter: mock, settings: {max_n: 1, fail_seeds: [11], stream_steps: 1, stream_previews: 0}}
   slow: {adapter: mock, settings: {latency_ms: 600000, stream_steps: 4}}
+  slowfan: {adapter: mock, settings: {max_n: 1, latency_ms: 600000, stream_steps: 4}}
 models:
   mock-image: {deployments: [{provider: mock, model: mock-v1}]}
   batch-image: {deployments: [{provider: batch, model: mock-v1}]}
@@ -31,6 +32,7 @@ models:
   dead-image: {deployments: [{provider: broken, model: mock-broken}]}
   holey-image: {deployments: [{provider: holey, model: mock-v1}]}
   slow-image: {deployments: [{provider: slow, model: mock-slow}]}
+  slowfan-image: {deployments: [{provider: slowfan, model: mock-slow}]}
 auth: {enabled: false}
 """
 BODY = {"prompt": "a lighthouse", "seed": 10, "width": 96, "height": 64, "stream": True}
@@ -168,6 +170,16 @@ async def test_client_disconnect_cancels_the_provider_call(live: Live) -> None:
     # the socket is closed: the gateway cancels the call in flight instead of running it to the end
     await wait_for(lambda: slow.cancelled == 1)
     assert (slow.calls, slow.steps_done) == (1, 0)
+
+
+async def test_client_disconnect_cancels_every_shard(live: Live) -> None:
+    slow = mock(live, "slowfan")
+    async with live.client.stream("POST", URL, json={**BODY, "model": "slowfan-image", "n": 3}) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                break
+    await wait_for(lambda: slow.cancelled == 3)
+    assert (slow.calls, slow.steps_done) == (3, 0)
 
 
 async def test_heartbeat_comments_while_idle(live: Live) -> None:
