@@ -33,7 +33,8 @@ async def generate_image(request: HttpRequest) -> Response[bytes] | Stream:
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
     # Validate before authenticating, so a malformed request never burns the caller's nonce.
     req = decode_generate_request(body).to_canonical(runtime.config.server)
-    await services.authenticator.authenticate(request.headers, client_ip(request))
+    # The CAIP-10 principal: for logs and (later) per-account limits. Never the header itself.
+    request.state.principal = await services.authenticator.authenticate(request.headers, client_ip(request))
     if req.stream:
         return stream_generation(runtime, req, request_id=request_id)
     generation = await generate(runtime, req, request_id=request_id)
