@@ -75,3 +75,54 @@ class StreamingOpenAI:
 
     def _closed(self) -> None:
         self.closed += 1
+
+
+class PollingBFL:
+    """BFL submit -> polling_url (Pending with rising `progress`, then Ready) -> delivery download.
+
+    task_mode(task_number) -> "ok" | "error" (status Error after the pending polls) | "hang" (the
+    poll after the pending ones never answers) | "http_500" (submit fails).
+    """
+
+    def __init__(self, task_mode: Callable[[int], str] = lambda task: "ok", *, progress: tuple[float, ...] = (0.25, 0.5)) -> None:
+        self.task_mode = task_mode
+        self.progress = progress
+        self.tasks = 0
+        self.polls: dict[str, int] = {}
+        self.poll_cancelled = 0
+        self.hanging = asyncio.Event()  # set when a "hang" poll starts waiting
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        host, path = request.url.host, request.url.path
+        if request.method == "POST" and host == "api.bfl.ai":
+            self.tasks += 1
+            if self.task_mode(self.tasks) == "http_500":
+                return httpx.Response(500, json={"detail": "Internal Server Error"})
+            task = f"task-{self.tasks}"
+            return httpx.Response(200, json={"id": task, "polling_url": f"https://api.us1.bfl.ai/v1/get_result?id={task}"})
+        if host == "api.us1.bfl.ai" and path == "/v1/get_result":
+            return await self._poll(request.url.params["id"])
+        if host == "delivery-us1.bfl.ai":
+            task = int(path.rsplit("-", 1)[1])
+            return httpx.Response(200, content=distinct_png(task), headers={"content-type": "image/png"})
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+    async def _poll(self, task: str) -> httpx.Response:
+        count = self.polls[task] = self.polls.get(task, 0) + 1
+        number = int(task.rsplit("-", 1)[1])
+        if count <= len(self.progress):
+            return httpx.Response(200, json={"id": task, "status": "Pending", "result": None, "progress": self.progress[count - 1]})
+        mode = self.task_mode(number)
+        if mode == "hang":
+            self.hanging.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.poll_cancelled += 1
+                raise
+        if mode == "error":
+            return httpx.Response(200, json={"id": task, "status": "Error", "result": None, "details": {"error": "GPU fault"}})
+        ready = fixture("bfl/get_result_ready.json")
+        ready["id"] = task
+        ready["result"]["sample"] = f"https://delivery-us1.bfl.ai/results/sample-{number}"
+        return httpx.Response(200, json=ready)
