@@ -40,22 +40,28 @@ from gateway.errors import FailureClass, ProviderError
 _PIL_FORMAT = {OutputFormat.PNG: "PNG", OutputFormat.JPEG: "JPEG", OutputFormat.WEBP: "WEBP"}
 
 
+_Failure = Literal[
+    "connect",
+    "transient",
+    "ambiguous",
+    "rate_limited",
+    "credential",
+    "quota",
+    "model_unavailable",
+    "caller_fault",
+    "content_policy",
+    "upstream_invalid",
+]
+
+
 class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     latency_ms: float = msgspec.field(default=0.0)
     latency_jitter_ms: float = 0.0
     failure_rate: float = 0.0  # 0..1: share of calls that fail with `failure_class`
-    failure_class: Literal[
-        "connect",
-        "transient",
-        "ambiguous",
-        "rate_limited",
-        "credential",
-        "quota",
-        "model_unavailable",
-        "caller_fault",
-        "content_policy",
-        "upstream_invalid",
-    ] = "transient"
+    failure_class: _Failure = "transient"
+    # Deterministic outcomes of the first calls, in order ("ok" or a failure class); after the
+    # script runs out, `failure_rate` applies.
+    script: list[_Failure | Literal["ok"]] = msgspec.field(default_factory=list)
     retry_after_seconds: float | None = None  # sent with rate_limited failures
     max_n: int = 4  # images per call; larger n is fanned out by the gateway
     native_format: Literal["png", "jpeg", "webp"] | None = None  # None: produce the requested format
@@ -94,23 +100,23 @@ class MockAdapter:
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         self.calls += 1
-        delay, failing, base_seed = self._draw(req)
+        delay, failure, base_seed = self._draw(req)
         if delay > 0:
             await asyncio.sleep(delay)
-        if failing:
-            raise self._injected_failure()
+        if failure is not None:
+            raise self._injected_failure(failure)
         return self._result(req, ctx, base_seed)
 
     async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
         self.calls += 1
-        delay, failing, base_seed = self._draw(req)
+        delay, failure, base_seed = self._draw(req)
         steps = max(1, self._settings.stream_steps)
         preview_steps = set(range(steps, max(0, steps - self._settings.stream_previews), -1))
         width, height = _size_for(req)
         try:
             for step in range(steps + 1):
-                if failing and step >= self._settings.fail_at_step:
-                    raise self._injected_failure()
+                if failure is not None and step >= self._settings.fail_at_step:
+                    raise self._injected_failure(failure)
                 if step:
                     await asyncio.sleep(delay / steps)
                     self.steps_done += 1
@@ -118,21 +124,27 @@ class MockAdapter:
                 if step in preview_steps:
                     for i in range(req.n):
                         yield PreviewImage(index=i, data=_preview(req, base_seed + i, width, height, step))
-            if failing:
-                raise self._injected_failure()
+            if failure is not None:
+                raise self._injected_failure(failure)
             yield self._result(req, ctx, base_seed)
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
 
-    def _draw(self, req: ImageRequest) -> tuple[float, bool, int]:
-        """This call's latency, whether it fails, and its first seed (drawn in a fixed order)."""
+    def _draw(self, req: ImageRequest) -> tuple[float, str | None, int]:
+        """This call's latency, its injected failure (if any) and its first seed, drawn in a fixed order."""
         settings = self._settings
         delay = (settings.latency_ms + self._rng.uniform(0, settings.latency_jitter_ms)) / 1000
-        if settings.failure_rate and self._rng.random() < settings.failure_rate:
-            return delay, True, req.seed or 0
+        failure: str | None = None
+        if self.calls <= len(settings.script):
+            step = settings.script[self.calls - 1]
+            failure = None if step == "ok" else step
+        elif settings.failure_rate and self._rng.random() < settings.failure_rate:
+            failure = settings.failure_class
+        if failure is not None:
+            return delay, failure, req.seed or 0
         base_seed = req.seed if req.seed is not None else self._rng.randrange(0, 2**31)
-        return delay, base_seed in settings.fail_seeds, base_seed
+        return delay, settings.failure_class if base_seed in settings.fail_seeds else None, base_seed
 
     def _result(self, req: ImageRequest, ctx: CallContext, base_seed: int) -> ProviderResult:
         settings = self._settings
@@ -155,8 +167,8 @@ class MockAdapter:
     async def aclose(self) -> None:
         return None
 
-    def _injected_failure(self) -> ProviderError:
-        failure = FailureClass(self._settings.failure_class)
+    def _injected_failure(self, name: str) -> ProviderError:
+        failure = FailureClass(name)
         status = _STATUS_FOR_FAILURE.get(failure)
         return ProviderError(
             self._provider,

@@ -16,6 +16,7 @@ from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
@@ -23,6 +24,9 @@ from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.limits.runtime import LimitsRuntime
+from gateway.reload import Reloader
+from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.services import Services
 from gateway.settings import Settings
@@ -42,25 +46,38 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
         store = open_store(settings.redis_url)
-        runtime = Runtime.build(routing, client)
-        app.state.services = Services(
+
+        def build(config: RoutingConfig) -> Runtime:
+            return Runtime.build(config, client, dedicated_clients=http is None)
+
+        runtime = build(routing)
+        limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        prime_metrics(routing)
+        app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
             store=store,
             authenticator=build_authenticator(routing, store, settings),
             http=client,
+            router=Router.local(routing, gate=limits.gate),
+            limits=limits,
         )
+        app.state.reloader = reloader = Reloader(services, settings.config_path, build)
+        reloader.start()
         _log_startup(settings, runtime, store)
         try:
             yield
         finally:
-            await runtime.aclose()
+            await reloader.aclose()
+            await services.runtime.aclose()
             await store.aclose()
+            await limits.aclose()
             if http is None:
                 await client.aclose()
 
     return Litestar(
-        route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz],
+        route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz, metrics],
+        middleware=[ObserveMiddleware],
         lifespan=[lifespan],
         on_startup=[complete_schema],
         before_send=[stamp_request_id],

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from gateway.config import ConfigError, load_config
@@ -57,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["IMAGEGATE_HOST"], os.environ["IMAGEGATE_PORT"] = settings.host, str(settings.port)
     if settings.config_path:
         os.environ["IMAGEGATE_CONFIG"] = os.path.abspath(settings.config_path)
+    _multiprocess_metrics_dir(settings.workers)
     uvicorn.run(
         "gateway.asgi:create_from_env",
         factory=True,
@@ -70,20 +74,28 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _multiprocess_metrics_dir(workers: int) -> None:
+    """With several workers each writes its metrics to files in a fresh directory that /metrics
+    aggregates. Set before any worker imports gateway.metrics (workers inherit the environment)."""
+    if workers <= 1:
+        return
+    path = tempfile.mkdtemp(prefix="imagegate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, True)
+
+
 def _check_config(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway.routing.report import describe_config
+
     try:
         config = load_config(args.file)
+        lines = asyncio.run(describe_config(config))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")
         return 1
-    out = sys.stdout
-    out.write(f"ok: {args.file or 'bundled default'}\n")
-    for name, provider in config.providers.items():
-        out.write(f"provider {name}: adapter={provider.adapter}\n")
-    for slug, model in config.models.items():
-        aliases = f" (aliases: {', '.join(model.aliases)})" if model.aliases else ""
-        chain = " -> ".join(f"{d.provider}/{d.model}" for d in model.deployments)
-        out.write(f"model {slug}{aliases}: {chain}\n")
+    sys.stdout.write(f"ok: {args.file or 'bundled default'}\n" + "".join(f"{line}\n" for line in lines))
     return 0
 
 

@@ -20,7 +20,8 @@ import msgspec
 from gateway.canonical import ImageRequest, ProviderImage, ProviderResult
 from gateway.errors import GatewayError
 from gateway.merge import merge
-from gateway.routing.executor import ShardOutcome, execute
+from gateway.metrics import IMAGES_GENERATED
+from gateway.routing.executor import Router, ShardOutcome, execute
 from gateway.routing.plan import Shard, plan_shards
 from gateway.runtime import Runtime
 from gateway.schemas import ErrorDetail, ErrorResponse, ImageObject
@@ -37,6 +38,7 @@ class StreamJob:
     slug: str
     request_id: str
     deadline: float  # absolute, time.monotonic()
+    router: Router | None = None  # the app's routing state (breakers, retry budget, gate)
 
 
 async def produce(job: StreamJob, emit: Emit) -> None:
@@ -87,7 +89,12 @@ def _stream_max_n(job: StreamJob) -> int:
 async def _run_shard(job: StreamJob, shard: Shard, emit: Emit) -> list[ShardOutcome]:
     view = shard_view(job.runtime, ShardTap(emit, shard))
     outcomes = await execute(
-        view, shard.request, slug=job.slug, request_id=job.request_id, deadline=job.deadline
+        view,
+        shard.request,
+        slug=job.slug,
+        request_id=job.request_id,
+        deadline=job.deadline,
+        router=job.router,
     )
     return [
         dataclasses.replace(o, shard=Shard(o.shard.index, shard.first_image + o.shard.first_image, o.shard.request))
@@ -118,6 +125,7 @@ async def _announce(
     except GatewayError:
         return outcome, []  # nothing usable in this shard; the final merge reports why
     objects = [msgspec.structs.replace(image, index=first_index + i) for i, image in enumerate(response.images)]
+    IMAGES_GENERATED.labels(job.slug, outcome.deployment.provider).inc(len(objects))
     if len(finished) != len(outcome.result.images):
         return outcome, objects
     images = [ProviderImage(data=image.data, seed=image.seed) for image in finished]

@@ -18,6 +18,7 @@ from litestar.response import Stream
 
 from gateway.canonical import ImageRequest
 from gateway.errors import ModelNotFound
+from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.streaming.bridge import Emit
 from gateway.streaming.events import HEARTBEAT, StreamEvent, frame
@@ -62,14 +63,16 @@ def sse_response(producer: Producer, *, heartbeat_seconds: float) -> Stream:
     )
 
 
-def stream_generation(runtime: Runtime, req: ImageRequest, *, request_id: str) -> Stream:
+def stream_generation(
+    runtime: Runtime, req: ImageRequest, *, request_id: str, router: Router | None = None
+) -> Stream:
     """The SSE response for `req`. An unknown model raises here, before any byte is streamed."""
     resolved = runtime.config.resolve_model(req.model)
     if resolved is None:
         raise ModelNotFound(f"model {req.model!r} is not served here; GET /api/v1/models lists the models")
     slug, model = resolved
     budget = model.deadline_seconds or runtime.config.server.request_deadline_seconds
-    job = StreamJob(runtime, req, slug, request_id, time.monotonic() + budget)
+    job = StreamJob(runtime, req, slug, request_id, time.monotonic() + budget, router)
 
     async def run(emit: Emit) -> None:
         await produce(job, emit)

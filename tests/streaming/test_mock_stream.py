@@ -22,7 +22,7 @@ providers:
   broken:
     adapter: mock
     settings: {failure_rate: 1.0, failure_class: credential, stream_steps: 2, stream_previews: 1, fail_at_step: 3}
-  holey: {adapter: mock, settings: {max_n: 1, fail_seeds: [11], stream_steps: 1, stream_previews: 0}}
+  holey: {adapter: mock, settings: {max_n: 1, fail_seeds: [11], failure_class: credential, stream_steps: 1, stream_previews: 0}}
   slow: {adapter: mock, settings: {latency_ms: 600000, stream_steps: 4}}
   slowfan: {adapter: mock, settings: {max_n: 1, latency_ms: 600000, stream_steps: 4}}
 models:
@@ -149,7 +149,7 @@ async def test_failure_after_first_image_ends_partial(live: Live) -> None:
     assert isinstance(response, GenerateResponse)
     assert response.error is not None and response.error.code == "upstream_error"
     assert response.error.message.startswith("1 of 2 images failed")
-    assert [a.outcome for a in response.provider_metadata.attempts] == ["ok", "transient"]
+    assert [a.outcome for a in response.provider_metadata.attempts] == ["ok", "credential"]
 
 
 async def test_every_route_failing_ends_with_error(live: Live) -> None:
