@@ -7,12 +7,14 @@ polls while its own job is in flight; see docs/streaming.md for what remains sha
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import Awaitable, Callable, Coroutine
 
 import msgspec
 
-from gateway.canonical import PreviewImage, ProgressUpdate
+from gateway.canonical import PreviewImage, ProgressUpdate, ProviderResult
 
 PROGRESS_PATH = "/sdapi/v1/progress"
 PROGRESS_PARAMS = {"skip_current_image": "false"}
@@ -68,3 +70,32 @@ def _b64(text: str) -> bytes | None:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+async def follow(
+    job: Coroutine[None, None, ProviderResult],
+    poll: Callable[[], Awaitable[bytes]],
+    *,
+    interval: float,
+    report: Callable[[ProgressUpdate | PreviewImage], None],
+    previews: bool = True,
+) -> ProviderResult:
+    """Run `job` (the txt2img call) and poll progress every `interval` seconds until it ends.
+
+    Cancelling this cancels the txt2img request and stops polling. The server keeps computing a job
+    whose request was dropped: its `/sdapi/v1/interrupt` is server-wide, so it is never sent.
+    """
+    task = asyncio.ensure_future(job)
+    follower = ProgressFollower()
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=interval)
+            if task.done():
+                break
+            for update in follower.feed(await poll()):
+                if previews or isinstance(update, ProgressUpdate):
+                    report(update)
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()

@@ -8,14 +8,23 @@ are previews: a 4-byte big-endian event type (1 = PREVIEW_IMAGE), a 4-byte image
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import struct
-from typing import Any
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
+import httpx
 import msgspec
 
-from gateway.canonical import PreviewImage, ProgressUpdate
+from gateway.canonical import CallContext, ImageRequest, PreviewImage, ProgressUpdate, StreamUpdate
+
+if TYPE_CHECKING:
+    from adapters.comfyui import ComfyBackend
 
 PREVIEW_IMAGE = 1
+MAX_FRAME_BYTES = 32 * 1024 * 1024
 _IMAGE_TYPES = {1: "jpeg", 2: "png"}
 
 
@@ -79,3 +88,71 @@ class PromptTracker:
 def preview_frame(image: bytes, image_type: int = 1) -> bytes:
     """A binary preview frame as ComfyUI sends it (used by fakes and tests)."""
     return struct.pack(">II", PREVIEW_IMAGE, image_type) + image
+
+
+class WebSocket(Protocol):
+    async def recv(self) -> str | bytes: ...
+
+    async def close(self) -> None: ...
+
+
+Connect = Callable[[str], Awaitable[WebSocket]]
+
+
+async def connect(url: str) -> WebSocket:
+    """The real websocket (the `websockets` package); local servers only, so no proxy or auth."""
+    from websockets.asyncio.client import connect as ws_connect
+
+    return await ws_connect(url, max_size=MAX_FRAME_BYTES, open_timeout=5)
+
+
+def ws_url(base_url: str, client_id: str) -> str:
+    url = httpx.URL(base_url.rstrip("/") + "/ws")
+    scheme = "wss" if url.scheme == "https" else "ws"
+    return str(url.copy_with(scheme=scheme, params={"clientId": client_id}))
+
+
+async def stream_prompt(
+    backend: ComfyBackend, req: ImageRequest, ctx: CallContext, fields: dict[str, Any], warnings: list[str]
+) -> AsyncIterator[StreamUpdate]:
+    """Open the websocket first (so no message is missed), queue the prompt under its client id,
+    relay progress and previews until it ends, then fetch the images like `generate`.
+
+    A client that goes away cancels this: our prompt is interrupted if it runs, else dequeued.
+    Without a websocket (refused, proxy without upgrade) the prompt still runs, without progress.
+    """
+    graph, seed, dropped = backend.prepare(req, ctx, fields)
+    client_id = str(uuid.uuid4())
+    try:
+        ws: WebSocket | None = await backend.connect_ws(ws_url(backend.settings.base_url, client_id))
+    except Exception:  # refused, handshake rejected, timed out: run without live progress
+        ws = None
+    queued = await backend._queue(graph, ctx, client_id)
+    tracker = PromptTracker(str(queued["prompt_id"]))
+    try:
+        if ws is not None:
+            async for update in _follow(ws, tracker):
+                yield update
+    except asyncio.CancelledError:
+        if not tracker.done:
+            await backend.withdraw(tracker.prompt_id, ctx, running=tracker.started)
+        raise
+    finally:
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+    yield await backend.finish(queued, seed, ctx, warnings + dropped)
+
+
+async def _follow(ws: WebSocket, tracker: PromptTracker) -> AsyncIterator[ProgressUpdate | PreviewImage]:
+    """Frames until our prompt is done; a closed socket just ends the relay (history decides)."""
+    while not tracker.done:
+        try:
+            frame = await ws.recv()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # ConnectionClosed and friends: stop relaying, never fail the job for it
+            return
+        update = tracker.on_binary(frame) if isinstance(frame, bytes) else tracker.on_text(frame)
+        if update is not None:
+            yield update
