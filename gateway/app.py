@@ -10,7 +10,7 @@ import httpx
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 
-from gateway import __version__
+from gateway import __version__, upstream
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
@@ -44,7 +44,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
+        client = http or upstream.build_client(timeout=30.0, connect_timeout=5.0)
         store = open_store(settings.redis_url)
 
         def build(config: RoutingConfig) -> Runtime:
