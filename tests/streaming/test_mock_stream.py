@@ -24,6 +24,7 @@ providers:
     settings: {failure_rate: 1.0, failure_class: credential, stream_steps: 2, stream_previews: 1, fail_at_step: 3}
   holey: {adapter: mock, settings: {max_n: 1, fail_seeds: [11], failure_class: credential, stream_steps: 1, stream_previews: 0}}
   slow: {adapter: mock, settings: {latency_ms: 600000, stream_steps: 4}}
+  hiccup: {adapter: mock, settings: {script: [transient, ok], stream_steps: 1, stream_previews: 0}}
   slowfan: {adapter: mock, settings: {max_n: 1, latency_ms: 600000, stream_steps: 4}}
 models:
   mock-image: {deployments: [{provider: mock, model: mock-v1}]}
@@ -32,6 +33,7 @@ models:
   dead-image: {deployments: [{provider: broken, model: mock-broken}]}
   holey-image: {deployments: [{provider: holey, model: mock-v1}]}
   slow-image: {deployments: [{provider: slow, model: mock-slow}]}
+  hiccup-image: {deployments: [{provider: hiccup, model: mock-v1}]}
   slowfan-image: {deployments: [{provider: slowfan, model: mock-slow}]}
 auth: {enabled: false}
 """
@@ -135,6 +137,22 @@ async def test_failure_before_first_image_falls_back(live: Live) -> None:
     assert isinstance(response, GenerateResponse)
     assert [a.outcome for a in response.provider_metadata.attempts] == ["credential", "ok"]
     assert (mock(live, "broken").calls, mock(live, "mock").calls) == (1, 1)
+
+
+async def test_retry_of_the_same_route_is_announced(live: Live) -> None:
+    events = await collect(live.client, {**BODY, "model": "hiccup-image"})
+    assert summary(events) == [
+        ("progress", 0, 0, None, "hiccup"),
+        ("progress", 0, 0, 1, None),
+        ("progress", 0, 1, 1, None),
+        ("image", 0, "png"),
+        ("completed", "completed", 1),
+    ]
+    notice = msgspec.json.decode(events[0].data)
+    assert notice["message"] == "attempt 1 failed (transient from hiccup); retrying"
+    response = check_stream(events)
+    assert isinstance(response, GenerateResponse)
+    assert [a.outcome for a in response.provider_metadata.attempts] == ["transient", "ok"]
 
 
 async def test_failure_after_first_image_ends_partial(live: Live) -> None:
