@@ -130,6 +130,7 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         path, message = split_validation_error(str(exc))
         raise ConfigError(path, message, source=source) from exc
     _check_references(config, source)
+    _check_limits(config, source)
     return config
 
 
@@ -239,6 +240,11 @@ def resolve_provider_settings(
     resolved = substitute(settings)
     assert isinstance(resolved, dict)
     return resolved, missing
+
+
+def _check_limits(config: RoutingConfig, source: str) -> None:
+    for path in config.limits.unknown_models(set(config.models)):
+        raise ConfigError(path, "not a model of this routing file (use the canonical slug)", source=source)
 
 
 def config_path_from_env() -> str | None:
