@@ -47,3 +47,31 @@ def test_error_interrupt_and_malformed_frames() -> None:
     assert interrupted.error == "the prompt was interrupted on the server"
     assert PromptTracker(OURS).on_text("not json") is None
     assert PromptTracker(OURS).on_binary(b"\x00\x00") is None
+
+
+async def test_real_websocket_client_against_a_loopback_server() -> None:
+    """The real `websockets` client (adapters.comfyui_ws.connect) reading text and binary frames."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from adapters.comfyui_ws import _follow, connect, ws_url
+
+    seen_paths: list[str] = []
+
+    async def handler(socket: ServerConnection) -> None:
+        seen_paths.append(socket.request.path if socket.request else "")
+        for message in MESSAGES[:5]:
+            await socket.send(json.dumps(message))
+        await socket.send(preview_frame(JPEG))
+        for message in MESSAGES[5:]:
+            await socket.send(json.dumps(message))
+        await socket.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        ws = await connect(ws_url(f"http://127.0.0.1:{port}/", "client-1"))
+        tracker = PromptTracker(OURS)
+        updates = [update async for update in _follow(ws, tracker)]
+        await ws.close()
+    assert seen_paths == ["/ws?clientId=client-1"]
+    assert updates == [ProgressUpdate(step=10, total_steps=20), PreviewImage(data=JPEG)]
+    assert tracker.done
