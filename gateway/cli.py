@@ -130,6 +130,7 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     generate.add_argument("--seed", type=int)
     generate.add_argument("--out-dir", default=".", help="where to save the images (default .)")
     generate.add_argument("--issued-nonce", action="store_true", help="ask the gateway for the nonce")
+    generate.add_argument("--stream", action="store_true", help="stream the answer, with a progress bar")
     for command in (sign, generate):
         command.add_argument("--evm-key", default=os.environ.get("IMAGEGATE_EVM_KEY"), help="hex key")
         command.add_argument(
@@ -160,11 +161,19 @@ def _generate(args: argparse.Namespace) -> int:
     for name in ("width", "height", "output_format", "seed"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
+    if args.stream:
+        body["stream"] = True
     try:
         with httpx.Client(timeout=httpx.Timeout(300.0, connect=5.0)) as client:
             wait_until_up(args.url, client)
             paths = generate_images(
-                args.url, body, signer, Path(args.out_dir), client=client, issued_nonce=args.issued_nonce
+                args.url,
+                body,
+                signer,
+                Path(args.out_dir),
+                client=client,
+                issued_nonce=args.issued_nonce,
+                progress=sys.stderr if args.stream else None,
             )
     except (GatewayCallError, httpx.HTTPError) as exc:
         sys.stderr.write(f"error: {exc}\n")

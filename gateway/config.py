@@ -52,6 +52,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_steps: PositiveInt = 150
     request_deadline_seconds: Positive = 120.0
     watch_config_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # > 0: poll the file for changes
+    stream_heartbeat_seconds: Positive = 15.0  # SSE comment line when a stream is idle
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
