@@ -10,7 +10,7 @@ import httpx
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 
-from gateway import __version__, upstream
+from gateway import __version__, logsafe, upstream
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
@@ -40,6 +40,7 @@ def create_app(
     settings: Settings, *, config: RoutingConfig | None = None, http: httpx.AsyncClient | None = None
 ) -> Litestar:
     """Build the app. `config` and `http` let tests inject a routing config and a fake transport."""
+    logsafe.install()  # no log line can be forged through untrusted text (CWE-117)
     routing = config if config is not None else load_config(settings.config_path)
 
     @asynccontextmanager
