@@ -47,11 +47,12 @@ class ConfigError(ValueError):
 
 
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    max_body_bytes: int = msgspec.field(default=1024 * 1024)
-    max_prompt_chars: int = 32000
-    max_steps: int = 150
+    max_body_bytes: PositiveInt = 1024 * 1024
+    max_prompt_chars: PositiveInt = 32000
+    max_steps: PositiveInt = 150
     request_deadline_seconds: Positive = 120.0
     watch_config_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # > 0: poll the file for changes
+    stream_heartbeat_seconds: Positive = 15.0  # SSE comment line when a stream is idle
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
