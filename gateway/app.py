@@ -98,6 +98,12 @@ def build_authenticator(config: RoutingConfig, store: StateStore, settings: Sett
     if config.auth.enabled:
         policy = AuthPolicy.build(config.auth, host=settings.host, port=settings.port)
         log.info("auth: SIWX (%s) for %s", config.auth.replay, ", ".join(sorted(policy.domains)))
+        if not config.auth.domains and settings.host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "auth.domains is empty: accepting only sign-ins for %s (derived from --host/--port); "
+                "set auth.domains and auth.origins to the public address clients use",
+                ", ".join(sorted(policy.domains)),
+            )
         return SiwxAuthenticator(policy, store)
     log.warning(
         "AUTHENTICATION IS DISABLED (auth.enabled: false): every request is anonymous. Local development only."

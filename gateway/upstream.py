@@ -156,6 +156,8 @@ def status_failure(status: int) -> FailureClass:
         return FailureClass.QUOTA
     if status == 404:
         return FailureClass.MODEL_UNAVAILABLE
+    if 300 <= status < 400:  # we never follow provider redirects: a bad upstream answer, not our request
+        return FailureClass.UPSTREAM_INVALID
     return FailureClass.CALLER_FAULT
 
 
@@ -289,6 +291,12 @@ async def _download(
 ) -> bytes:
     for _hop in range(policy.max_redirects + 1):
         check_url(provider, url, policy.allowed_hosts, allow_http=policy.allow_http, what="download URL")
+        if not policy.allow_http and await _resolves_to_private(urlsplit(url).hostname or ""):
+            raise ProviderError(
+                provider,
+                FailureClass.UPSTREAM_INVALID,
+                f"{provider} download URL refused: host resolves to a private address",
+            )
         basic = httpx.BasicAuth(*auth) if auth and policy.allow_http else None
         async with client.stream("GET", url, params=params, auth=basic, follow_redirects=False) as response:
             if response.is_redirect and "location" in response.headers:
@@ -348,6 +356,20 @@ def _timeout(seconds: float | None) -> httpx.Timeout | httpx._client.UseClientDe
 
 def _bounded(seconds: float) -> float:
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+async def _resolves_to_private(host: str) -> bool:
+    """An allow-listed name may still point at loopback or a metadata address (DNS rebinding, a
+    hostile wildcard record): refuse those for remote providers. A name that does not resolve here
+    passes, since the connection itself then fails. (The check narrows, not closes, the window:
+    httpx resolves again when it connects.)"""
+    if _private_ip(host) or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), timeout=2.0)
+    except (OSError, TimeoutError):
+        return False
+    return any(_private_ip(str(info[4][0]).split("%", 1)[0]) for info in infos)
 
 
 def _private_ip(host: str) -> bool:

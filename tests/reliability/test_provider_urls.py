@@ -167,15 +167,8 @@ TRICKS = {
     "download 302 to other host": Trick(download_redirect="https://evil.example/sample.png"),
 }
 # Known defects, asserted as strict xfails (they turn red once fixed, so the mark is dropped then):
-KNOWN_GAP = {  # name -> why
-    "sample private localhost": "upstream.check_url does not resolve names: an allow-listed name that "
-    "resolves to loopback is fetched",
-    "download 302 to localhost": "upstream.check_url does not resolve names (per redirect hop)",
-}
-WRONG_STATUS = {  # the key is safe, but a provider 3xx is answered 400 invalid_request, not 502
-    "submit 307 to other host": "upstream.status_failure maps 3xx to CALLER_FAULT (400), spec says 502",
-    "poll 302 to other host": "upstream.status_failure maps 3xx to CALLER_FAULT (400), spec says 502",
-}
+KNOWN_GAP: dict[str, str] = {}  # name -> why (none left: names are resolved, 3xx is a 502)
+WRONG_STATUS: dict[str, str] = {}
 
 
 def _case(name: str) -> object:
