@@ -1,3 +1,3 @@
 """Imports every bundled adapter module so each registers its kind."""
 
-from adapters import mock  # noqa: F401
+from adapters import flux, local_diffusion, mock, openai_images  # noqa: F401

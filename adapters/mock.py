@@ -33,22 +33,28 @@ from gateway.errors import FailureClass, ProviderError
 _PIL_FORMAT = {OutputFormat.PNG: "PNG", OutputFormat.JPEG: "JPEG", OutputFormat.WEBP: "WEBP"}
 
 
+_Failure = Literal[
+    "connect",
+    "transient",
+    "ambiguous",
+    "rate_limited",
+    "credential",
+    "quota",
+    "model_unavailable",
+    "caller_fault",
+    "content_policy",
+    "upstream_invalid",
+]
+
+
 class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     latency_ms: float = msgspec.field(default=0.0)
     latency_jitter_ms: float = 0.0
     failure_rate: float = 0.0  # 0..1: share of calls that fail with `failure_class`
-    failure_class: Literal[
-        "connect",
-        "transient",
-        "ambiguous",
-        "rate_limited",
-        "credential",
-        "quota",
-        "model_unavailable",
-        "caller_fault",
-        "content_policy",
-        "upstream_invalid",
-    ] = "transient"
+    failure_class: _Failure = "transient"
+    # Deterministic outcomes of the first calls, in order ("ok" or a failure class); after the
+    # script runs out, `failure_rate` applies.
+    script: list[_Failure | Literal["ok"]] = msgspec.field(default_factory=list)
     retry_after_seconds: float | None = None  # sent with rate_limited failures
     max_n: int = 4  # images per call; larger n is fanned out by the gateway
     native_format: Literal["png", "jpeg", "webp"] | None = None  # None: produce the requested format
@@ -83,8 +89,12 @@ class MockAdapter:
         delay = (settings.latency_ms + self._rng.uniform(0, settings.latency_jitter_ms)) / 1000
         if delay > 0:
             await asyncio.sleep(delay)
-        if settings.failure_rate and self._rng.random() < settings.failure_rate:
-            raise self._injected_failure()
+        if self.calls <= len(settings.script):
+            step = settings.script[self.calls - 1]
+            if step != "ok":
+                raise self._injected_failure(step)
+        elif settings.failure_rate and self._rng.random() < settings.failure_rate:
+            raise self._injected_failure(settings.failure_class)
         fmt = OutputFormat(settings.native_format) if settings.native_format else req.output_format
         width, height = _size_for(req)
         base_seed = req.seed if req.seed is not None else self._rng.randrange(0, 2**31)
@@ -105,8 +115,8 @@ class MockAdapter:
     async def aclose(self) -> None:
         return None
 
-    def _injected_failure(self) -> ProviderError:
-        failure = FailureClass(self._settings.failure_class)
+    def _injected_failure(self, name: str) -> ProviderError:
+        failure = FailureClass(name)
         status = _STATUS_FOR_FAILURE.get(failure)
         return ProviderError(
             self._provider,

@@ -11,15 +11,20 @@ from litestar import Litestar
 from litestar.exceptions import HTTPException
 
 from gateway import __version__
+from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
+from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
+from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.reload import Reloader
+from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.services import Services
 from gateway.settings import Settings
@@ -39,25 +44,33 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
         store = open_store(settings.redis_url)
-        runtime = Runtime.build(routing, client)
-        app.state.services = Services(
+
+        def build(config: RoutingConfig) -> Runtime:
+            return Runtime.build(config, client, dedicated_clients=http is None)
+
+        runtime = build(routing)
+        app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
             store=store,
-            authenticator=build_authenticator(routing, store),
+            authenticator=build_authenticator(routing, store, settings),
             http=client,
+            router=Router.local(routing),
         )
+        app.state.reloader = reloader = Reloader(services, settings.config_path, build)
+        reloader.start()
         _log_startup(settings, runtime, store)
         try:
             yield
         finally:
-            await runtime.aclose()
+            await reloader.aclose()
+            await services.runtime.aclose()
             await store.aclose()
             if http is None:
                 await client.aclose()
 
     return Litestar(
-        route_handlers=[generate_image, list_models, healthz, readyz],
+        route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz],
         lifespan=[lifespan],
         on_startup=[complete_schema],
         before_send=[stamp_request_id],
@@ -71,11 +84,14 @@ def create_app(
     )
 
 
-def build_authenticator(config: RoutingConfig, store: StateStore) -> Authenticator:
-    if not config.auth.enabled:
-        log.warning(
-            "AUTHENTICATION IS DISABLED (auth.enabled: false): every request is anonymous. Local development only."
-        )
+def build_authenticator(config: RoutingConfig, store: StateStore, settings: Settings) -> Authenticator:
+    if config.auth.enabled:
+        policy = AuthPolicy.build(config.auth, host=settings.host, port=settings.port)
+        log.info("auth: SIWX (%s) for %s", config.auth.replay, ", ".join(sorted(policy.domains)))
+        return SiwxAuthenticator(policy, store)
+    log.warning(
+        "AUTHENTICATION IS DISABLED (auth.enabled: false): every request is anonymous. Local development only."
+    )
     return AnonymousAuthenticator()
 
 

@@ -86,6 +86,7 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
 
     max_n: int = 1
     sizes: list[tuple[int, int]] | None = None  # None: any size within the bounds below
+    aspect_ratios: list[tuple[int, int]] | None = None  # aspect-only models: the ratios they take
     min_side: int = 64
     max_side: int = 8192
     size_multiple: int = 1

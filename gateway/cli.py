@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from gateway.config import ConfigError, load_config
 
+DEFAULT_SIGN_URL = "http://127.0.0.1:8000/api/v1/image/generate"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imagegate", description="imagegate image-generation gateway")
@@ -27,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("file", nargs="?", help="routing YAML (default: the bundled one)")
     check.set_defaults(run=_check_config)
 
+    _add_client_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result
@@ -68,19 +71,74 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from gateway.routing.report import describe_config
+
     try:
         config = load_config(args.file)
+        lines = asyncio.run(describe_config(config))
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")
         return 1
-    out = sys.stdout
-    out.write(f"ok: {args.file or 'bundled default'}\n")
-    for name, provider in config.providers.items():
-        out.write(f"provider {name}: adapter={provider.adapter}\n")
-    for slug, model in config.models.items():
-        aliases = f" (aliases: {', '.join(model.aliases)})" if model.aliases else ""
-        chain = " -> ".join(f"{d.provider}/{d.model}" for d in model.deployments)
-        out.write(f"model {slug}{aliases}: {chain}\n")
+    sys.stdout.write(f"ok: {args.file or 'bundled default'}\n" + "".join(f"{line}\n" for line in lines))
+    return 0
+
+
+def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sign = commands.add_parser("sign", help="print a Sign-In-With-X header value for one request")
+    sign.add_argument("--url", default=DEFAULT_SIGN_URL, help=f"request URL (default {DEFAULT_SIGN_URL})")
+    generate = commands.add_parser("generate", help="send a signed generate request and save the images")
+    generate.add_argument("prompt")
+    generate.add_argument("--url", default="http://127.0.0.1:8000", help="gateway base URL")
+    generate.add_argument("--model", default="mock-image")
+    generate.add_argument("-n", type=int, default=1)
+    generate.add_argument("--width", type=int)
+    generate.add_argument("--height", type=int)
+    generate.add_argument("--format", dest="output_format", choices=["png", "jpeg", "webp"])
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--out-dir", default=".", help="where to save the images (default .)")
+    generate.add_argument("--issued-nonce", action="store_true", help="ask the gateway for the nonce")
+    for command in (sign, generate):
+        command.add_argument("--evm-key", default=os.environ.get("IMAGEGATE_EVM_KEY"), help="hex key")
+        command.add_argument(
+            "--solana-key", default=os.environ.get("IMAGEGATE_SOLANA_KEY"), help="base58 secret or keygen .json"
+        )
+        command.add_argument("--chain", help="Chain ID as written in the message (default 1 / Solana mainnet)")
+    sign.set_defaults(run=_sign)
+    generate.set_defaults(run=_generate)
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from gateway.client import load_signer, sign_header
+
+    signer = load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
+    sys.stdout.write(sign_header(args.url, signer) + "\n")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import httpx
+
+    from gateway.client import GatewayCallError, generate_images, load_signer, wait_until_up
+
+    signer = load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
+    body: dict[str, object] = {"model": args.model, "prompt": args.prompt, "n": args.n}
+    for name in ("width", "height", "output_format", "seed"):
+        if getattr(args, name) is not None:
+            body[name] = getattr(args, name)
+    try:
+        with httpx.Client(timeout=httpx.Timeout(300.0, connect=5.0)) as client:
+            wait_until_up(args.url, client)
+            paths = generate_images(
+                args.url, body, signer, Path(args.out_dir), client=client, issued_nonce=args.issued_nonce
+            )
+    except (GatewayCallError, httpx.HTTPError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    sys.stdout.write("".join(f"{path}\n" for path in paths))
     return 0
 
 

@@ -2,26 +2,36 @@
 
 Shape (see docs/routing.md for the full reference):
 
-    server:      limits on requests (body size, prompt length, steps), the default deadline
-    providers:   name -> {adapter, settings}: one configured upstream each
-    models:      canonical slug -> {aliases, deployments: [{provider, model, ...}]}
-    auth:        SIWX policy (gateway/auth/config.py)
+    server:          limits on requests (body size, prompt length, steps), the default deadline
+    providers:       name -> {adapter, base_url, settings, timeouts, max_concurrency, idempotent, ...}
+    models:          canonical slug -> {aliases, strategy, deployments: [{provider, model, ...}],
+                     fallback_models, deadline_seconds}
+    retry, fallback, circuit_breaker:   routing policy (gateway/policy_config.py)
+    auth:            SIWX policy (gateway/auth/config.py)
+
+`${VAR}` in a provider's `settings` or `base_url` is replaced from the environment when the runtime
+is built (`resolve_provider_settings`); a missing or empty variable disables that provider.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
 
 from gateway.auth.config import AuthConfig
+from gateway.policy_config import CircuitBreakerConfig, FallbackConfig, RetryConfig, TimeoutsConfig
 
 BUNDLED_CONFIG = Path(__file__).with_name("default_routing.yaml")
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class ConfigError(ValueError):
@@ -38,31 +48,48 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_body_bytes: int = msgspec.field(default=1024 * 1024)
     max_prompt_chars: int = 32000
     max_steps: int = 150
-    request_deadline_seconds: float = 120.0
+    request_deadline_seconds: Positive = 120.0
+    watch_config_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # > 0: poll the file for changes
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     adapter: str
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
+    base_url: str | None = None  # passed to the adapter as settings.base_url
+    timeouts: TimeoutsConfig = msgspec.field(default_factory=TimeoutsConfig)
+    max_concurrency: PositiveInt | None = None  # in-flight calls per deployment (None: unlimited)
+    lease_wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # wait for a free slot, then fall back
+    idempotent: bool = False  # true: a call whose outcome is unknown may be retried (never double-bills)
+    retry_on_5xx: bool = True  # retry explicit 500/502/503/504 answers
 
 
 class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     provider: str
     model: str  # the provider's own model name
     options: dict[str, Any] = msgspec.field(default_factory=dict)  # per-deployment adapter overrides
+    weight: Annotated[float, msgspec.Meta(ge=0)] = 1.0  # share of traffic among equals (`weighted`)
+    priority: int = 0  # `weighted`: lower tiers are tried first; equals share traffic by weight
+    max_concurrency: PositiveInt | None = None  # overrides the provider's
+    idempotent: bool | None = None  # overrides the provider's
+    retry_on_5xx: bool | None = None  # overrides the provider's
 
 
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     deployments: list[DeploymentConfig]
     aliases: list[str] = msgspec.field(default_factory=list)
     description: str = ""
-    deadline_seconds: float | None = None
+    deadline_seconds: Positive | None = None
+    strategy: Literal["fallback", "weighted"] = "fallback"
+    fallback_models: list[str] = msgspec.field(default_factory=list)  # tried after every own deployment
 
 
 class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
+    fallback: FallbackConfig = msgspec.field(default_factory=FallbackConfig)
+    circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
 
     def resolve_model(self, slug: str) -> tuple[str, ModelConfig] | None:
@@ -92,6 +119,7 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         raise ConfigError("", f"not valid YAML: {exc}", source=source) from exc
     if not isinstance(data, dict):
         raise ConfigError("", "expected a mapping at the top level", source=source)
+    _check_named_entries(data, source)
     try:
         config = msgspec.convert(data, RoutingConfig, strict=True)
     except msgspec.ValidationError as exc:
@@ -99,6 +127,22 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         raise ConfigError(path, message, source=source) from exc
     _check_references(config, source)
     return config
+
+
+def _check_named_entries(data: dict[str, Any], source: str) -> None:
+    """Decode each provider and model on its own, so an error names it (msgspec says `[...]` for a
+    mapping key): `models.flux-pro.deployments[0].weight`, not `models[...].deployments[0].weight`."""
+    for section, entry_type in (("providers", ProviderConfig), ("models", ModelConfig)):
+        entries = data.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for name, entry in entries.items():
+            try:
+                msgspec.convert(entry, entry_type, strict=True)
+            except msgspec.ValidationError as exc:
+                path, message = split_validation_error(str(exc))
+                joined = f"{section}.{name}" + (path if not path or path.startswith("[") else f".{path}")
+                raise ConfigError(joined, message, source=source) from exc
 
 
 def split_validation_error(text: str) -> tuple[str, str]:
@@ -140,15 +184,57 @@ def _check_references(config: RoutingConfig, source: str) -> None:
                     source=source,
                 )
             seen[name] = slug
-        if not model.deployments:
-            raise ConfigError(f"models.{slug}.deployments", "expected at least one deployment", source=source)
-        for i, deployment in enumerate(model.deployments):
-            if deployment.provider not in config.providers:
-                raise ConfigError(
-                    f"models.{slug}.deployments[{i}].provider",
-                    f"unknown provider {deployment.provider!r}; expected one of {sorted(config.providers)}",
-                    source=source,
-                )
+        _check_model(config, slug, model, source)
+
+
+def _check_model(config: RoutingConfig, slug: str, model: ModelConfig, source: str) -> None:
+    if not model.deployments:
+        raise ConfigError(f"models.{slug}.deployments", "expected at least one deployment", source=source)
+    for i, deployment in enumerate(model.deployments):
+        if deployment.provider not in config.providers:
+            raise ConfigError(
+                f"models.{slug}.deployments[{i}].provider",
+                f"unknown provider {deployment.provider!r}; expected one of {sorted(config.providers)}",
+                source=source,
+            )
+    if model.strategy == "weighted" and not any(d.weight > 0 for d in model.deployments):
+        raise ConfigError(f"models.{slug}.deployments", "every weight is 0", source=source)
+    for i, other in enumerate(model.fallback_models):
+        target = config.resolve_model(other)
+        if target is None or target[0] == slug:
+            why = "is this model" if target else "is not a configured model or alias"
+            raise ConfigError(f"models.{slug}.fallback_models[{i}]", f"{other!r} {why}", source=source)
+
+
+def resolve_provider_settings(
+    provider: ProviderConfig, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The provider's adapter settings with `${VAR}` replaced, and the names of missing variables.
+
+    An unset or empty variable is "missing": the caller disables the provider rather than send an
+    empty credential. Values never appear in errors or logs, only variable names.
+    """
+    env = os.environ if environ is None else environ
+    missing: list[str] = []
+
+    def substitute(value: object) -> object:
+        if isinstance(value, str):
+            for name in _ENV_REF.findall(value):
+                if not env.get(name) and name not in missing:
+                    missing.append(name)
+            return _ENV_REF.sub(lambda m: env.get(m.group(1)) or "", value)
+        if isinstance(value, dict):
+            return {key: substitute(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [substitute(item) for item in value]
+        return value
+
+    settings = dict(provider.settings)
+    if provider.base_url is not None:
+        settings.setdefault("base_url", provider.base_url)
+    resolved = substitute(settings)
+    assert isinstance(resolved, dict)
+    return resolved, missing
 
 
 def config_path_from_env() -> str | None:

@@ -47,10 +47,11 @@ async def merge(
     failures: list[ProviderError] = []
     for outcome in sorted(outcomes, key=lambda o: o.shard.index):
         if outcome.result is None or outcome.deployment is None:
-            if outcome.error is not None:
-                failures.append(outcome.error)
+            failures.extend(outcome.failures or ([outcome.error] if outcome.error else []))
             continue
-        raws.append(outcome.result.raw)
+        raw = scrub(outcome.result.raw)
+        assert isinstance(raw, dict)
+        raws.append(raw)
         warnings.extend(w for w in outcome.result.warnings if w not in warnings)
         for provider_image in outcome.result.images:
             try:
@@ -120,26 +121,72 @@ def _image_object(image: FinishedImage) -> ImageObject:
     )
 
 
+GATEWAY = "gateway"  # ProviderError.provider for failures the gateway raised itself
+_SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
+
+
 def error_for(failures: list[ProviderError]) -> GatewayError:
-    """The client-facing error for a request (or shard) that produced nothing."""
+    """The client-facing error for a request (or shard) that produced nothing (spec/routing-policy.md).
+
+    Precedence: a content-policy refusal; an unknown outcome or a passed deadline that ended the
+    chain (504); a request the provider called invalid (400); only skips / 429s (503 with
+    Retry-After); anything else is 502 naming the last failure class, never the provider's body.
+    """
     if not failures:
         return UpstreamError("no provider produced an image")
     classes = {failure.failure for failure in failures}
     last = failures[-1]
     if FailureClass.CONTENT_POLICY in classes:
         return ContentPolicyViolation("the provider's safety system rejected this request")
+    if last.failure in (FailureClass.DEADLINE, FailureClass.AMBIGUOUS):
+        return UpstreamTimeout("the request deadline passed or the upstream outcome is unknown")
     if FailureClass.CALLER_FAULT in classes:
         fault = next(f for f in failures if f.failure is FailureClass.CALLER_FAULT)
         return InvalidRequest(f"the provider rejected the request: {fault.message}")
-    if classes <= {FailureClass.RATE_LIMITED}:
-        waits = [f.retry_after for f in failures if f.retry_after is not None]
-        return UpstreamRateLimited(
-            "every route is rate-limited upstream", retry_after=min(waits) if waits else 1.0
-        )
-    if classes <= {FailureClass.CAPACITY, FailureClass.RATE_LIMITED}:
-        return ProviderCapacity("no provider capacity freed in time", retry_after=1.0)
-    if classes <= {FailureClass.CIRCUIT_OPEN}:
-        return ServiceUnavailable("every route of this model is temporarily disabled")
-    if last.failure in (FailureClass.DEADLINE, FailureClass.AMBIGUOUS):
-        return UpstreamTimeout("the request deadline passed or the upstream outcome is unknown")
+    if classes <= _SKIPPED:
+        return _unavailable(failures, classes)
+    if last.provider == GATEWAY:  # no route at all (e.g. every provider disabled): say why
+        return UpstreamError(last.message)
     return UpstreamError(f"every attempt failed; last failure: {last.failure.value} from {last.provider}")
+
+
+def _unavailable(failures: list[ProviderError], classes: set[FailureClass]) -> GatewayError:
+    waits = [f.retry_after for f in failures if f.retry_after is not None and f.retry_after > 0]
+    retry_after = max(1.0, min(waits)) if waits else 1.0
+    if classes == {FailureClass.RATE_LIMITED}:
+        return UpstreamRateLimited("every route is rate-limited upstream", retry_after=retry_after)
+    if FailureClass.CAPACITY in classes:
+        return ProviderCapacity("no provider capacity freed in time", retry_after=retry_after)
+    if FailureClass.RATE_LIMITED in classes:
+        return UpstreamRateLimited("every open route is rate-limited upstream", retry_after=retry_after)
+    return ServiceUnavailable("every route of this model is temporarily disabled", retry_after=retry_after)
+
+
+_SECRET_KEYS = {
+    "authorization",
+    "api_key",
+    "apikey",
+    "api-key",
+    "x-key",
+    "key",
+    "secret",
+    "token",
+    "password",
+}
+_SECRET_SUFFIXES = ("_api_key", "_key_id", "_secret", "_token", "_password")
+
+
+def scrub(value: object) -> object:
+    """A provider body fit for a response: credential-looking keys dropped, URL query strings
+    (signatures) cut. Base64 payloads are already elided by the adapters."""
+    if isinstance(value, dict):
+        return {
+            key: scrub(item)
+            for key, item in value.items()
+            if str(key).lower() not in _SECRET_KEYS and not str(key).lower().endswith(_SECRET_SUFFIXES)
+        }
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    if isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value:
+        return value.split("?", 1)[0]
+    return value

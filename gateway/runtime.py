@@ -1,17 +1,30 @@
-"""The live configuration: the routing file plus one adapter instance per configured provider.
+"""The live configuration: the routing file plus one adapter instance per enabled provider.
 
-A Runtime is immutable once built; hot reload builds a new one and swaps it atomically, so in-flight
-requests finish on the runtime they started with.
+A Runtime is immutable once built; hot reload (gateway/reload.py) builds a new one and swaps it
+atomically, so in-flight requests finish on the runtime they started with. A provider whose
+`${VAR}` credentials are missing is disabled (listed in `disabled`, logged at start-up), never
+given an empty key; its models still load and answer with a clear error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import httpx
 
 from adapters.base import AdapterSettingsError, ImageAdapter, build_adapter
-from gateway.config import ConfigError, DeploymentConfig, RoutingConfig
+from gateway.config import (
+    ConfigError,
+    DeploymentConfig,
+    ProviderConfig,
+    RoutingConfig,
+    resolve_provider_settings,
+)
+from gateway.policy_config import TimeoutsConfig
+
+log = logging.getLogger("imagegate.routing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,27 +35,71 @@ class Deployment:
     provider: str
     adapter: ImageAdapter
     config: DeploymentConfig
+    provider_config: ProviderConfig = field(default_factory=lambda: ProviderConfig(adapter="mock"))
+
+    @property
+    def max_concurrency(self) -> int | None:
+        own = self.config.max_concurrency
+        return own if own is not None else self.provider_config.max_concurrency
+
+    @property
+    def idempotent(self) -> bool:
+        own = self.config.idempotent
+        return own if own is not None else self.provider_config.idempotent
+
+    @property
+    def retry_on_5xx(self) -> bool:
+        own = self.config.retry_on_5xx
+        return own if own is not None else self.provider_config.retry_on_5xx
+
+    @property
+    def timeouts(self) -> TimeoutsConfig:
+        return self.provider_config.timeouts
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
     config: RoutingConfig
     adapters: dict[str, ImageAdapter]
+    disabled: dict[str, str] = field(default_factory=dict)  # provider -> why (names, never values)
+    clients: list[httpx.AsyncClient] = field(default_factory=list)  # owned here, closed in aclose
 
     @classmethod
-    def build(cls, config: RoutingConfig, client: httpx.AsyncClient) -> Runtime:
+    def build(
+        cls,
+        config: RoutingConfig,
+        client: httpx.AsyncClient,
+        *,
+        environ: Mapping[str, str] | None = None,
+        dedicated_clients: bool = False,
+    ) -> Runtime:
+        """Adapters for every provider whose credentials resolve. `dedicated_clients`: give each
+        provider its own HTTP client with its connect/attempt timeouts (production); otherwise all
+        share `client` (tests inject a fake transport there)."""
         adapters: dict[str, ImageAdapter] = {}
+        disabled: dict[str, str] = {}
+        clients: list[httpx.AsyncClient] = []
         for name, provider in config.providers.items():
+            settings, missing = resolve_provider_settings(provider, environ)
+            if missing:
+                disabled[name] = f"missing environment variable(s): {', '.join(missing)}"
+                log.warning("provider %s DISABLED: %s", name, disabled[name])
+                continue
+            http = client
+            if dedicated_clients:
+                http = _client_for(provider.timeouts)
+                clients.append(http)
             try:
                 adapters[name] = build_adapter(
-                    provider.adapter, provider=name, settings=provider.settings, client=client
+                    provider.adapter, provider=name, settings=settings, client=http
                 )
             except AdapterSettingsError as exc:
                 path = f"providers.{name}.settings" + (f".{exc.path}" if exc.path else "")
                 raise ConfigError(path, str(exc)) from exc
-        return cls(config=config, adapters=adapters)
+        return cls(config=config, adapters=adapters, disabled=disabled, clients=clients)
 
     def deployments(self, slug: str) -> list[Deployment]:
+        """The model's own enabled deployments, in file order."""
         model = self.config.models[slug]
         return [
             Deployment(
@@ -50,11 +107,26 @@ class Runtime:
                 provider=d.provider,
                 adapter=self.adapters[d.provider],
                 config=d,
+                provider_config=self.config.providers[d.provider],
             )
             for d in model.deployments
             if d.provider in self.adapters
         ]
 
+    def why_unavailable(self, slug: str) -> str:
+        """A client-safe explanation for a model with no enabled deployment."""
+        providers = sorted({d.provider for d in self.config.models[slug].deployments})
+        return f"model {slug!r} has no enabled deployment (provider disabled: {', '.join(providers)})"
+
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+        for http in self.clients:
+            await http.aclose()
+
+
+def _client_for(timeouts: TimeoutsConfig) -> httpx.AsyncClient:
+    read = timeouts.attempt_seconds or 300.0
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(read, connect=timeouts.connect_seconds), follow_redirects=False
+    )

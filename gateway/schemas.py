@@ -182,6 +182,7 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     guidance: bool
     formats: list[OutputFormat]
     streaming: bool
+    aspect_ratios: list[str] | None = None
 
 
 class ModelProvider(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from gateway.auth.principal import Authenticator
+from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.state.base import StateStore
@@ -19,3 +20,6 @@ class Services:
     store: StateStore
     authenticator: Authenticator
     http: httpx.AsyncClient
+    # Routing state that survives reloads: breakers, retry budget and the concurrency gate (the
+    # limits work swaps `router.gate` for the Redis-backed one).
+    router: Router = field(default_factory=Router.local)

@@ -43,6 +43,9 @@ def describe_models(runtime: Runtime) -> ModelsResponse:
                         guidance=caps.supports_guidance,
                         formats=list(caps.formats),
                         streaming=caps.streaming,
+                        aspect_ratios=None
+                        if caps.aspect_ratios is None
+                        else [f"{w}:{h}" for w, h in caps.aspect_ratios],
                     ),
                 )
             )

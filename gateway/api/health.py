@@ -30,6 +30,8 @@ async def readyz(request: HttpRequest) -> Response[bytes]:
         "status": "ready" if store["ok"] else "unavailable",
         "store": store,
         "config": {"models": len(config.models), "providers": len(services.runtime.adapters)},
+        # deployments skipped by their circuit breaker, and providers disabled for missing credentials
+        "routing": {"circuits": services.router.breakers.snapshot(), "disabled": sorted(services.runtime.disabled)},
     }
     return Response(
         content=_ENCODER.encode(body), status_code=200 if store["ok"] else 503, media_type="application/json"

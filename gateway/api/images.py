@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, post
 
+from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
 from gateway.canonical import OutputType
@@ -31,8 +32,11 @@ async def generate_image(request: HttpRequest) -> Response[bytes]:
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
     # Validate before authenticating, so a malformed request never burns the caller's nonce.
     req = decode_generate_request(body).to_canonical(runtime.config.server)
-    await services.authenticator.authenticate(request.headers, client_ip(request))
-    generation = await generate(runtime, req, request_id=request_id)
+    # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
+    request.state.principal = await services.authenticator.authenticate(request.headers, client_ip(request))
+    generation = await cancel_on_disconnect(
+        request.receive, generate(runtime, req, request_id=request_id, router=services.router)
+    )
     if req.output_type is OutputType.FILE:
         return _file_response(generation)
     return Response(content=_ENCODER.encode(generation.response), media_type="application/json")

@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from gateway.auth.chains import caip2_namespace
+
 
 class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
@@ -22,3 +24,40 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     leeway_seconds: int = 60
     max_age_seconds: int = 3600
     max_lifetime_seconds: int = 3600
+
+    def __post_init__(self) -> None:
+        # msgspec reports a ValueError raised here as a validation error at `$.auth`.
+        for chain in self.chains:
+            caip2_namespace(chain)
+        if not self.chains:
+            raise ValueError("chains: at least one CAIP-2 chain id is required")
+        for domain in self.domains:
+            if not domain or "/" in domain or "@" in domain or not domain.isascii() or " " in domain:
+                raise ValueError(f"domains: {domain!r} is not a host[:port] authority")
+        for origin in self.origins:
+            if _origin_shape(origin) is False:
+                raise ValueError(f"origins: {origin!r} is not scheme://host[:port] (http or https)")
+        if not self.nonce_required and self.replay != "session":
+            raise ValueError("nonce_required: false is only allowed with replay: session")
+        if not self.nonce_required and self.require_issued_nonce:
+            raise ValueError("require_issued_nonce: true needs nonce_required: true")
+        if min(self.leeway_seconds, self.max_age_seconds, self.max_lifetime_seconds) < 0:
+            raise ValueError("leeway_seconds, max_age_seconds and max_lifetime_seconds must be >= 0")
+
+
+def _origin_shape(origin: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )

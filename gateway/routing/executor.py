@@ -1,20 +1,73 @@
-"""The executor: for each shard, try deployments in order until one returns images.
+"""The executor: for each shard of the fan-out plan, try deployments in strategy order.
 
-Walking-skeleton version: ordered fallback, no retries. Retries (tenacity), budgets, circuit
-breaking and deadlines slot in around `_attempt` without changing the shard loop's contract.
+Per shard: walk the candidate chain (routing/strategy.py); each deployment is tried through the
+retry loop (routing/retry.py, the only retry site); each try passes the circuit breaker
+(routing/breaker.py) and a concurrency lease (routing/gate.py, injected), then runs under the
+request deadline and the provider's per-attempt timeout. A failure falls back to the next
+deployment when policy.may_fall_back allows. Shards run concurrently in a TaskGroup, so a cancelled
+request (client disconnect) cancels every outstanding upstream call and leaves no task behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 from dataclasses import dataclass, field
 
+from gateway import metrics
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
+from gateway.config import RoutingConfig
 from gateway.errors import FailureClass, ProviderError
+from gateway.routing.breaker import BreakerRegistry, Clock
+from gateway.routing.gate import ConcurrencyGate, LocalGate
 from gateway.routing.plan import Shard, plan_shards
+from gateway.routing.policy import counts_for_breaker, may_fall_back
+from gateway.routing.retry import RetryBudget, RetryEnv, Sleep, call_with_retries
+from gateway.routing.strategy import candidates
 from gateway.runtime import Deployment, Runtime
 from gateway.schemas import Attempt
+
+log = logging.getLogger("imagegate.routing")
+GATEWAY = "gateway"  # ProviderError.provider when no provider was involved
+
+
+@dataclass(slots=True)
+class Router:
+    """Routing state that outlives a config reload: gate, breakers, retry budget, randomness."""
+
+    gate: ConcurrencyGate
+    breakers: BreakerRegistry
+    budget: RetryBudget
+    rng: random.Random
+    sleep: Sleep = asyncio.sleep
+
+    @classmethod
+    def local(
+        cls,
+        config: RoutingConfig | None = None,
+        *,
+        gate: ConcurrencyGate | None = None,
+        rng: random.Random | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> Router:
+        router = cls(
+            gate=gate or LocalGate(),
+            breakers=BreakerRegistry(clock=clock),
+            budget=RetryBudget(clock=clock),
+            rng=rng or random.Random(),
+            sleep=sleep,
+        )
+        if config is not None:
+            router.configure(config)
+        return router
+
+    def configure(self, config: RoutingConfig) -> None:
+        """Adopt a (re)loaded config; breaker states and budget windows carry over."""
+        self.breakers.configure(config.circuit_breaker)
+        self.budget.configure(config.retry)
 
 
 @dataclass(slots=True)
@@ -22,81 +75,164 @@ class ShardOutcome:
     shard: Shard
     result: ProviderResult | None = None
     deployment: Deployment | None = None
-    error: ProviderError | None = None
+    error: ProviderError | None = None  # the failure that ended the shard (None on success)
     attempts: list[Attempt] = field(default_factory=list)
+    failures: list[ProviderError] = field(default_factory=list)  # each deployment's final failure
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    runtime: Runtime
+    router: Router
+    retry: RetryEnv
+    request_id: str
+    deadline: float
 
 
 async def execute(
-    runtime: Runtime, req: ImageRequest, *, slug: str, request_id: str, deadline: float
+    runtime: Runtime,
+    req: ImageRequest,
+    *,
+    slug: str,
+    request_id: str,
+    deadline: float,
+    router: Router | None = None,
 ) -> list[ShardOutcome]:
-    deployments = runtime.deployments(slug)
-    if not deployments:
-        error = ProviderError(
-            "gateway", FailureClass.MODEL_UNAVAILABLE, f"model {slug!r} has no enabled deployment"
-        )
-        return [ShardOutcome(shard=Shard(0, 0, req), error=error)]
-    primary = deployments[0]
-    max_n = primary.adapter.capabilities(primary.config.model).max_n
-    shards = plan_shards(req, max_n)
-    return list(
-        await asyncio.gather(*(_run_shard(shard, deployments, request_id, deadline) for shard in shards))
-    )
+    router = router or Router.local(runtime.config)
+    chain = candidates(runtime, slug, router.rng)
+    if not chain:
+        error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, runtime.why_unavailable(slug))
+        return [ShardOutcome(shard=Shard(0, 0, req), error=error, failures=[error])]
+    retry = RetryEnv(config=runtime.config.retry, budget=router.budget, rng=router.rng, sleep=router.sleep)
+    run = _Run(runtime, router, retry, request_id, deadline)
+    shards = plan_shards(req, chain[0].adapter.capabilities(chain[0].config.model).max_n)
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(_run_shard(shard, chain, run)) for shard in shards]
+    return [task.result() for task in tasks]
 
 
-async def _run_shard(
-    shard: Shard, deployments: list[Deployment], request_id: str, deadline: float
-) -> ShardOutcome:
+async def _run_shard(shard: Shard, chain: list[Deployment], run: _Run) -> ShardOutcome:
     outcome = ShardOutcome(shard=shard)
-    for deployment in deployments:
-        ctx = CallContext(
-            request_id=request_id,
-            provider_model=deployment.config.model,
-            deadline=deadline,
-            options=deployment.config.options,
-        )
-        started = time.perf_counter()
+    for position, deployment in enumerate(chain):
         try:
-            result = await _attempt(deployment, shard.request, ctx)
+            result = await _try_deployment(deployment, shard, run, outcome.attempts)
         except ProviderError as exc:
-            outcome.attempts.append(_attempt_record(deployment, shard, started, exc))
+            outcome.failures.append(exc)
             outcome.error = exc
-            if exc.failure in (
-                FailureClass.CALLER_FAULT,
-                FailureClass.CONTENT_POLICY,
-                FailureClass.AMBIGUOUS,
-            ):
+            if exc.failure is FailureClass.CALLER_FAULT:
+                log.warning("provider %s rejected our request as invalid: %s", deployment.label, exc.message)
+            if not may_fall_back(exc.failure, run.runtime.config.fallback) or position + 1 == len(chain):
                 break
+            following = chain[position + 1].label
+            metrics.FALLBACKS.labels(deployment.label, following, exc.failure.value).inc()
             continue
-        outcome.attempts.append(_attempt_record(deployment, shard, started, None))
         outcome.result, outcome.deployment, outcome.error = result, deployment, None
         break
     return outcome
 
 
-async def _attempt(deployment: Deployment, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-    remaining = ctx.remaining()
-    if remaining <= 0:
-        raise ProviderError(deployment.provider, FailureClass.DEADLINE, "request deadline passed")
+async def _try_deployment(
+    deployment: Deployment, shard: Shard, run: _Run, attempts: list[Attempt]
+) -> ProviderResult:
+    limit = run.deadline
+    if deployment.timeouts.total_seconds is not None:
+        limit = min(limit, time.monotonic() + deployment.timeouts.total_seconds)
+
+    async def once(number: int) -> ProviderResult:
+        return await _attempt(deployment, shard, run, number, attempts, limit)
+
+    return await call_with_retries(
+        once,
+        label=deployment.label,
+        idempotent=deployment.idempotent,
+        retry_on_5xx=deployment.retry_on_5xx,
+        deadline=limit,
+        env=run.retry,
+    )
+
+
+async def _attempt(
+    deployment: Deployment, shard: Shard, run: _Run, number: int, attempts: list[Attempt], limit: float
+) -> ProviderResult:
+    breakers = run.router.breakers
+    if not breakers.allow(deployment.label):
+        error = ProviderError(deployment.provider, FailureClass.CIRCUIT_OPEN, "circuit open: skipped")
+        attempts.append(_record(deployment, shard, None, error))
+        raise error
+    started = time.perf_counter()
+    ctx = CallContext(
+        request_id=run.request_id,
+        provider_model=deployment.config.model,
+        deadline=limit,
+        attempt=number,
+        options=deployment.config.options,
+    )
     try:
-        async with asyncio.timeout(remaining):
-            result = await deployment.adapter.generate(req, ctx)
-    except TimeoutError:
-        raise ProviderError(deployment.provider, FailureClass.DEADLINE, "request deadline passed") from None
+        result = await _call(deployment, shard.request, ctx, run)
+    except ProviderError as exc:
+        if exc.failure in (FailureClass.CAPACITY, FailureClass.DEADLINE):
+            breakers.release(deployment.label)  # says nothing about the provider's health
+        else:
+            breakers.record(deployment.label, healthy=not counts_for_breaker(exc.failure))
+        attempts.append(_record(deployment, shard, started, exc))
+        raise
+    except BaseException:
+        breakers.release(deployment.label)  # cancelled: the caller went away
+        raise
+    breakers.record(deployment.label, healthy=True)
+    attempts.append(_record(deployment, shard, started, None))
+    return result
+
+
+async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run: _Run) -> ProviderResult:
+    _check_time(deployment, ctx, run)
+    wait = min(deployment.provider_config.lease_wait_seconds, ctx.remaining())
+    async with run.router.gate.lease(deployment.label, limit=deployment.max_concurrency, wait_seconds=wait):
+        _check_time(deployment, ctx, run)
+        per_attempt = deployment.timeouts.attempt_seconds
+        timeout = ctx.remaining() if per_attempt is None else min(ctx.remaining(), per_attempt)
+        try:
+            async with asyncio.timeout(timeout):
+                result = await deployment.adapter.generate(req, ctx)
+        except TimeoutError:
+            if time.monotonic() >= run.deadline - 0.005:
+                raise ProviderError(
+                    deployment.provider, FailureClass.DEADLINE, "deadline passed waiting for the provider"
+                ) from None
+            raise ProviderError(
+                deployment.provider,
+                FailureClass.AMBIGUOUS,
+                f"no answer within {timeout:.1f} s (outcome unknown)",
+            ) from None
     if not result.images:
         raise ProviderError(deployment.provider, FailureClass.UPSTREAM_INVALID, "provider returned no image")
     return result
 
 
-def _attempt_record(
-    deployment: Deployment, shard: Shard, started: float, error: ProviderError | None
+def _check_time(deployment: Deployment, ctx: CallContext, run: _Run) -> None:
+    """Before sending: the request deadline ends the request; running out of this deployment's own
+    `total_seconds` only ends this deployment (nothing was sent, so falling back is safe)."""
+    if time.monotonic() >= run.deadline:
+        raise ProviderError(deployment.provider, FailureClass.DEADLINE, "request deadline passed")
+    if ctx.remaining() <= 0:
+        raise ProviderError(deployment.provider, FailureClass.CAPACITY, "deployment time budget spent")
+
+
+def _record(
+    deployment: Deployment, shard: Shard, started: float | None, error: ProviderError | None
 ) -> Attempt:
+    outcome = "ok" if error is None else error.failure.value
+    latency = 0.0 if started is None else time.perf_counter() - started
+    metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
+    if started is not None:
+        metrics.UPSTREAM_LATENCY.labels(deployment.provider, deployment.label).observe(latency)
     return Attempt(
         deployment=deployment.label,
         provider=deployment.provider,
         model=deployment.config.model,
         shard=shard.index,
-        outcome="ok" if error is None else error.failure.value,
+        outcome=outcome,
         status=None if error is None else error.status,
-        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        latency_ms=round(latency * 1000, 2),
         message=None if error is None else error.message,
     )

@@ -37,7 +37,14 @@ class LocalGate:
             return
         semaphore = self._semaphores.setdefault((deployment, limit), asyncio.Semaphore(limit))
         try:
-            await asyncio.wait_for(semaphore.acquire(), timeout=max(wait_seconds, 0.0) or None)
+            if wait_seconds <= 0:
+                # No waiting: take a free slot now or fail (wait_for(timeout=0) would always time out,
+                # and timeout=None would wait forever).
+                if semaphore.locked():
+                    raise TimeoutError
+                await semaphore.acquire()  # returns at once: a slot is free
+            else:
+                await asyncio.wait_for(semaphore.acquire(), timeout=wait_seconds)
         except TimeoutError:
             raise ProviderError(
                 deployment.split("/", 1)[0],

@@ -24,6 +24,7 @@ models:
   dead-image:
     deployments:
       - {provider: broken, model: mock-broken}
+retry: {backoff_base_seconds: 0.01, backoff_cap_seconds: 0.05}
 auth:
   enabled: false
 """

@@ -1,0 +1,361 @@
+"""`flux`: Black Forest Labs. POST {base_url}/v1/<model> -> poll the returned `polling_url` verbatim
+-> download `result.sample` at once (signed, expires in 10 minutes).
+
+Polling is the one loop an adapter may run; it is bounded by `ctx.deadline`. The `x-key` is sent
+only to https hosts on `api_hosts` and never to the delivery host. Moderation and task errors
+arrive as HTTP 200 bodies and become typed failures here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import httpx
+import msgspec
+
+from adapters.base import decode_settings, register
+from gateway import sizing, upstream
+from gateway.canonical import (
+    CallContext,
+    Capabilities,
+    ImageRequest,
+    OutputFormat,
+    ProviderImage,
+    ProviderResult,
+)
+from gateway.errors import FailureClass, ProviderError
+
+_ASPECTS = [(21, 9), (16, 9), (3, 2), (4, 3), (5, 4), (1, 1), (4, 5), (3, 4), (2, 3), (9, 16), (9, 21)]
+_MODERATED = ("Request Moderated", "Content Moderated")
+# Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
+_POLL_TOLERATED = (
+    FailureClass.CONNECT,
+    FailureClass.AMBIGUOUS,
+    FailureClass.TRANSIENT,
+    FailureClass.RATE_LIMITED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    size_mode: Literal["free", "aspect"]
+    limits: sizing.FreeLimits | None = None
+    default_steps: int | None = None  # None: the endpoint takes no `steps`
+    max_steps: int = 50
+    guidance: tuple[float, float] | None = None  # allowed `guidance` range, None: not accepted
+
+
+_PRO_1X = sizing.FreeLimits(multiple=32, min_side=256, max_side=1440)
+_FLUX2 = sizing.FreeLimits(multiple=16, min_side=64, max_side=4096, max_pixels=4 * 1024 * 1024)
+_MODELS: dict[str, _Model] = {
+    "flux-pro-1.1": _Model("free", _PRO_1X),
+    "flux-dev": _Model("free", _PRO_1X, default_steps=28, guidance=(1.5, 5.0)),
+    "flux-pro": _Model("free", _PRO_1X, default_steps=40, guidance=(1.5, 5.0)),
+    "flux-pro-1.1-ultra": _Model("aspect"),
+    "flux-kontext-pro": _Model("aspect"),
+    "flux-kontext-max": _Model("aspect"),
+    "flux-2-pro": _Model("free", _FLUX2),
+    "flux-2-max": _Model("free", _FLUX2),
+    "flux-2-flex": _Model("free", _FLUX2, default_steps=50, guidance=(1.5, 10.0)),
+    "flux-2-klein-4b": _Model("free", _FLUX2),
+    "flux-2-klein-9b": _Model("free", _FLUX2),
+}
+
+
+class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    base_url: str = "https://api.bfl.ai"
+    api_key: str | None = None
+    api_hosts: list[str] = msgspec.field(default_factory=lambda: ["api.bfl.ai", "*.bfl.ai"])
+    download_hosts: list[str] = msgspec.field(
+        default_factory=lambda: ["*.bfl.ai", "bfldeliveryprod.blob.core.windows.net"]
+    )
+    request_timeout_seconds: float = 30.0  # each submit / poll call
+    poll_interval_seconds: float = 0.5
+    max_poll_errors: int = 3  # consecutive failed polls tolerated before giving up
+    safety_tolerance: int | None = None  # 0..6; None: the provider default (2)
+    relaxed_safety_tolerance: int | None = None  # used when a request says safe_mode: false
+    max_download_bytes: int = 50 * 1024 * 1024
+    download_timeout_seconds: float = 60.0
+
+
+def model_spec(model: str) -> _Model:
+    return _MODELS.get(model, _MODELS["flux-pro-1.1"])
+
+
+def encode_request(
+    req: ImageRequest, *, model: str, settings: FluxSettings, options: Mapping[str, object] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The submit body for /v1/<model> and the warnings for what it could not carry."""
+    if req.n != 1:
+        raise ProviderError("flux", FailureClass.CALLER_FAULT, "BFL makes one image per task")
+    spec, opts = model_spec(model), options or {}
+    warnings: list[str] = []
+    body: dict[str, Any] = {"prompt": req.prompt}
+    _size(req, spec, body, warnings)
+    if req.seed is not None:
+        body["seed"] = req.seed
+    _steps_and_guidance(req, spec, body, warnings)
+    # BFL encodes jpeg or png; webp is produced by the gateway from a lossless png.
+    body["output_format"] = "jpeg" if req.output_format is OutputFormat.JPEG else "png"
+    tolerance = settings.safety_tolerance
+    if req.safe_mode is False:
+        if settings.relaxed_safety_tolerance is None:
+            warnings.append("safe_mode: false is not enabled for this provider; default moderation applies")
+        tolerance = settings.relaxed_safety_tolerance or tolerance
+    if tolerance is not None:
+        body["safety_tolerance"] = tolerance
+    for key in ("prompt_upsampling", "raw"):
+        if isinstance(opts.get(key), bool):
+            body[key] = opts[key]
+    warnings.extend(_dropped(req))
+    return body, warnings
+
+
+def _size(req: ImageRequest, spec: _Model, body: dict[str, Any], warnings: list[str]) -> None:
+    wanted = sizing.requested_size(req)
+    if wanted is None:
+        return
+    if spec.size_mode == "aspect":
+        ratio, warning = sizing.nearest_aspect(wanted, _ASPECTS)
+        body["aspect_ratio"] = f"{ratio[0]}:{ratio[1]}"
+        if req.width or req.height or req.resolution:
+            warnings.append("size: this model takes an aspect ratio only; width/height/resolution not sent")
+    else:
+        snapped = sizing.snap_free(wanted, spec.limits or _PRO_1X, explicit=sizing.is_explicit(req))
+        body["width"], body["height"], warning = snapped.width, snapped.height, snapped.warning
+    if warning:
+        warnings.append(warning)
+
+
+def _steps_and_guidance(req: ImageRequest, spec: _Model, body: dict[str, Any], warnings: list[str]) -> None:
+    if spec.default_steps is None:
+        warnings.extend(
+            f"{name}: not supported by this model; dropped"
+            for name, used in (("steps", req.steps), ("guide_scale", req.guide_scale))
+            if used is not None
+        )
+        if req.quality is not None and req.quality.value != "auto":
+            warnings.append(f"quality: {req.quality.value} is not supported by this model; dropped")
+        return
+    if req.steps is not None:
+        steps, warning = sizing.clamp("steps", req.steps, 1, spec.max_steps)
+        body["steps"] = int(steps)
+        warnings.extend([warning] if warning else [])
+    else:
+        preset = sizing.steps_for_quality(req.quality, spec.default_steps, spec.max_steps)
+        if preset is not None:
+            body["steps"] = preset
+    if req.guide_scale is not None and spec.guidance is not None:
+        guidance, warning = sizing.clamp("guide_scale", req.guide_scale, *spec.guidance)
+        body["guidance"] = guidance
+        warnings.extend([warning] if warning else [])
+
+
+def _dropped(req: ImageRequest) -> list[str]:
+    unsupported = {
+        "negative_prompt": req.negative_prompt is not None,
+        "style": req.style is not None,
+        "style_preset": req.style_preset is not None,
+        "lora_strength": req.lora_strength is not None,
+        "enable_web_search": bool(req.enable_web_search),
+        "user": req.user is not None,
+    }
+    return [f"{name}: not supported by BFL; dropped" for name, used in unsupported.items() if used]
+
+
+def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
+    """BFL HTTP errors: FastAPI `{detail}` or `{error, message, retry_after}` bodies."""
+    parsed = upstream.parse_error_body(body)
+    parsed = parsed if isinstance(parsed, dict) else {}
+    code = parsed.get("error") if isinstance(parsed.get("error"), str) else None
+    failure = upstream.status_failure(status)
+    if code == "rate_limit_exceeded":
+        failure = FailureClass.RATE_LIMITED
+    detail = parsed.get("detail")
+    message = f"bfl HTTP {status}" + (f" ({code})" if code else "")
+    if failure is FailureClass.CALLER_FAULT and isinstance(detail, list):
+        fields = [".".join(str(p) for p in d.get("loc", [])[1:]) for d in detail if isinstance(d, dict)]
+        message += f": invalid {', '.join(f for f in fields if f) or 'request'}"
+    return ProviderError(
+        "flux",
+        failure,
+        message,
+        status=status,
+        retry_after=upstream.retry_after(headers, parsed.get("retry_after"))
+        if failure is FailureClass.RATE_LIMITED
+        else None,
+        provider_code=code,
+    )
+
+
+def classify_result(provider: str, result: Mapping[str, Any]) -> ProviderError | None:
+    """A terminal non-Ready polling status as a failure; None while pending or when Ready."""
+    status = result.get("status")
+    if status in _MODERATED:
+        return ProviderError(
+            provider, FailureClass.CONTENT_POLICY, f"bfl: {status}", status=200, provider_code=str(status)
+        )
+    if status == "Error":
+        return ProviderError(
+            provider, FailureClass.TRANSIENT, "bfl: task failed", status=200, provider_code="Error"
+        )
+    if status == "Task not found":
+        return ProviderError(
+            provider,
+            FailureClass.UPSTREAM_INVALID,
+            "bfl: task not found",
+            status=200,
+            provider_code=str(status),
+        )
+    return None
+
+
+@register("flux")
+class FluxAdapter:
+    kind: ClassVar[str] = "flux"
+
+    def __init__(self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient) -> None:
+        self._provider = provider
+        self._settings = decode_settings(FluxSettings, settings)
+        self._client = client
+        self._download = upstream.DownloadPolicy(
+            allowed_hosts=tuple(self._settings.download_hosts),
+            max_bytes=self._settings.max_download_bytes,
+            timeout=self._settings.download_timeout_seconds,
+        )
+
+    def capabilities(self, provider_model: str) -> Capabilities:
+        spec = model_spec(provider_model)
+        limits = spec.limits or sizing.FreeLimits(multiple=1, min_side=256, max_side=4096)
+        return Capabilities(
+            max_n=1,
+            aspect_ratios=_ASPECTS if spec.size_mode == "aspect" else None,
+            min_side=limits.min_side,
+            max_side=limits.max_side,
+            size_multiple=limits.multiple,
+            supports_seed=True,
+            supports_steps=spec.default_steps is not None,
+            supports_guidance=spec.guidance is not None,
+            formats=[OutputFormat.PNG, OutputFormat.JPEG],
+        )
+
+    async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        body, warnings = encode_request(
+            req, model=ctx.provider_model, settings=self._settings, options=ctx.options
+        )
+        submit = await self._submit(ctx, body)
+        result = await self._poll(str(submit["polling_url"]), ctx)
+        sample = result["result"].get("sample")
+        if not isinstance(sample, str):
+            raise ProviderError(
+                self._provider, FailureClass.UPSTREAM_INVALID, "bfl: Ready without result.sample"
+            )
+        data = upstream.require_image(
+            self._provider, await upstream.download(self._client, self._provider, sample, self._download)
+        )
+        seed = result["result"].get("seed")
+        raw: dict[str, object] = {"submit": _redacted(submit), "result": _redacted(result)}
+        image = ProviderImage(data=data, seed=seed if isinstance(seed, int) else None)
+        return ProviderResult(images=[image], raw=raw, warnings=warnings)
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _submit(self, ctx: CallContext, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
+        upstream.check_url(self._provider, url, self._settings.api_hosts, what="base_url")
+        response = await upstream.send(
+            self._client,
+            self._provider,
+            "POST",
+            url,
+            headers=self._key(),
+            json=body,
+            timeout=self._timeout(ctx),
+        )
+        if response.status_code != 200:
+            raise _renamed(
+                classify_error(response.status_code, response.headers, response.content), self._provider
+            )
+        payload = upstream.decode_json(self._provider, response, what="submit response")
+        if not isinstance(payload, dict) or not isinstance(payload.get("polling_url"), str):
+            raise ProviderError(
+                self._provider, FailureClass.UPSTREAM_INVALID, "bfl submit response has no polling_url"
+            )
+        # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
+        upstream.check_url(
+            self._provider, payload["polling_url"], self._settings.api_hosts, what="polling_url"
+        )
+        return payload
+
+    async def _poll(self, polling_url: str, ctx: CallContext) -> dict[str, Any]:
+        errors = 0
+        while True:
+            try:
+                result = await self._poll_once(polling_url, ctx)
+            except ProviderError as exc:
+                if exc.failure not in _POLL_TOLERATED:
+                    raise
+                errors += 1
+                if errors > self._settings.max_poll_errors:
+                    # The task was submitted (maybe billed): never report it as safely retryable.
+                    raise ProviderError(
+                        self._provider, FailureClass.AMBIGUOUS, f"bfl polling failed: {exc.message}"
+                    ) from exc
+                result = None
+            if result is not None:
+                errors = 0
+                failure = classify_result(self._provider, result)
+                if failure is not None:
+                    raise failure
+                if result.get("status") == "Ready" and isinstance(result.get("result"), dict):
+                    return result
+            left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
+            await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
+
+    async def _poll_once(self, polling_url: str, ctx: CallContext) -> dict[str, Any]:
+        response = await upstream.send(
+            self._client,
+            self._provider,
+            "GET",
+            polling_url,
+            headers=self._key(),
+            timeout=self._timeout(ctx),
+            what="poll",
+        )
+        if response.status_code != 200:
+            raise _renamed(
+                classify_error(response.status_code, response.headers, response.content), self._provider
+            )
+        payload = upstream.decode_json(self._provider, response, what="polling response")
+        if not isinstance(payload, dict):
+            raise ProviderError(
+                self._provider, FailureClass.UPSTREAM_INVALID, "bfl polling response is not an object"
+            )
+        return payload
+
+    def _key(self) -> dict[str, str]:
+        return {"x-key": self._settings.api_key} if self._settings.api_key else {}
+
+    def _timeout(self, ctx: CallContext) -> float:
+        left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
+        return min(self._settings.request_timeout_seconds, left)
+
+
+def _redacted(payload: dict[str, Any]) -> dict[str, object]:
+    raw = upstream.elide_base64(payload)
+    assert isinstance(raw, dict)
+    if isinstance(raw.get("polling_url"), str):
+        raw["polling_url"] = upstream.redact_url(raw["polling_url"])
+    inner = raw.get("result")
+    if isinstance(inner, dict) and isinstance(inner.get("sample"), str):
+        inner["sample"] = upstream.redact_url(inner["sample"])
+    return raw
+
+
+def _renamed(error: ProviderError, provider: str) -> ProviderError:
+    error.provider = provider
+    return error

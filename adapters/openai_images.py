@@ -1,0 +1,339 @@
+"""`openai`: POST {base_url}/images/generations for dall-e-2, dall-e-3 and the GPT image models.
+
+The same adapter serves OpenAI-compatible servers (LocalAI, relays: `family: compatible`) and
+Azure-style deployments (`auth_header: api-key`, `api_version`). Per-model rules live in the
+`_FAMILIES` table; docs/providers.md lists every canonical field's fate.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import httpx
+import msgspec
+
+from adapters.base import decode_settings, register
+from gateway import sizing, upstream
+from gateway.canonical import (
+    CallContext,
+    Capabilities,
+    ImageRequest,
+    OutputFormat,
+    ProviderImage,
+    ProviderResult,
+    Quality,
+)
+from gateway.errors import FailureClass, ProviderError
+
+_ALL_FORMATS = [OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP]
+Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    max_n: int
+    prompt_max: int
+    sizes: list[tuple[int, int]] | None  # enumerated sizes, or None for constrained free sizes
+    limits: sizing.FreeLimits | None = None
+    url_responses: bool = True  # DALL·E-style `response_format`
+    native_formats: bool = False  # GPT image `output_format`
+
+
+_FAMILIES: dict[str, _Family] = {
+    "dall-e-2": _Family(10, 1000, [(256, 256), (512, 512), (1024, 1024)]),
+    "dall-e-3": _Family(1, 4000, [(1024, 1024), (1792, 1024), (1024, 1792)]),
+    "gpt-image": _Family(
+        10, 32000, [(1024, 1024), (1536, 1024), (1024, 1536)], url_responses=False, native_formats=True
+    ),
+    "gpt-image-2": _Family(
+        10,
+        32000,
+        None,
+        sizing.FreeLimits(
+            multiple=16,
+            min_side=256,
+            max_side=3840,
+            max_short_side=2160,
+            max_pixels=3840 * 2160,
+            max_ratio=3.0,
+        ),
+        url_responses=False,
+        native_formats=True,
+    ),
+    "compatible": _Family(10, 32000, None, sizing.FreeLimits(multiple=8, min_side=64, max_side=2048)),
+}
+_DALLE3_QUALITY = {Quality.HIGH: "hd", Quality.MEDIUM: "standard", Quality.LOW: "standard"}
+
+
+class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    base_url: str = "https://api.openai.com/v1"
+    api_key: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    auth_header: Literal["bearer", "api-key"] = "bearer"  # "api-key" for Azure OpenAI
+    api_version: str | None = None  # Azure: sent as ?api-version=
+    family: Family | None = None  # None: inferred from the model name
+    max_n: int | None = None  # override the family's images per call
+    timeout_seconds: float = 300.0
+    download_hosts: list[str] = msgspec.field(default_factory=lambda: ["*.blob.core.windows.net"])
+    max_download_bytes: int = 50 * 1024 * 1024
+
+
+def family_of(model: str, configured: str | None = None) -> str:
+    if configured:
+        return configured
+    if model.startswith("dall-e-2"):
+        return "dall-e-2"
+    if model.startswith("dall-e-3"):
+        return "dall-e-3"
+    if model.startswith("gpt-image-2"):
+        return "gpt-image-2"
+    if model.startswith(("gpt-image", "chatgpt-image")):
+        return "gpt-image"
+    return "compatible"
+
+
+def encode_request(
+    req: ImageRequest, *, model: str, family: str, options: Mapping[str, object] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The JSON body for /images/generations and the warnings for what it could not carry."""
+    spec = _FAMILIES[family]
+    opts = options or {}
+    warnings: list[str] = []
+    if len(req.prompt) > spec.prompt_max:
+        raise ProviderError(
+            "openai",
+            FailureClass.CALLER_FAULT,
+            f"prompt is longer than {spec.prompt_max} characters for {model}",
+        )
+    if req.n > spec.max_n:
+        raise ProviderError(
+            "openai", FailureClass.CALLER_FAULT, f"{model} makes at most {spec.max_n} images per call"
+        )
+    body: dict[str, Any] = {"model": model, "prompt": req.prompt, "n": req.n}
+    size = _size(req, spec, warnings)
+    if size is not None:
+        body["size"] = size
+    if spec.url_responses:
+        body["response_format"] = "b64_json"
+    _quality(req, family, body, warnings)
+    _style(req, family, body, warnings)
+    if spec.native_formats:
+        _gpt_image_fields(req, opts, body, warnings)
+    if req.user is not None:
+        body["user"] = req.user
+    warnings.extend(_dropped(req, family))
+    return body, warnings
+
+
+def _size(req: ImageRequest, spec: _Family, warnings: list[str]) -> str | None:
+    wanted = sizing.requested_size(req)
+    if wanted is None:
+        return None
+    snapped = (
+        sizing.snap_enumerated(wanted, spec.sizes, explicit=sizing.is_explicit(req))
+        if spec.sizes
+        else sizing.snap_free(wanted, _limits(spec), explicit=sizing.is_explicit(req))
+    )
+    if snapped.warning:
+        warnings.append(snapped.warning)
+    return f"{snapped.width}x{snapped.height}"
+
+
+def _limits(spec: _Family) -> sizing.FreeLimits:
+    return spec.limits or sizing.FreeLimits()
+
+
+def _quality(req: ImageRequest, family: str, body: dict[str, Any], warnings: list[str]) -> None:
+    if req.quality is None:
+        return
+    if family in ("gpt-image", "gpt-image-2"):
+        body["quality"] = req.quality.value
+    elif family == "dall-e-3":
+        if req.quality is not Quality.AUTO:
+            body["quality"] = _DALLE3_QUALITY[req.quality]
+    elif req.quality is not Quality.AUTO:
+        warnings.append(f"quality: {req.quality.value} is not supported by this model; dropped")
+
+
+def _style(req: ImageRequest, family: str, body: dict[str, Any], warnings: list[str]) -> None:
+    if req.style is None:
+        return
+    if family == "dall-e-3" and req.style in ("vivid", "natural"):
+        body["style"] = req.style
+    else:
+        warnings.append(f"style: {req.style!r} is not supported by this model; dropped")
+
+
+def _gpt_image_fields(
+    req: ImageRequest, opts: Mapping[str, object], body: dict[str, Any], warnings: list[str]
+) -> None:
+    body["output_format"] = req.output_format.value
+    compression = opts.get("output_compression")
+    if isinstance(compression, int) and req.output_format is not OutputFormat.PNG:
+        body["output_compression"] = max(0, min(100, compression))
+    background = opts.get("background")
+    if background in ("transparent", "opaque", "auto"):
+        body["background"] = background
+    moderation = opts.get("moderation")
+    if req.safe_mode is False:
+        body["moderation"] = "low"
+    elif moderation in ("auto", "low"):
+        body["moderation"] = moderation
+
+
+def _dropped(req: ImageRequest, family: str) -> list[str]:
+    unsupported = {
+        "negative_prompt": req.negative_prompt is not None,
+        "seed": req.seed is not None,
+        "guide_scale": req.guide_scale is not None,
+        "steps": req.steps is not None,
+        "style_preset": req.style_preset is not None,
+        "lora_strength": req.lora_strength is not None,
+        "enable_web_search": bool(req.enable_web_search),
+        "safe_mode": req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"),
+    }
+    return [f"{name}: not supported by OpenAI Images; dropped" for name, used in unsupported.items() if used]
+
+
+def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
+    """Status plus the parsed `error.code` / `error.type`; never the message text."""
+    parsed = upstream.parse_error_body(body)
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    kind = error.get("type") if isinstance(error.get("type"), str) else None
+    failure = upstream.status_failure(status)
+    if code in ("content_policy_violation", "moderation_blocked"):
+        failure = FailureClass.CONTENT_POLICY
+    elif "insufficient_quota" in (code, kind) or code == "billing_hard_limit_reached":
+        failure = FailureClass.QUOTA
+    elif status == 404 and code not in (None, "model_not_found"):
+        failure = FailureClass.CALLER_FAULT
+    detail = code or kind or "error"
+    message = f"openai HTTP {status} ({detail})"
+    if failure is FailureClass.CALLER_FAULT and isinstance(error.get("message"), str):
+        message += ": " + upstream.redact(str(error["message"])[:300], [])
+    return ProviderError(
+        "openai",
+        failure,
+        message,
+        status=status,
+        retry_after=upstream.retry_after(headers) if failure is FailureClass.RATE_LIMITED else None,
+        provider_code=code or kind,
+    )
+
+
+@register("openai")
+class OpenAIAdapter:
+    kind: ClassVar[str] = "openai"
+
+    def __init__(self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient) -> None:
+        self._provider = provider
+        self._settings = decode_settings(OpenAISettings, settings)
+        self._client = client
+        self._download = upstream.DownloadPolicy(
+            allowed_hosts=tuple(self._settings.download_hosts), max_bytes=self._settings.max_download_bytes
+        )
+
+    def capabilities(self, provider_model: str) -> Capabilities:
+        family = family_of(provider_model, self._settings.family)
+        spec = _FAMILIES[family]
+        limits = _limits(spec)
+        return Capabilities(
+            max_n=self._settings.max_n or spec.max_n,
+            sizes=spec.sizes,
+            min_side=min(s[0] for s in spec.sizes) if spec.sizes else limits.min_side,
+            max_side=max(max(s) for s in spec.sizes) if spec.sizes else limits.max_side,
+            size_multiple=1 if spec.sizes else limits.multiple,
+            formats=_ALL_FORMATS if spec.native_formats else [OutputFormat.PNG],
+        )
+
+    async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        family = family_of(ctx.provider_model, _option_str(ctx.options, "family") or self._settings.family)
+        body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
+        response = await upstream.send(
+            self._client,
+            self._provider,
+            "POST",
+            self._settings.base_url.rstrip("/") + "/images/generations",
+            headers=self._headers(),
+            params={"api-version": self._settings.api_version} if self._settings.api_version else None,
+            json=body,
+            timeout=min(
+                self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline)
+            ),
+        )
+        if response.status_code != 200:
+            raise _renamed(
+                classify_error(response.status_code, response.headers, response.content), self._provider
+            )
+        payload = upstream.decode_json(self._provider, response)
+        images = await self._images(payload)
+        raw = _raw(payload)
+        return ProviderResult(images=images, raw=raw, warnings=warnings)
+
+    async def aclose(self) -> None:
+        return None
+
+    def _headers(self) -> dict[str, str]:
+        settings = self._settings
+        headers: dict[str, str] = {}
+        if settings.api_key:
+            if settings.auth_header == "api-key":
+                headers["api-key"] = settings.api_key
+            else:
+                headers["authorization"] = f"Bearer {settings.api_key}"
+        if settings.organization:
+            headers["openai-organization"] = settings.organization
+        if settings.project:
+            headers["openai-project"] = settings.project
+        return headers
+
+    async def _images(self, payload: object) -> list[ProviderImage]:
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list) or not data:
+            raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
+        images = []
+        for item in data:
+            blob = await self._image_bytes(item)
+            images.append(ProviderImage(data=upstream.require_image(self._provider, blob), seed=None))
+        return images
+
+    async def _image_bytes(self, item: object) -> bytes:
+        if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
+            try:
+                return base64.b64decode(item["b64_json"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ProviderError(
+                    self._provider, FailureClass.UPSTREAM_INVALID, "openai b64_json is not base64"
+                ) from None
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            return await upstream.download(self._client, self._provider, item["url"], self._download)
+        raise ProviderError(
+            self._provider, FailureClass.UPSTREAM_INVALID, "openai image has neither b64_json nor url"
+        )
+
+
+def _raw(payload: object) -> dict[str, object]:
+    raw = upstream.elide_base64(payload)
+    if not isinstance(raw, dict):
+        return {"body": raw}
+    for item in raw.get("data") or []:
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            item["url"] = upstream.redact_url(item["url"])
+    return raw
+
+
+def _renamed(error: ProviderError, provider: str) -> ProviderError:
+    error.provider = provider
+    return error
+
+
+def _option_str(options: Mapping[str, object], key: str) -> str | None:
+    value = options.get(key)
+    return value if isinstance(value, str) and value in _FAMILIES else None

@@ -1,0 +1,63 @@
+"""Step 10: replay protection over any StateStore (Redis, or the in-memory twin).
+
+One key per (account, nonce), value = sha256 of the message bytes (never the signature: signatures
+are malleable), written with a single atomic `SET NX GET PXAT <expiration + leeway>` after the
+signature verified. nil -> first use; same digest -> the same envelope again (`single_use`: reject,
+`session`: accept); different digest -> the nonce was reused in another message: reject.
+Server-issued nonces (`require_issued_nonce`) live under their own key for 5 minutes and are
+consumed (DEL) on first use. A store error fails closed: AuthUnavailable (503).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from gateway.auth.codes import AuthCode, SiwxRejected
+from gateway.errors import AuthUnavailable
+from gateway.metrics import DEGRADED_DECISIONS
+from gateway.state.base import StateStore, StoreUnavailable
+
+ISSUED_NONCE_TTL_MS = 5 * 60 * 1000
+_PREFIX = "ig:siwx"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayGuard:
+    store: StateStore
+    policy: Literal["single_use", "session"] = "single_use"
+    require_issued_nonce: bool = False
+
+    async def admit(self, *, chain: str, address: str, nonce: str | None, text: str, expire_at_ms: int) -> None:
+        """Accept this (verified) message once (`single_use`) or until it expires (`session`)."""
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii")
+        key_nonce = nonce if nonce is not None else digest.decode("ascii")
+        key = f"{_PREFIX}:n:{chain}:{address.lower() if chain.startswith('eip155:') else address}:{key_nonce}"
+        try:
+            previous = await self.store.set_nx_get(key, digest, expire_at_ms=expire_at_ms)
+            if previous is None and self.require_issued_nonce and not await self._consume(key_nonce):
+                raise SiwxRejected(AuthCode.NONCE_UNKNOWN, "this nonce was not issued by the gateway")
+        except StoreUnavailable as exc:
+            DEGRADED_DECISIONS.labels("auth", "reject").inc()
+            raise AuthUnavailable("authentication is unavailable: the replay store is unreachable") from exc
+        if previous is None:
+            return
+        if previous != digest:
+            raise SiwxRejected(AuthCode.NONCE_REUSED, "this nonce was already used in another message")
+        if self.policy == "single_use":
+            raise SiwxRejected(AuthCode.NONCE_REUSED, "this signed message was already used")
+
+    async def issue_nonce(self) -> str:
+        """A fresh server nonce, remembered for 5 minutes (GET /api/v1/auth/nonce)."""
+        nonce = secrets.token_hex(16)
+        try:
+            await self.store.set(f"{_PREFIX}:issued:{nonce}", b"1", ttl_ms=ISSUED_NONCE_TTL_MS)
+        except StoreUnavailable as exc:
+            DEGRADED_DECISIONS.labels("auth", "reject").inc()
+            raise AuthUnavailable("cannot issue a nonce: the replay store is unreachable") from exc
+        return nonce
+
+    async def _consume(self, nonce: str) -> bool:
+        return await self.store.delete(f"{_PREFIX}:issued:{nonce}")
