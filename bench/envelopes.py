@@ -9,6 +9,14 @@ runs with auth disabled and says so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+try:
+    from gateway.client import GENERATE_PATH, EvmSigner, Signer, SolanaSigner, sign_header
+
+    _HAVE_CLIENT = True
+except ImportError:  # the SIWX client helper is not on this branch yet
+    _HAVE_CLIENT = False
 
 DOMAIN = "bench.local"
 ORIGIN = "https://bench.local"
@@ -17,8 +25,11 @@ DEFAULT_RATE = 3000.0  # req/s assumed before any run of a target has been obser
 
 @dataclass
 class EnvelopeSigner:
-    """Signs `n` single-use envelopes on demand and sizes the next batch from observed rates."""
+    """Signs single-use envelopes on demand (alternating EVM and Solana accounts) and sizes the
+    next batch from the rates observed so far, so a run never runs out of fresh nonces."""
 
+    signers: list[Signer]
+    lifetime: timedelta = timedelta(minutes=50)  # under the default max_lifetime of 1 h
     rates: dict[int, float] = field(default_factory=dict)
 
     def budget(self, conns: int, seconds: float) -> int:
@@ -29,12 +40,16 @@ class EnvelopeSigner:
         self.rates[conns] = max(rps, 50.0)
 
     def sign(self, n: int) -> list[str]:
-        raise NotImplementedError
+        url = ORIGIN + GENERATE_PATH
+        count = len(self.signers)
+        return [sign_header(url, self.signers[i % count], lifetime=self.lifetime) for i in range(n)]
 
 
-def signer_or_none() -> EnvelopeSigner | None:
-    try:
-        import gateway.client  # noqa: F401
-    except ImportError:
+def signer_or_none(accounts: int = 4) -> EnvelopeSigner | None:
+    """`accounts` EVM and `accounts` Solana throwaway keys, or None without the client helper."""
+    if not _HAVE_CLIENT:
         return None
-    return None
+    signers: list[Signer] = []
+    for _ in range(accounts):
+        signers += [EvmSigner.throwaway(), SolanaSigner.throwaway()]
+    return EnvelopeSigner(signers)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report  # noqa: E402
-from bench.envelopes import EnvelopeSigner, signer_or_none  # noqa: E402
-from bench.procs import Child, RssSampler, free_port, pinned  # noqa: E402
-from bench.targets import ROOT, Target, direct, start_litellm, start_mock, start_ours  # noqa: E402
+from bench import report
+from bench.envelopes import EnvelopeSigner, signer_or_none
+from bench.procs import Child, RssSampler, free_port, pinned
+from bench.targets import ROOT, Target, direct, start_litellm, start_mock, start_ours
 
 LUA = ROOT / "bench" / "wrk_bench.lua"
 

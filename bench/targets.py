@@ -54,7 +54,7 @@ def ours_config(upstream_port: int, auth: bool, redis_url: str | None) -> str:
     return (
         "server:\n  max_body_bytes: 1048576\n  request_deadline_seconds: 60\n"
         "providers:\n  upstream:\n    adapter: openai\n    settings:\n"
-        f"      base_url: http://127.0.0.1:{upstream_port}\n      api_key: sk-bench-not-a-key\n"
+        f"      base_url: http://127.0.0.1:{upstream_port}/v1\n      api_key: sk-bench-not-a-key\n"
         "models:\n  bench-image:\n    deployments:\n      - provider: upstream\n        model: gpt-image-1\n"
         + auth_block
     )
