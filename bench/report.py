@@ -16,6 +16,10 @@ def _ms(us: object) -> str:
     return f"{float(us) / 1000:.2f}"  # type: ignore[arg-type]
 
 
+def _cpu(row: Row) -> str:
+    return f"{float(row.get('cpu_us_per_request', 0.0)):.0f}"  # type: ignore[arg-type]
+
+
 def _errors(row: Row) -> int:
     keys = ("non2xx", "connect_errors", "read_errors", "write_errors", "timeouts")
     return sum(int(row[k]) for k in keys)  # type: ignore[call-overload]
@@ -24,7 +28,7 @@ def _errors(row: Row) -> int:
 def line(row: Row) -> str:
     return (
         f"  {row['scenario']:<22} {row['system']:<8} c={row['conns']:<3} p50={_ms(row['p50_us'])} ms "
-        f"p99={_ms(row['p99_us'])} ms {float(row['rps']):.1f} req/s errors={_errors(row)} "  # type: ignore[arg-type]
+        f"p99={_ms(row['p99_us'])} ms {float(row['rps']):.1f} req/s cpu={_cpu(row)} µs/req errors={_errors(row)} "  # type: ignore[arg-type]
         f"load1={float(row['load1']):.2f}"  # type: ignore[arg-type]
     )
 
@@ -38,11 +42,14 @@ def _median(rows: list[Row], key: str) -> float:
 
 
 def table(rows: list[Row]) -> str:
-    out = ["| scenario | system | conns | p50 ms | p99 ms | req/s | errors |", "|---|---|---:|---:|---:|---:|---:|"]
+    out = [
+        "| scenario | system | conns | p50 ms | p99 ms | req/s | server CPU µs/req | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         out.append(
             f"| {r['scenario']} | {r['system']} | {r['conns']} | {_ms(r['p50_us'])} | {_ms(r['p99_us'])} "
-            f"| {float(r['rps']):.1f} | {_errors(r)} |"  # type: ignore[arg-type]
+            f"| {float(r['rps']):.1f} | {_cpu(r)} | {_errors(r)} |"  # type: ignore[arg-type]
         )
     return "\n".join(out)
 
@@ -73,6 +80,10 @@ def ratios(rows: list[Row], rss: Row | None) -> list[str]:
             ratio = _median(ours16, "rps") / _median(lite16, "rps")
             out.append(f"- throughput {size}, 16 connections, ours / LiteLLM: {ratio:.1f}x — target >= 5x: "
                        f"{_verdict(ratio >= 5)}")
+            cpu_ratio = _median(lite16, "cpu_us_per_request") / max(1.0, _median(ours16, "cpu_us_per_request"))
+            out.append(f"  - server CPU per request at 16 connections (noise-robust): ours "
+                       f"{_median(ours16, 'cpu_us_per_request'):.0f} µs, LiteLLM "
+                       f"{_median(lite16, 'cpu_us_per_request'):.0f} µs -> {cpu_ratio:.1f}x the requests per core")
     sd, so = _pick(rows, "100k 1s-latency c64", "direct"), _pick(rows, "100k 1s-latency c64", "ours")
     if sd and so:
         ratio = _median(so, "rps") / _median(sd, "rps")

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report
 from bench.envelopes import EnvelopeSigner, signer_or_none
-from bench.procs import Child, RssSampler, free_port, pinned
+from bench.procs import Child, RssSampler, cpu_seconds, free_port, pinned
 from bench.targets import ROOT, Target, direct, start_litellm, start_mock, start_ours
 
 LUA = ROOT / "bench" / "wrk_bench.lua"
@@ -56,9 +56,12 @@ class Session:
         cmd = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(LUA)]
         cmd.append(f"http://127.0.0.1:{target.port}{target.path}")
         load_before = os.getloadavg()[0]
+        cpu_before = cpu_seconds(target.pid) if target.pid else 0.0
         subprocess.run(pinned(cmd, self.args.load_cpu), env={**os.environ, **env}, check=True,
                        stdout=subprocess.DEVNULL)
         figures: dict[str, object] = json.loads(out.read_text())
+        cpu = cpu_seconds(target.pid) - cpu_before if target.pid else 0.0
+        figures["cpu_us_per_request"] = cpu / max(1, int(figures["requests"])) * 1e6  # type: ignore[call-overload]
         figures |= {"scenario": label, "system": target.name, "conns": conns, "load1": load_before}
         if keep:
             self.results.append(figures)
@@ -77,7 +80,7 @@ def run_size(session: Session, size: str, litellm: str | None) -> None:
     args = session.args
     mock, port = start_mock(size, 0, args.load_cpu, session.work)
     try:
-        systems: list[Target] = [direct(port)]
+        systems: list[Target] = [direct(port, mock)]
         ours = start_ours(port, args.sut_cpu, session.work, auth=session.signer is not None,
                           redis_url=session.redis_url)
         systems.append(ours)
@@ -107,7 +110,7 @@ def run_slow(session: Session) -> None:
         ours = start_ours(port, args.sut_cpu, session.work, auth=session.signer is not None,
                           redis_url=session.redis_url)
         try:
-            for target in (direct(port), ours):
+            for target in (direct(port, mock), ours):
                 session.measure(target, 64, "100k 1s-latency c64")
         finally:
             assert ours.child is not None

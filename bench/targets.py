@@ -28,6 +28,7 @@ class Target:
     signed: bool = False  # each request needs a fresh SIWX envelope
     static_header: str = ""  # "Name: value" sent on every request
     child: Child | None = None
+    pid: int | None = None  # whose CPU time is charged to the requests (the server, or the mock)
 
 
 def start_mock(size: str, latency_ms: float, cpus: str | None, log_dir: Path) -> tuple[Child, int]:
@@ -39,8 +40,9 @@ def start_mock(size: str, latency_ms: float, cpus: str | None, log_dir: Path) ->
     return child, port
 
 
-def direct(upstream_port: int) -> Target:
-    return Target("direct", upstream_port, "/v1/images/generations", json.dumps(OPENAI_BODY).encode())
+def direct(upstream_port: int, mock: Child) -> Target:
+    body = json.dumps(OPENAI_BODY).encode()
+    return Target("direct", upstream_port, "/v1/images/generations", body, pid=mock.proc.pid)
 
 
 def ours_config(upstream_port: int, auth: bool, redis_url: str | None) -> str:
@@ -72,7 +74,7 @@ def start_ours(
     child = Child.start("imagegate", pinned(cmd, cpus), log_dir, env)
     wait_http(port, "/healthz", proc=child.proc)
     body = {"model": "bench-image", "prompt": PROMPT, "output_format": "png"}
-    return Target("ours", port, "/api/v1/image/generate", json.dumps(body).encode(), auth, "", child)
+    return Target("ours", port, "/api/v1/image/generate", json.dumps(body).encode(), auth, "", child, child.proc.pid)
 
 
 def litellm_config(upstream_port: int, master_key: str) -> str:
@@ -96,4 +98,4 @@ def start_litellm(litellm: str, upstream_port: int, cpus: str | None, log_dir: P
     wait_http(port, "/health/liveliness", timeout=180, proc=child.proc)
     body = {"model": "bench-image", "prompt": PROMPT, "n": 1, "size": "1024x1024"}
     auth = f"Authorization: Bearer {master_key}"
-    return Target("litellm", port, "/v1/images/generations", json.dumps(body).encode(), False, auth, child)
+    return Target("litellm", port, "/v1/images/generations", json.dumps(body).encode(), False, auth, child, child.proc.pid)
