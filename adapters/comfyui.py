@@ -41,8 +41,9 @@ DEFAULT_PLACEHOLDERS = {
     "batch_size": "5.batch_size",
     "checkpoint": "4.ckpt_name",
 }
-PLACEHOLDER_NAMES = frozenset({*DEFAULT_PLACEHOLDERS, "sampler_name", "scheduler"})
+PLACEHOLDER_NAMES = frozenset({*DEFAULT_PLACEHOLDERS, "sampler_name", "scheduler", "lora_strength"})
 MAX_SEED = 2**31 - 1
+_POLL_TOLERATED = (FailureClass.CONNECT, FailureClass.AMBIGUOUS, FailureClass.TRANSIENT)
 
 
 def load_workflow(settings: LocalDiffusionSettings) -> tuple[dict[str, Any], dict[str, str]]:
@@ -145,15 +146,18 @@ class ComfyBackend:
         return payload
 
     async def _wait(self, prompt_id: str, ctx: CallContext) -> dict[str, Any]:
+        """Poll /history until the prompt finished; failed polls (idempotent GETs) are tolerated a few times."""
+        errors = 0
         while True:
-            response = await self._request("GET", f"/history/{prompt_id}", ctx, what="history")
-            if response.status_code != 200:
-                raise ProviderError(
-                    self.provider, upstream.status_failure(response.status_code), "comfyui history failed"
-                )
-            payload = upstream.decode_json(self.provider, response, what="history")
-            entry = payload.get(prompt_id) if isinstance(payload, dict) else None
-            if isinstance(entry, dict):
+            try:
+                entry = await self._history(prompt_id, ctx)
+            except ProviderError as exc:
+                errors += 1
+                if exc.failure not in _POLL_TOLERATED or errors > self.settings.max_poll_errors:
+                    raise
+                entry = None
+            if entry is not None:
+                errors = 0
                 failure = classify_history(self.provider, entry)
                 if failure is not None:
                     raise failure
@@ -162,6 +166,16 @@ class ComfyBackend:
                     return entry
             left = upstream.remaining_or_deadline(self.provider, ctx.deadline)
             await asyncio.sleep(min(self.settings.poll_interval_seconds, left))
+
+    async def _history(self, prompt_id: str, ctx: CallContext) -> dict[str, Any] | None:
+        """The finished history entry, or None while ComfyUI still answers `{}`."""
+        response = await self._request("GET", f"/history/{prompt_id}", ctx, what="history")
+        if response.status_code != 200:
+            failure = upstream.status_failure(response.status_code)
+            raise ProviderError(self.provider, failure, "comfyui history failed", status=response.status_code)
+        payload = upstream.decode_json(self.provider, response, what="history")
+        entry = payload.get(prompt_id) if isinstance(payload, dict) else None
+        return entry if isinstance(entry, dict) else None
 
     async def _fetch_outputs(self, entry: dict[str, Any], ctx: CallContext) -> list[bytes]:
         policy = upstream.DownloadPolicy(
@@ -244,7 +258,7 @@ def classify_prompt_error(provider: str, status: int, headers: httpx.Headers, bo
     message = f"comfyui HTTP {status}" + (f" ({code})" if isinstance(code, str) else "")
     if isinstance(nodes, dict) and nodes:
         message += f" in nodes {sorted(nodes)}"
-    retry = upstream.retry_after(headers) if failure is FailureClass.RATE_LIMITED else None
+    retry = upstream.retry_hint(failure, headers)
     return ProviderError(
         provider,
         failure,

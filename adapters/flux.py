@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -28,8 +28,9 @@ from gateway.canonical import (
 )
 from gateway.errors import FailureClass, ProviderError
 
-_ASPECTS = [(21, 9), (16, 9), (3, 2), (4, 3), (5, 4), (1, 1), (4, 5), (3, 4), (2, 3), (9, 16), (9, 21)]
 _MODERATED = ("Request Moderated", "Content Moderated")
+# A CDN may 404 for a moment right after Ready (theopenco/llmgateway#1762).
+_DOWNLOAD_RETRY_STATUSES = (404, 408, 429, 500, 502, 503, 504)
 # Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
 _POLL_TOLERATED = (
     FailureClass.CONNECT,
@@ -39,8 +40,7 @@ _POLL_TOLERATED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Model:
+class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     size_mode: Literal["free", "aspect"]
     limits: sizing.FreeLimits | None = None
     default_steps: int | None = None  # None: the endpoint takes no `steps`
@@ -48,21 +48,16 @@ class _Model:
     guidance: tuple[float, float] | None = None  # allowed `guidance` range, None: not accepted
 
 
-_PRO_1X = sizing.FreeLimits(multiple=32, min_side=256, max_side=1440)
-_FLUX2 = sizing.FreeLimits(multiple=16, min_side=64, max_side=4096, max_pixels=4 * 1024 * 1024)
-_MODELS: dict[str, _Model] = {
-    "flux-pro-1.1": _Model("free", _PRO_1X),
-    "flux-dev": _Model("free", _PRO_1X, default_steps=28, guidance=(1.5, 5.0)),
-    "flux-pro": _Model("free", _PRO_1X, default_steps=40, guidance=(1.5, 5.0)),
-    "flux-pro-1.1-ultra": _Model("aspect"),
-    "flux-kontext-pro": _Model("aspect"),
-    "flux-kontext-max": _Model("aspect"),
-    "flux-2-pro": _Model("free", _FLUX2),
-    "flux-2-max": _Model("free", _FLUX2),
-    "flux-2-flex": _Model("free", _FLUX2, default_steps=50, guidance=(1.5, 10.0)),
-    "flux-2-klein-4b": _Model("free", _FLUX2),
-    "flux-2-klein-9b": _Model("free", _FLUX2),
-}
+class _Table(msgspec.Struct, frozen=True):
+    aspect_ratios: list[tuple[int, int]]
+    models: dict[str, _Model]
+
+
+# Per-endpoint rules are data (BFL adds endpoints often): adapters/flux_models.json.
+_TABLE = msgspec.json.decode(Path(__file__).with_name("flux_models.json").read_bytes(), type=_Table)
+_ASPECTS = _TABLE.aspect_ratios
+_MODELS = _TABLE.models
+_PRO_1X = _MODELS["flux-pro-1.1"].limits or sizing.FreeLimits(multiple=32, min_side=256, max_side=1440)
 
 
 class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -74,7 +69,7 @@ class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     )
     request_timeout_seconds: float = 30.0  # each submit / poll call
     poll_interval_seconds: float = 0.5
-    max_poll_errors: int = 3  # consecutive failed polls tolerated before giving up
+    max_poll_errors: int = 3  # consecutive failed polls (or downloads) tolerated before giving up
     safety_tolerance: int | None = None  # 0..6; None: the provider default (2)
     relaxed_safety_tolerance: int | None = None  # used when a request says safe_mode: false
     max_download_bytes: int = 50 * 1024 * 1024
@@ -104,7 +99,8 @@ def encode_request(
     if req.safe_mode is False:
         if settings.relaxed_safety_tolerance is None:
             warnings.append("safe_mode: false is not enabled for this provider; default moderation applies")
-        tolerance = settings.relaxed_safety_tolerance or tolerance
+        else:
+            tolerance = settings.relaxed_safety_tolerance
     if tolerance is not None:
         body["safety_tolerance"] = tolerance
     for key in ("prompt_upsampling", "raw"):
@@ -184,9 +180,7 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure,
         message,
         status=status,
-        retry_after=upstream.retry_after(headers, parsed.get("retry_after"))
-        if failure is FailureClass.RATE_LIMITED
-        else None,
+        retry_after=upstream.retry_hint(failure, headers, parsed.get("retry_after")),
         provider_code=code,
     )
 
@@ -253,9 +247,7 @@ class FluxAdapter:
             raise ProviderError(
                 self._provider, FailureClass.UPSTREAM_INVALID, "bfl: Ready without result.sample"
             )
-        data = upstream.require_image(
-            self._provider, await upstream.download(self._client, self._provider, sample, self._download)
-        )
+        data = upstream.require_image(self._provider, await self._fetch(sample, ctx))
         seed = result["result"].get("seed")
         raw: dict[str, object] = {"submit": _redacted(submit), "result": _redacted(result)}
         image = ProviderImage(data=data, seed=seed if isinstance(seed, int) else None)
@@ -301,10 +293,7 @@ class FluxAdapter:
                     raise
                 errors += 1
                 if errors > self._settings.max_poll_errors:
-                    # The task was submitted (maybe billed): never report it as safely retryable.
-                    raise ProviderError(
-                        self._provider, FailureClass.AMBIGUOUS, f"bfl polling failed: {exc.message}"
-                    ) from exc
+                    raise _given_up("polling", exc) from exc
                 result = None
             if result is not None:
                 errors = 0
@@ -313,6 +302,22 @@ class FluxAdapter:
                     raise failure
                 if result.get("status") == "Ready" and isinstance(result.get("result"), dict):
                     return result
+            left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
+            await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
+
+    async def _fetch(self, sample: str, ctx: CallContext) -> bytes:
+        """Download `result.sample`; the GET is idempotent, so transient failures are tried again."""
+        errors = 0
+        while True:
+            try:
+                return await upstream.download(self._client, self._provider, sample, self._download)
+            except ProviderError as exc:
+                retryable = (
+                    exc.provider_code == upstream.DOWNLOAD_TRANSPORT or exc.status in _DOWNLOAD_RETRY_STATUSES
+                )
+                errors += 1
+                if not retryable or errors > self._settings.max_poll_errors:
+                    raise _given_up("result download", exc) from exc
             left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
             await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
 
@@ -343,6 +348,18 @@ class FluxAdapter:
     def _timeout(self, ctx: CallContext) -> float:
         left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
         return min(self._settings.request_timeout_seconds, left)
+
+
+def _given_up(what: str, exc: ProviderError) -> ProviderError:
+    """Polling or download given up after submit: never re-submit here (no retry), but fall back
+    (spec/routing-policy.md: "BFL: polling or result download failed")."""
+    return ProviderError(
+        exc.provider,
+        FailureClass.UPSTREAM_INVALID,
+        f"bfl {what} failed: {exc.message}",
+        status=exc.status,
+        provider_code=f"{what.replace(' ', '_')}_failed",
+    )
 
 
 def _redacted(payload: dict[str, Any]) -> dict[str, object]:

@@ -55,6 +55,7 @@ class LocalDiffusionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     workflow_path: str | None = None
     placeholders: dict[str, str] | None = None  # comfyui: canonical name -> "node_id.input"
     poll_interval_seconds: float = 0.5
+    max_poll_errors: int = 3  # comfyui: consecutive failed /history polls tolerated
     max_download_bytes: int = 50 * 1024 * 1024
 
 
@@ -63,9 +64,15 @@ def size_limits(settings: LocalDiffusionSettings) -> sizing.FreeLimits:
 
 
 def common_fields(req: ImageRequest, settings: LocalDiffusionSettings, warnings: list[str]) -> dict[str, Any]:
-    """What both backends share: prompt (+LoRA), size, steps (explicit or quality preset), cfg."""
+    """What both backends share: prompt (+LoRA), size, steps (explicit or quality preset), cfg.
+
+    LoRA: A1111 reads a `<lora:name:weight>` prompt tag; a ComfyUI workflow takes the weight
+    (0..1) through its `lora_strength` placeholder (e.g. a LoraLoader's strength_model).
+    """
     fields: dict[str, Any] = {"prompt": req.prompt}
-    if req.lora_strength is not None:
+    if req.lora_strength is not None and settings.backend == "comfyui":
+        fields["lora_strength"] = req.lora_strength / 100
+    elif req.lora_strength is not None:
         if settings.lora_name:
             fields["prompt"] = f"{req.prompt} <lora:{settings.lora_name}:{req.lora_strength / 100:g}>"
         else:
@@ -167,7 +174,7 @@ def classify_a1111(status: int, headers: httpx.Headers, body: bytes) -> Provider
     if status == 404 and code is not None:
         failure = FailureClass.CALLER_FAULT  # an API-raised 404: sampler / script / style not found
     message = f"a1111 HTTP {status}" + (f" ({code})" if code else "")
-    retry = upstream.retry_after(headers) if failure is FailureClass.RATE_LIMITED else None
+    retry = upstream.retry_hint(failure, headers)
     return ProviderError(
         "local_diffusion", failure, message, status=status, retry_after=retry, provider_code=code
     )

@@ -8,7 +8,7 @@ Azure-style deployments (`auth_header: api-key`, `api_version`). Per-model rules
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -31,39 +31,23 @@ _ALL_FORMATS = [OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP]
 Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Family:
+class _Family(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_n: int
     prompt_max: int
-    sizes: list[tuple[int, int]] | None  # enumerated sizes, or None for constrained free sizes
+    sizes: list[tuple[int, int]] | None = None  # enumerated sizes, or None for constrained free sizes
     limits: sizing.FreeLimits | None = None
     url_responses: bool = True  # DALL·E-style `response_format`
     native_formats: bool = False  # GPT image `output_format`
 
 
-_FAMILIES: dict[str, _Family] = {
-    "dall-e-2": _Family(10, 1000, [(256, 256), (512, 512), (1024, 1024)]),
-    "dall-e-3": _Family(1, 4000, [(1024, 1024), (1792, 1024), (1024, 1792)]),
-    "gpt-image": _Family(
-        10, 32000, [(1024, 1024), (1536, 1024), (1024, 1536)], url_responses=False, native_formats=True
-    ),
-    "gpt-image-2": _Family(
-        10,
-        32000,
-        None,
-        sizing.FreeLimits(
-            multiple=16,
-            min_side=256,
-            max_side=3840,
-            max_short_side=2160,
-            max_pixels=3840 * 2160,
-            max_ratio=3.0,
-        ),
-        url_responses=False,
-        native_formats=True,
-    ),
-    "compatible": _Family(10, 32000, None, sizing.FreeLimits(multiple=8, min_side=64, max_side=2048)),
-}
+class _Table(msgspec.Struct, frozen=True):
+    prefixes: list[tuple[str, str]]
+    families: dict[str, _Family]
+
+
+# Per-model rules are data (they change monthly): adapters/openai_models.json.
+_TABLE = msgspec.json.decode(Path(__file__).with_name("openai_models.json").read_bytes(), type=_Table)
+_FAMILIES = _TABLE.families
 _DALLE3_QUALITY = {Quality.HIGH: "hd", Quality.MEDIUM: "standard", Quality.LOW: "standard"}
 
 
@@ -75,7 +59,7 @@ class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     auth_header: Literal["bearer", "api-key"] = "bearer"  # "api-key" for Azure OpenAI
     api_version: str | None = None  # Azure: sent as ?api-version=
     family: Family | None = None  # None: inferred from the model name
-    max_n: int | None = None  # override the family's images per call
+    max_n: int | None = None  # lower the family's images per call (servers that accept only n=1)
     timeout_seconds: float = 300.0
     download_hosts: list[str] = msgspec.field(default_factory=lambda: ["*.blob.core.windows.net"])
     max_download_bytes: int = 50 * 1024 * 1024
@@ -84,14 +68,9 @@ class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 def family_of(model: str, configured: str | None = None) -> str:
     if configured:
         return configured
-    if model.startswith("dall-e-2"):
-        return "dall-e-2"
-    if model.startswith("dall-e-3"):
-        return "dall-e-3"
-    if model.startswith("gpt-image-2"):
-        return "gpt-image-2"
-    if model.startswith(("gpt-image", "chatgpt-image")):
-        return "gpt-image"
+    for prefix, family in _TABLE.prefixes:
+        if model.startswith(prefix):
+            return family
     return "compatible"
 
 
@@ -210,8 +189,6 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure = FailureClass.CONTENT_POLICY
     elif "insufficient_quota" in (code, kind) or code == "billing_hard_limit_reached":
         failure = FailureClass.QUOTA
-    elif status == 404 and code not in (None, "model_not_found"):
-        failure = FailureClass.CALLER_FAULT
     detail = code or kind or "error"
     message = f"openai HTTP {status} ({detail})"
     if failure is FailureClass.CALLER_FAULT and isinstance(error.get("message"), str):
@@ -221,7 +198,7 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure,
         message,
         status=status,
-        retry_after=upstream.retry_after(headers) if failure is FailureClass.RATE_LIMITED else None,
+        retry_after=upstream.retry_hint(failure, headers),
         provider_code=code or kind,
     )
 
@@ -234,8 +211,12 @@ class OpenAIAdapter:
         self._provider = provider
         self._settings = decode_settings(OpenAISettings, settings)
         self._client = client
+        # The server itself may serve its results (LocalAI, relays); over http only if it is http.
+        base = httpx.URL(self._settings.base_url)
         self._download = upstream.DownloadPolicy(
-            allowed_hosts=tuple(self._settings.download_hosts), max_bytes=self._settings.max_download_bytes
+            allowed_hosts=(*self._settings.download_hosts, base.host),
+            allow_http=base.scheme == "http",
+            max_bytes=self._settings.max_download_bytes,
         )
 
     def capabilities(self, provider_model: str) -> Capabilities:
@@ -243,7 +224,7 @@ class OpenAIAdapter:
         spec = _FAMILIES[family]
         limits = _limits(spec)
         return Capabilities(
-            max_n=self._settings.max_n or spec.max_n,
+            max_n=min(self._settings.max_n or spec.max_n, spec.max_n),
             sizes=spec.sizes,
             min_side=min(s[0] for s in spec.sizes) if spec.sizes else limits.min_side,
             max_side=max(max(s) for s in spec.sizes) if spec.sizes else limits.max_side,
@@ -252,7 +233,7 @@ class OpenAIAdapter:
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-        family = family_of(ctx.provider_model, _option_str(ctx.options, "family") or self._settings.family)
+        family = family_of(ctx.provider_model, self._settings.family)
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         response = await upstream.send(
             self._client,
@@ -323,8 +304,3 @@ def _raw(payload: object) -> dict[str, object]:
 def _renamed(error: ProviderError, provider: str) -> ProviderError:
     error.provider = provider
     return error
-
-
-def _option_str(options: Mapping[str, object], key: str) -> str | None:
-    value = options.get(key)
-    return value if isinstance(value, str) and value in _FAMILIES else None

@@ -59,6 +59,9 @@ def ours_config(upstream_port: int, auth: bool, redis_url: str | None) -> str:
         f"      base_url: http://127.0.0.1:{upstream_port}/v1\n      api_key: sk-bench-not-a-key\n"
         "models:\n  bench-image:\n    deployments:\n      - provider: upstream\n        model: gpt-image-1\n"
         + auth_block
+        # Both rate-limit scopes on (checked in Redis on every request) but far above any bench rate.
+        + "limits:\n  ip: {rate: 1000000, period_seconds: 1, burst: 1000000}\n"
+        "  account: {rate: 1000000, period_seconds: 1, burst: 1000000}\n"
     )
 
 

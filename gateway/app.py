@@ -17,6 +17,7 @@ from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
@@ -24,6 +25,7 @@ from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.limits.runtime import LimitsRuntime
 from gateway.reload import Reloader
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
@@ -50,13 +52,16 @@ def create_app(
             return Runtime.build(config, client, dedicated_clients=http is None)
 
         runtime = build(routing)
+        limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        prime_metrics(routing)
         app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
             store=store,
             authenticator=build_authenticator(routing, store, settings),
             http=client,
-            router=Router.local(routing),
+            router=Router.local(routing, gate=limits.gate),
+            limits=limits,
         )
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()
@@ -67,11 +72,13 @@ def create_app(
             await reloader.aclose()
             await services.runtime.aclose()
             await store.aclose()
+            await limits.aclose()
             if http is None:
                 await client.aclose()
 
     return Litestar(
-        route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz],
+        route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz, metrics],
+        middleware=[ObserveMiddleware],
         lifespan=[lifespan],
         on_startup=[complete_schema],
         before_send=[stamp_request_id],

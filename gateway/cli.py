@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from gateway.config import ConfigError, load_config
@@ -57,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["IMAGEGATE_HOST"], os.environ["IMAGEGATE_PORT"] = settings.host, str(settings.port)
     if settings.config_path:
         os.environ["IMAGEGATE_CONFIG"] = os.path.abspath(settings.config_path)
+    _multiprocess_metrics_dir(settings.workers)
     uvicorn.run(
         "gateway.asgi:create_from_env",
         factory=True,
@@ -68,6 +72,16 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
     )
     return 0
+
+
+def _multiprocess_metrics_dir(workers: int) -> None:
+    """With several workers each writes its metrics to files in a fresh directory that /metrics
+    aggregates. Set before any worker imports gateway.metrics (workers inherit the environment)."""
+    if workers <= 1:
+        return
+    path = tempfile.mkdtemp(prefix="imagegate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    atexit.register(shutil.rmtree, path, True)
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import base58
 import coincurve
 import httpx
+from eth_hash.auto import keccak
 from nacl.signing import SigningKey
 
 from gateway.auth.envelope import HEADER_NAME, encode_envelope
@@ -58,8 +59,6 @@ class EvmSigner:
     def from_hex(cls, private_key: str, *, chain_id: str = "1") -> EvmSigner:
         key = coincurve.PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
         public = key.public_key.format(compressed=False)[1:]
-        from eth_hash.auto import keccak
-
         address = checksum_address("0x" + bytes(keccak(public))[-20:].hex())
         return cls(key=key, address=address, chain_id=chain_id)
 

@@ -8,6 +8,7 @@ Shape (see docs/routing.md for the full reference):
                      fallback_models, deadline_seconds}
     retry, fallback, circuit_breaker:   routing policy (gateway/policy_config.py)
     auth:            SIWX policy (gateway/auth/config.py)
+    limits:          rate limits, concurrency leases, Redis discipline (gateway/limits/config.py)
 
 `${VAR}` in a provider's `settings` or `base_url` is replaced from the environment when the runtime
 is built (`resolve_provider_settings`); a missing or empty variable disables that provider.
@@ -25,6 +26,7 @@ import msgspec
 import yaml
 
 from gateway.auth.config import AuthConfig
+from gateway.limits.config import LimitsConfig
 from gateway.policy_config import CircuitBreakerConfig, FallbackConfig, RetryConfig, TimeoutsConfig
 
 BUNDLED_CONFIG = Path(__file__).with_name("default_routing.yaml")
@@ -91,6 +93,7 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     fallback: FallbackConfig = msgspec.field(default_factory=FallbackConfig)
     circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)  # gateway/limits/config.py
 
     def resolve_model(self, slug: str) -> tuple[str, ModelConfig] | None:
         """The canonical slug and its config for a slug or an alias."""

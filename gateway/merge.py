@@ -74,21 +74,11 @@ async def merge(
         raise error_for(failures)
     first = next(o for o in sorted(outcomes, key=lambda o: o.shard.index) if o.deployment is not None)
     assert first.deployment is not None
-    missing = req.n - len(images)
-    error = None
-    if missing > 0:
-        cause = (
-            error_for(failures)
-            if failures
-            else UpstreamError("provider returned fewer images than requested")
-        )
-        error = ErrorDetail(
-            code=cause.error_code, message=f"{missing} of {req.n} images failed: {cause.message}"
-        )
+    error = _partial_error(req.n, len(images), failures)
     response = GenerateResponse(
         id=request_id,
         created=int(time.time()),
-        status="completed" if missing <= 0 else "partial",
+        status="completed" if error is None else "partial",
         images=[_image_object(image) for image in images[: req.n]],
         error=error,
         provider_metadata=ProviderMetadata(
@@ -100,6 +90,17 @@ async def merge(
         ),
     )
     return response, images[: req.n]
+
+
+def _partial_error(wanted: int, produced: int, failures: list[ProviderError]) -> ErrorDetail | None:
+    """The `error` of a `partial` response (None when every image was produced)."""
+    missing = wanted - produced
+    if missing <= 0:
+        return None
+    cause = (
+        error_for(failures) if failures else UpstreamError("provider returned fewer images than requested")
+    )
+    return ErrorDetail(code=cause.error_code, message=f"{missing} of {wanted} images failed: {cause.message}")
 
 
 async def _finish(image: ProviderImage, req: ImageRequest) -> tuple[bytes, str | None, imaging.ImageInfo]:

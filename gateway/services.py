@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from gateway.auth.principal import Authenticator
+from gateway.limits.runtime import LimitsRuntime
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -23,3 +24,4 @@ class Services:
     # Routing state that survives reloads: breakers, retry budget and the concurrency gate (the
     # limits work swaps `router.gate` for the Redis-backed one).
     router: Router = field(default_factory=Router.local)
+    limits: LimitsRuntime = field(default_factory=LimitsRuntime)  # rate limits + their Redis

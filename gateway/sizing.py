@@ -47,8 +47,11 @@ class FreeLimits:
 
 
 def is_explicit(req: ImageRequest) -> bool:
-    """Whether the caller named pixels (then any change is warned), not just a ratio or tier."""
-    return req.width is not None or req.height is not None
+    """Whether the caller named pixels or a resolution tier (then any change is warned).
+
+    For a bare aspect ratio the pixel count is ours (1024 long edge), so only a ratio change is.
+    """
+    return req.width is not None or req.height is not None or req.resolution is not None
 
 
 def requested_size(req: ImageRequest) -> tuple[int, int] | None:
@@ -98,10 +101,7 @@ def snap_free(size: tuple[int, int], limits: FreeLimits, *, explicit: bool = Tru
     if scale >= 1.0 and min(w, h) < limits.min_side:  # too small: grow, the clamp below bounds it
         scale = limits.min_side / min(w, h)
     w, h = w * scale, h * scale
-    final = (_fit(w, limits), _fit(h, limits))
-    if limits.max_pixels is not None and final[0] * final[1] > limits.max_pixels:
-        final = (_fit(w, limits, floor=True), _fit(h, limits, floor=True))
-    return _result(size, final, explicit)
+    return _result(size, _enforce(_fit(w, limits), _fit(h, limits), limits), explicit)
 
 
 def nearest_aspect(
@@ -135,9 +135,28 @@ def clamp(name: str, value: float, low: float, high: float) -> tuple[float, str 
     return value, None
 
 
-def _fit(value: float, limits: FreeLimits, *, floor: bool = False) -> int:
+def _enforce(w: int, h: int, limits: FreeLimits) -> tuple[int, int]:
+    """Rounding can overshoot a hard cap by one step: shrink a side by the multiple until none is broken."""
+    m, low = limits.multiple, math.ceil(limits.min_side / limits.multiple) * limits.multiple
+    for _ in range(10_000):
+        too_many = limits.max_pixels is not None and w * h > limits.max_pixels
+        too_long = limits.max_ratio is not None and max(w, h) / min(w, h) > limits.max_ratio
+        too_wide = limits.max_short_side is not None and min(w, h) > limits.max_short_side
+        if not (too_many or too_long or too_wide):
+            break
+        shrink_width = (w >= h) != (too_wide and not (too_many or too_long))
+        if shrink_width and w - m >= low:
+            w -= m
+        elif not shrink_width and h - m >= low:
+            h -= m
+        else:
+            break
+    return w, h
+
+
+def _fit(value: float, limits: FreeLimits) -> int:
     m = limits.multiple
-    snapped = (math.floor(value / m) if floor else math.floor(value / m + 0.5)) * m
+    snapped = math.floor(value / m + 0.5) * m
     low = math.ceil(limits.min_side / m) * m
     high = math.floor(limits.max_side / m) * m
     return int(min(max(snapped, low), high))

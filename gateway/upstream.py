@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 import msgspec
 
+from gateway import http_client
 from gateway.canonical import ProviderImage
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
@@ -45,11 +46,13 @@ _BASE64_RUN = re.compile(r"^[A-Za-z0-9+/=\s_-]+$")
 _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,", re.IGNORECASE)
 ELIDE_MIN_CHARS = 256
 RETRY_AFTER_CAP = 3600.0
+CONNECT_TIMEOUT = 10.0
+DOWNLOAD_TRANSPORT = "download_transport_error"  # provider_code of a download that got no response
 
 
 def build_client(*, timeout: float = 30.0, connect_timeout: float = 5.0) -> httpx.AsyncClient:
     """The provider client: no redirects (httpx forwards custom auth headers across origins)."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout), follow_redirects=False)
+    return http_client.build_client(httpx.Timeout(timeout, connect=connect_timeout))
 
 
 def transport_error(provider: str, exc: Exception, *, what: str = "request") -> ProviderError:
@@ -85,7 +88,7 @@ async def send(
             headers=merged,
             params=params,
             auth=httpx.BasicAuth(*auth) if auth else None,
-            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            timeout=_timeout(timeout),
             follow_redirects=False,
         )
     except httpx.HTTPError as exc:
@@ -111,6 +114,15 @@ def retry_after(headers: Mapping[str, str] | httpx.Headers, body_hint: object = 
             return _bounded(parsed.timestamp() - time.time())
     if isinstance(body_hint, int | float) and not isinstance(body_hint, bool):
         return _bounded(float(body_hint))
+    return None
+
+
+def retry_hint(
+    failure: FailureClass, headers: Mapping[str, str] | httpx.Headers, body_hint: object = None
+) -> float | None:
+    """Retry-After for failures that may be retried (429 and explicit 5xx); None for the rest."""
+    if failure in (FailureClass.RATE_LIMITED, FailureClass.TRANSIENT):
+        return retry_after(headers, body_hint)
     return None
 
 
@@ -238,8 +250,9 @@ class DownloadPolicy:
     max_bytes: int = 50 * 1024 * 1024
     timeout: float = 120.0
     max_redirects: int = 3
-    # Transport failures after the image was produced: the generation itself may have been billed.
-    transport_failure: FailureClass = FailureClass.AMBIGUOUS
+    # A failed GET of a finished result: the image exists (and may be billed) but we lack it.
+    # UPSTREAM_INVALID = no retry of the billed call, fallback allowed; local servers use TRANSIENT.
+    transport_failure: FailureClass = FailureClass.UPSTREAM_INVALID
 
 
 async def download(
@@ -256,10 +269,17 @@ async def download(
         async with asyncio.timeout(policy.timeout):
             return await _download(client, provider, url, policy, params, auth)
     except TimeoutError:
-        raise ProviderError(provider, policy.transport_failure, f"{provider} download timed out") from None
+        raise ProviderError(
+            provider,
+            policy.transport_failure,
+            f"{provider} download timed out",
+            provider_code=DOWNLOAD_TRANSPORT,
+        ) from None
     except httpx.HTTPError as exc:
         error = transport_error(provider, exc, what="download")
-        raise ProviderError(provider, policy.transport_failure, error.message) from exc
+        raise ProviderError(
+            provider, policy.transport_failure, error.message, provider_code=DOWNLOAD_TRANSPORT
+        ) from exc
 
 
 async def _download(
@@ -337,6 +357,12 @@ def remaining_or_deadline(provider: str, deadline: float) -> float:
     if left <= 0:
         raise ProviderError(provider, FailureClass.DEADLINE, f"{provider}: request deadline passed")
     return left
+
+
+def _timeout(seconds: float | None) -> httpx.Timeout | httpx._client.UseClientDefault:
+    if seconds is None:
+        return httpx.USE_CLIENT_DEFAULT
+    return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
 
 
 def _bounded(seconds: float) -> float:

@@ -26,13 +26,22 @@ async def readyz(request: HttpRequest) -> Response[bytes]:
     except StoreUnavailable as exc:
         store.update(ok=False, error=str(exc))
     config = services.runtime.config
+    limits = await services.limits.status()  # Redis for rate limits and leases (may be the store's)
+    # Rate limits degrade to per-process without Redis, unless `limits.fail_closed` says otherwise.
+    ready = bool(store["ok"]) and (bool(limits["ok"]) or not config.limits.fail_closed)
     body = {
-        "status": "ready" if store["ok"] else "unavailable",
+        "status": "ready" if ready else "unavailable",
         "store": store,
-        "config": {"models": len(config.models), "providers": len(services.runtime.adapters)},
+        "limits": limits,
+        "config": {
+            "models": len(config.models),
+            "providers": len(services.runtime.adapters),
+            "rate_limits": [s for s in ("ip", "account") if getattr(config.limits, s) is not None],
+            "fail_closed": config.limits.fail_closed,
+        },
         # deployments skipped by their circuit breaker, and providers disabled for missing credentials
         "routing": {"circuits": services.router.breakers.snapshot(), "disabled": sorted(services.runtime.disabled)},
     }
     return Response(
-        content=_ENCODER.encode(body), status_code=200 if store["ok"] else 503, media_type="application/json"
+        content=_ENCODER.encode(body), status_code=200 if ready else 503, media_type="application/json"
     )

@@ -6,10 +6,14 @@ import msgspec
 from litestar import Response, post
 
 from gateway.api.disconnect import cancel_on_disconnect
+from gateway.api.metrics import set_metrics_model
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
 from gateway.canonical import OutputType
 from gateway.errors import PayloadTooLarge, UnsupportedMediaType
+from gateway.limits.client_ip import ip_identity, resolve_client_ip
+from gateway.metrics import IMAGES_GENERATED
+from gateway.runtime import Runtime
 from gateway.schemas import decode_generate_request
 from gateway.service import Generation, generate
 from gateway.services import Services
@@ -32,11 +36,19 @@ async def generate_image(request: HttpRequest) -> Response[bytes]:
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
     # Validate before authenticating, so a malformed request never burns the caller's nonce.
     req = decode_generate_request(body).to_canonical(runtime.config.server)
+    model, limits, state = _model_slug(runtime, req.model), runtime.config.limits, request.scope["state"]
+    set_metrics_model(state, model)
+    ip = client_ip(request)
+    await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, model)  # before auth
     # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
-    request.state.principal = await services.authenticator.authenticate(request.headers, client_ip(request))
+    principal = await services.authenticator.authenticate(request.headers, ip)
+    request.state.principal = principal
+    await services.limits.rate_limits.check_account(state, limits, principal.account, req, model)
     generation = await cancel_on_disconnect(
         request.receive, generate(runtime, req, request_id=request_id, router=services.router)
     )
+    for image in generation.images:
+        IMAGES_GENERATED.labels(model, image.provider).inc()
     if req.output_type is OutputType.FILE:
         return _file_response(generation)
     return Response(content=_ENCODER.encode(generation.response), media_type="application/json")
@@ -60,7 +72,15 @@ async def read_json_body(request: HttpRequest, limit: int) -> bytes:
 
 
 def client_ip(request: HttpRequest) -> str:
-    return request.client.host if request.client else ""
+    """The socket peer, or X-Forwarded-For when the peer is a trusted proxy (`limits.trusted_proxies`)."""
+    peer = request.client.host if request.client else ""
+    trusted = request.app.state.services.runtime.config.limits.trusted_proxies
+    return resolve_client_ip(peer, request.headers.get("x-forwarded-for"), tuple(trusted))
+
+
+def _model_slug(runtime: Runtime, requested: str) -> str:
+    resolved = runtime.config.resolve_model(requested)
+    return resolved[0] if resolved is not None else "other"
 
 
 def _file_response(generation: Generation) -> Response[bytes]:

@@ -1,9 +1,11 @@
-"""Authentication: who is calling. The request path asks one `Authenticator` for a `Principal`."""
+"""Authentication: who is calling. The request path asks one `Authenticator` for a `Principal`.
+
+Kept import-light (gateway.config imports AuthConfig from here): the SIWX verifier lives in
+`gateway.auth.siwx` (SiwxAuthenticator) and `gateway.auth.policy` (AuthPolicy).
+"""
 
 from gateway.auth.codes import AuthCode, SiwxRejected
 from gateway.auth.config import AuthConfig
-from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import Authenticator, Principal
-from gateway.auth.siwx import SiwxAuthenticator
 
-__all__ = ["AuthCode", "AuthConfig", "AuthPolicy", "Authenticator", "Principal", "SiwxAuthenticator", "SiwxRejected"]
+__all__ = ["AuthCode", "AuthConfig", "Authenticator", "Principal", "SiwxRejected"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -35,7 +36,7 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             if not domain or "/" in domain or "@" in domain or not domain.isascii() or " " in domain:
                 raise ValueError(f"domains: {domain!r} is not a host[:port] authority")
         for origin in self.origins:
-            if _origin_shape(origin) is False:
+            if not _origin_shape(origin):
                 raise ValueError(f"origins: {origin!r} is not scheme://host[:port] (http or https)")
         if not self.nonce_required and self.replay != "session":
             raise ValueError("nonce_required: false is only allowed with replay: session")
@@ -46,8 +47,6 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 def _origin_shape(origin: str) -> bool:
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(origin)
         parts.port  # noqa: B018 - raises ValueError on a bad port

@@ -111,13 +111,10 @@ def parse_time(value: str, field: str) -> datetime:
 
 
 def check_time_and_nonce(message: SiwxMessage, policy: AuthPolicy, now: datetime) -> datetime:
-    """Step 8; returns the expiration time (the replay key lives until it passes, plus leeway)."""
+    """Step 8 (time bounds, then the nonce); returns the expiration time, which the replay key outlives
+    by the leeway."""
     config, leeway = policy.config, policy.leeway
     single_use = config.replay == "single_use"
-    if message.nonce is not None and not _NONCE.fullmatch(message.nonce):
-        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce must be 8 to 128 letters and digits")
-    if message.nonce is None and (single_use or config.nonce_required or config.require_issued_nonce):
-        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce is required")
     if message.issued_at is None and single_use:
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Issued At is required")
     if message.expiration_time is None:
@@ -135,4 +132,8 @@ def check_time_and_nonce(message: SiwxMessage, policy: AuthPolicy, now: datetime
         raise SiwxRejected(AuthCode.LIFETIME_TOO_LONG, "Expiration Time is too far after Issued At")
     if not_before is not None and not_before > now + leeway:
         raise SiwxRejected(AuthCode.NOT_YET_VALID, "the message is not valid yet (Not Before)")
+    if message.nonce is not None and not _NONCE.fullmatch(message.nonce):
+        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce must be 8 to 128 letters and digits")
+    if message.nonce is None and (single_use or config.nonce_required or config.require_issued_nonce):
+        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce is required")
     return expires

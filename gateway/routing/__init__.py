@@ -1,6 +1,6 @@
-"""Routing: plan the fan-out, try deployments in order, collect shard outcomes."""
+"""Routing: plan the fan-out, order deployments, retry, fall back, break circuits, gate calls."""
 
-from gateway.routing.executor import ShardOutcome, execute
+from gateway.routing.executor import Router, ShardOutcome, execute
 from gateway.routing.plan import Shard, plan_shards
 
-__all__ = ["Shard", "ShardOutcome", "execute", "plan_shards"]
+__all__ = ["Router", "Shard", "ShardOutcome", "execute", "plan_shards"]

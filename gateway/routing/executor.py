@@ -105,7 +105,9 @@ async def execute(
         return [ShardOutcome(shard=Shard(0, 0, req), error=error, failures=[error])]
     retry = RetryEnv(config=runtime.config.retry, budget=router.budget, rng=router.rng, sleep=router.sleep)
     run = _Run(runtime, router, retry, request_id, deadline)
-    shards = plan_shards(req, chain[0].adapter.capabilities(chain[0].config.model).max_n)
+    # Shards small enough for every deployment in the chain, so any of them can take over any shard
+    # (images are billed per image, so smaller calls cost the same; they run concurrently).
+    shards = plan_shards(req, min(d.adapter.capabilities(d.config.model).max_n for d in chain))
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(_run_shard(shard, chain, run)) for shard in shards]
     return [task.result() for task in tasks]
@@ -156,7 +158,12 @@ async def _attempt(
 ) -> ProviderResult:
     breakers = run.router.breakers
     if not breakers.allow(deployment.label):
-        error = ProviderError(deployment.provider, FailureClass.CIRCUIT_OPEN, "circuit open: skipped")
+        error = ProviderError(
+            deployment.provider,
+            FailureClass.CIRCUIT_OPEN,
+            "circuit open: skipped",
+            retry_after=breakers.retry_in(deployment.label) or None,
+        )
         attempts.append(_record(deployment, shard, None, error))
         raise error
     started = time.perf_counter()
@@ -194,6 +201,8 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
         try:
             async with asyncio.timeout(timeout):
                 result = await deployment.adapter.generate(req, ctx)
+        except ProviderError:
+            raise
         except TimeoutError:
             if time.monotonic() >= run.deadline - 0.005:
                 raise ProviderError(
@@ -204,6 +213,11 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
                 FailureClass.AMBIGUOUS,
                 f"no answer within {timeout:.1f} s (outcome unknown)",
             ) from None
+        except Exception as exc:  # an adapter bug: never a 500, never a retry; logged with its trace
+            log.exception("adapter %s raised an unexpected error", deployment.label)
+            raise ProviderError(
+                deployment.provider, FailureClass.UPSTREAM_INVALID, f"adapter error ({type(exc).__name__})"
+            ) from exc
     if not result.images:
         raise ProviderError(deployment.provider, FailureClass.UPSTREAM_INVALID, "provider returned no image")
     return result
@@ -223,8 +237,8 @@ def _record(
 ) -> Attempt:
     outcome = "ok" if error is None else error.failure.value
     latency = 0.0 if started is None else time.perf_counter() - started
-    metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
-    if started is not None:
+    if started is not None:  # a real call, not a breaker skip (those show in imagegate_circuit_state)
+        metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
         metrics.UPSTREAM_LATENCY.labels(deployment.provider, deployment.label).observe(latency)
     return Attempt(
         deployment=deployment.label,

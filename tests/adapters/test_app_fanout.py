@@ -144,3 +144,32 @@ async def test_models_catalogue_shows_adapter_capabilities(client: AsyncTestClie
     assert ultra["aspect_ratios"][:2] == ["21:9", "16:9"] and ultra["sizes"] is None
     flux = models["flux-pro"]["providers"][0]["capabilities"]
     assert flux["size_multiple"] == 32 and flux["max_side"] == 1440 and flux["streaming"] is False
+
+
+def _png_with_parameters() -> str:
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a fox\nSteps: 20, Seed: 10, Model hash: 6ce0161689")
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (1, 2, 3)).save(out, format="PNG", pnginfo=info)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+@pytest.mark.parametrize("embed", [False, True])
+async def test_a1111_generation_parameters_are_stripped_unless_embedding(
+    client: AsyncTestClient, router: Router, embed: bool
+) -> None:
+    router.sd._b64 = lambda i: _png_with_parameters()  # type: ignore[method-assign]
+    body = {"model": "sd15", "prompt": "a fox", "embed_exif_metadata": embed}
+    response = await client.post(URL, json=body)
+    assert response.status_code == 200, response.text
+    image = response.json()["images"][0]
+    data = base64.b64decode(image["data_url"].split(",", 1)[1])
+    assert b"Model hash" not in data and b"parameters" not in data
+    assert (image["width"], image["height"], image["format"]) == (64, 48, "png")
+    from gateway.imaging import read_embedded_prompt
+
+    assert read_embedded_prompt(data) == ("a fox" if embed else None)

@@ -49,13 +49,14 @@ async def expect_failure(case: AdapterCase, failure: Failure, expected: FailureC
 
 
 async def test_success_returns_real_images_and_clean_raw(case: AdapterCase) -> None:
-    result, fake = await run(case, seed=7)
+    result, fake = await run(case, seed=7, metadata={"tenant": "meta-never-forwarded"})
     assert not isinstance(result, ProviderError), result
     assert fake.calls == 1
     assert result.images and all(sniff_format(i.image_bytes()) is not None for i in result.images)
     raw = json.dumps(msgspec.to_builtins(result.raw))
     assert SECRET not in raw and "sig=" not in raw
     assert "iVBORw0KGgo" not in raw  # base64 payloads elided
+    assert all(b"meta-never-forwarded" not in r.content for r in fake.requests)
     if case.name != "openai":
         assert result.images[0].seed is not None
     else:
@@ -64,11 +65,28 @@ async def test_success_returns_real_images_and_clean_raw(case: AdapterCase) -> N
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(401, F.CREDENTIAL), (500, F.TRANSIENT), (502, F.TRANSIENT), (503, F.TRANSIENT), (504, F.TRANSIENT)],
+    [
+        (401, F.CREDENTIAL),
+        (403, F.CREDENTIAL),
+        (404, F.MODEL_UNAVAILABLE),
+        (408, F.TRANSIENT),
+        (409, F.TRANSIENT),
+        (422, F.CALLER_FAULT),
+        (500, F.TRANSIENT),
+        (502, F.TRANSIENT),
+        (503, F.TRANSIENT),
+        (504, F.TRANSIENT),
+    ],
 )
 async def test_generic_error_statuses(case: AdapterCase, status: int, expected: FailureClass) -> None:
     error = await expect_failure(case, Failure(status=status, body=b'{"detail": "x"}'), expected)
     assert error.status == status
+
+
+async def test_503_passes_retry_after_on(case: AdapterCase) -> None:
+    failure = Failure(status=503, body=b"{}", headers={"retry-after": "3"})
+    error = await expect_failure(case, failure, F.TRANSIENT)
+    assert error.retry_after == 3.0
 
 
 async def test_429_carries_retry_after(case: AdapterCase) -> None:

@@ -42,7 +42,8 @@ def oa(model: str, **fields: Any) -> tuple[dict[str, Any], list[str]]:
         ("gpt-image-1", {"width": 1024, "height": 1536}, "1024x1536", False),
         ("gpt-image-2", {"width": 1000, "height": 1000}, "1008x1008", True),
         ("gpt-image-2", {"width": 4096, "height": 1024}, "3072x1024", True),
-        ("gpt-image-2", {"aspect_ratio": (16, 9), "resolution": Resolution.R4K}, "3840x2160", False),
+        ("gpt-image-2", {"aspect_ratio": (16, 9), "resolution": Resolution.R4K}, "3840x2160", True),
+        ("dall-e-3", {"resolution": Resolution.R4K}, "1024x1024", True),
         ("gpt-image-2", {"aspect_ratio": (4, 1)}, "768x256", True),
         ("some-local-model", {"width": 500, "height": 300}, "504x304", True),
     ],
@@ -365,3 +366,27 @@ def test_comfy_bad_templates_fail_at_startup_naming_the_key(settings: dict[str, 
     with pytest.raises(AdapterSettingsError) as info:
         comfyui.load_workflow(decoded)
     assert info.value.path == path
+
+
+def test_comfy_lora_strength_goes_to_its_placeholder_or_is_reported() -> None:
+    graph = {
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": ""}},
+        "10": {"class_type": "LoraLoader", "inputs": {"strength_model": 1.0}},
+    }
+    settings = local_diffusion.LocalDiffusionSettings(
+        backend="comfyui",
+        workflow=graph,
+        placeholders={"prompt": "6.text", "lora_strength": "10.strength_model"},
+    )
+    template, placeholders = comfyui.load_workflow(settings)
+    warnings: list[str] = []
+    fields = local_diffusion.common_fields(req(lora_strength=40), settings, warnings)
+    filled, dropped = comfyui.encode_prompt(template, placeholders, fields)
+    assert filled["10"]["inputs"]["strength_model"] == 0.4 and filled["6"]["inputs"]["text"] == "a fox"
+    assert warnings == [] and dropped == []
+    bundled = local_diffusion.LocalDiffusionSettings(backend="comfyui")
+    graph2, placeholders2 = comfyui.load_workflow(bundled)
+    _, dropped = comfyui.encode_prompt(
+        graph2, placeholders2, local_diffusion.common_fields(req(lora_strength=40), bundled, [])
+    )
+    assert dropped == ["lora_strength: this workflow has no placeholder for it; dropped"]

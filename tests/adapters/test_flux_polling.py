@@ -91,7 +91,7 @@ async def test_polling_url_on_foreign_host_is_refused_before_sending_the_key() -
     assert [r.url.host for r in fake.requests] == ["api.bfl.ai"]
 
 
-async def test_transient_poll_failures_are_tolerated_then_ambiguous() -> None:
+async def test_transient_poll_failures_are_tolerated_then_given_up_without_resubmitting() -> None:
     class Flaky(FakeBFL):
         def route(self, request: httpx.Request) -> httpx.Response:
             if request.method == "GET" and request.url.path == "/v1/get_result":
@@ -102,16 +102,31 @@ async def test_transient_poll_failures_are_tolerated_then_ambiguous() -> None:
 
     ok = await generate(Flaky(pending_polls=2))
     assert not isinstance(ok, ProviderError)
-    error = await generate(Flaky(pending_polls=100))
-    assert isinstance(error, ProviderError) and error.failure is FailureClass.AMBIGUOUS
+    fake = Flaky(pending_polls=100)
+    error = await generate(fake)
+    assert isinstance(error, ProviderError) and error.failure is FailureClass.UPSTREAM_INVALID
+    assert error.provider_code == "polling_failed" and fake.calls == 1 and fake.polls == 4
 
 
-async def test_download_failure_after_ready_is_ambiguous_not_resubmitted() -> None:
+async def test_download_is_tried_again_then_given_up_without_resubmitting() -> None:
     class NoDelivery(FakeBFL):
+        downloads = 0
+        fail_first = 10**9
+
         def route(self, request: httpx.Request) -> httpx.Response:
             if request.url.host == "delivery-us1.bfl.ai":
-                raise httpx.ConnectError("cdn down")
+                self.downloads += 1
+                if self.downloads <= self.fail_first:
+                    if self.downloads % 2:
+                        raise httpx.ConnectError("cdn down")
+                    return httpx.Response(404)
             return super().route(request)
 
-    error = await generate(NoDelivery())
-    assert isinstance(error, ProviderError) and error.failure is FailureClass.AMBIGUOUS
+    flaky = NoDelivery()
+    flaky.fail_first = 2
+    result = await generate(flaky)
+    assert not isinstance(result, ProviderError) and flaky.downloads == 3
+    dead = NoDelivery()
+    error = await generate(dead)
+    assert isinstance(error, ProviderError) and error.failure is FailureClass.UPSTREAM_INVALID
+    assert error.provider_code == "result_download_failed" and dead.calls == 1 and dead.downloads == 4

@@ -169,3 +169,59 @@ async def test_comfy_history_never_finishing_hits_the_deadline() -> None:
         with pytest.raises(ProviderError) as info:
             await adapter.generate(ImageRequest(model="m", prompt="fox"), ctx("sd", seconds=0.2))
     assert info.value.failure is FailureClass.DEADLINE and fake.calls == 1
+
+
+async def test_openai_compatible_local_server_may_serve_its_own_urls_over_http() -> None:
+    image = png()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/images/generations":
+            body = json.loads(request.content)
+            assert body["model"] == "stablediffusion" and body["response_format"] == "b64_json"
+            assert body["size"] == "512x512"
+            return json_response(
+                {"created": 1, "data": [{"url": "http://localai:8080/generated-images/a.png"}]}
+            )
+        if str(request.url) == "http://localai:8080/generated-images/a.png":
+            return httpx.Response(200, content=image)
+        return httpx.Response(404)
+
+    settings = {"base_url": "http://localai:8080/v1"}
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        adapter = OpenAIAdapter(provider="localai", settings=settings, client=client)
+        result = await adapter.generate(
+            ImageRequest(model="m", prompt="fox", width=512, height=512), ctx("stablediffusion")
+        )
+        assert result.images[0].data == image
+        assert adapter.capabilities("stablediffusion").size_multiple == 8
+        https_only = OpenAIAdapter(provider="oa", settings={"api_key": SECRET}, client=client)
+        with pytest.raises(ProviderError):
+            await https_only._image({"url": "http://localai:8080/generated-images/a.png"})
+
+
+async def test_comfy_history_poll_failures_are_tolerated_then_raised() -> None:
+    class Flaky(FakeComfy):
+        failures = 0
+        limit = 2
+
+        def route(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.startswith("/history/") and self.failures < self.limit:
+                self.failures += 1
+                if self.failures % 2:
+                    raise httpx.ConnectError("restarting")
+                return httpx.Response(502)
+            return super().route(request)
+
+    settings = {"backend": "comfyui", "base_url": "http://comfy.local:8188", "poll_interval_seconds": 0.0}
+    async with httpx.AsyncClient(transport=Flaky().transport()) as client:
+        adapter = LocalDiffusionAdapter(provider="comfy", settings=settings, client=client)
+        result = await adapter.generate(ImageRequest(model="m", prompt="fox"), ctx("sd"))
+    assert result.images
+    dead = Flaky()
+    dead.limit = 100
+    async with httpx.AsyncClient(transport=dead.transport()) as client:
+        adapter = LocalDiffusionAdapter(provider="comfy", settings=settings, client=client)
+        with pytest.raises(ProviderError) as info:
+            await adapter.generate(ImageRequest(model="m", prompt="fox"), ctx("sd"))
+    assert info.value.failure in (FailureClass.CONNECT, FailureClass.TRANSIENT)
+    assert dead.failures == 4 and dead.calls == 1

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from litestar.datastructures import Headers
 
-from gateway.auth import AuthCode, AuthConfig, AuthPolicy, SiwxAuthenticator, SiwxRejected
+from gateway.auth import AuthCode, AuthConfig, SiwxRejected
 from gateway.auth.envelope import encode_envelope
 from gateway.auth.message import SiwxMessage, format_message
-from gateway.auth.siwx import Verified, verify_token
+from gateway.auth.policy import AuthPolicy
+from gateway.auth.siwx import SiwxAuthenticator, Verified, verify_token
 from gateway.client import EvmSigner, SolanaSigner
 from gateway.state.base import StateStore
 

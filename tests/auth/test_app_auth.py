@@ -103,6 +103,18 @@ async def test_replay_is_401_nonce_reused_and_counted(client: AsyncTestClient) -
     assert "www-authenticate" in response.headers
 
 
+async def test_the_request_host_is_never_trusted(client: AsyncTestClient) -> None:
+    evil = "https://evil.example" + URL
+    headers = {
+        "Sign-In-With-X": sign_header(evil, EvmSigner.throwaway()),
+        "Host": "evil.example",
+        "X-Forwarded-Host": "evil.example",
+        "Forwarded": "host=evil.example;proto=https",
+    }
+    response = await client.post(URL, json=BODY, headers=headers)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "auth_domain_mismatch"
+
+
 async def test_an_invalid_body_does_not_burn_the_nonce(client: AsyncTestClient) -> None:
     headers = sig_header()
     bad = await client.post(URL, json={**BODY, "n": 0}, headers=headers)
@@ -155,6 +167,11 @@ async def test_fifty_concurrent_requests_with_one_envelope_admit_exactly_one(red
     app = create_app(Settings(redis_url=redis_url), config=auth_config())
     headers = sig_header()
     async with AsyncTestClient(app=app) as client:
+        # Open the pool's connections first (in the app's loop: /readyz pings the store); see warm_pool.
+        for _ in range(20):
+            ready = await asyncio.gather(*(client.get("/readyz") for _ in range(50)))
+            if all(r.status_code == 200 for r in ready):
+                break
         responses = await asyncio.gather(*(client.post(URL, json=BODY, headers=headers) for _ in range(50)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [401] * 49

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.auth import AuthCode, SiwxRejected
@@ -150,7 +150,7 @@ def messages(draw: st.DrawFn) -> SiwxMessage:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages())
 def test_parse_format_round_trip(msg: SiwxMessage) -> None:
     text = format_message(msg)
@@ -163,7 +163,7 @@ _alphabet = st.sampled_from(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_alphabet, max_size=60).map("".join) | st.text(max_size=300))
 def test_parser_raises_only_the_auth_error(text: str) -> None:
     try:
@@ -172,7 +172,7 @@ def test_parser_raises_only_the_auth_error(text: str) -> None:
         assert exc.code is AuthCode.INVALID_MESSAGE
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
 def test_whole_verifier_raises_only_the_auth_error(value: str) -> None:
     code_of(value)  # SiwxRejected is caught inside; anything else fails the test

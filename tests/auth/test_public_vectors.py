@@ -14,9 +14,9 @@ from typing import Any
 import base58
 import pytest
 
-from gateway.auth import AuthCode, AuthPolicy, SiwxRejected
+from gateway.auth import AuthCode, SiwxRejected
 from gateway.auth.message import parse_message
-from gateway.auth.policy import check_binding, parse_time
+from gateway.auth.policy import AuthPolicy, check_binding, parse_time
 from gateway.auth.signatures import verify_evm, verify_solana
 from tests.auth.support import config, token, verify
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from gateway.auth import AuthCode, AuthPolicy
+from gateway.auth import AuthCode
 from gateway.auth.chains import normalise_chain
+from gateway.auth.policy import AuthPolicy
 from gateway.auth.signatures import checksum_address
 from gateway.client import EvmSigner, SolanaSigner
 from tests.auth.support import EVM, EVM_KEY, NOW, SOLANA, SOLANA_SEED, code_of, policy, signed, stamp, verify
@@ -43,8 +44,7 @@ def test_homoglyph_domain_never_reaches_the_domain_check() -> None:
     assert code_of(signed(domain="gаteway.example")) is AuthCode.INVALID_MESSAGE  # Cyrillic а
 
 
-def test_the_request_host_is_never_trusted() -> None:
-    # The authenticator has no way to see Host / X-Forwarded-Host: the policy is configuration only.
+def test_empty_domains_and_origins_derive_from_the_serve_address() -> None:
     derived = AuthPolicy.build(policy().config.__class__(), host="127.0.0.1", port=8000)
     assert derived.domains == {"localhost:8000", "127.0.0.1:8000"}
     assert derived.origins == {("http", "localhost", 8000), ("http", "127.0.0.1", 8000)}

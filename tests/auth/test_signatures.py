@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.auth import AuthCode
@@ -90,14 +90,14 @@ def _flip(data: bytes, index: int) -> bytes:
     return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=len(TEXT) - 1))
 def test_one_flipped_byte_in_the_message_fails(index: int) -> None:
     flipped = _flip(TEXT.encode(), index).decode("latin-1")
     assert code_of(token(flipped, signature=SIG)) is not None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=64))
 def test_one_flipped_byte_in_the_evm_signature_fails(index: int) -> None:
     raw = _flip(bytes.fromhex(SIG[2:]), index)
@@ -112,7 +112,7 @@ def test_solana_signature_verifies() -> None:
     assert code_of(token(SOL_TEXT, signature=SOL_SIG)) is None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=63))
 def test_one_flipped_byte_in_the_solana_signature_fails(index: int) -> None:
     import base58

@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-import msgspec
-
 from adapters.mock import render
 from gateway.canonical import (
     CallContext,
@@ -124,6 +122,3 @@ async def run(
 def trail(outcomes: list[ShardOutcome]) -> list[tuple[str, str]]:
     return [(a.deployment, a.outcome) for o in outcomes for a in o.attempts]
 
-
-def replace(req: ImageRequest, **changes: object) -> ImageRequest:
-    return msgspec.structs.replace(req, **changes)

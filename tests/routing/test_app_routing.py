@@ -35,7 +35,10 @@ auth: {enabled: false}
 
 async def test_fallback_attempts_circuit_in_readyz_and_metrics() -> None:
     fallbacks = metrics.FALLBACKS.labels("primary/p-1", "backup/b-1", "transient")
-    before = fallbacks._value.get()
+    retries = metrics.RETRIES.labels("primary/p-1", "transient")
+    failed_calls = metrics.UPSTREAM_ATTEMPTS.labels("primary", "primary/p-1", "transient")
+    circuit = metrics.CIRCUIT_TRANSITIONS.labels("primary/p-1", "open")
+    before = [m._value.get() for m in (fallbacks, retries, failed_calls, circuit)]
     app = create_app(Settings(), config=parse_config(ROUTING))
     async with AsyncTestClient(app=app) as client:
         first = await client.post(URL, json={"model": "img", "prompt": "a fox", "width": 64, "height": 64})
@@ -55,7 +58,11 @@ async def test_fallback_attempts_circuit_in_readyz_and_metrics() -> None:
         outcomes = [(a["deployment"], a["outcome"]) for a in second.json()["provider_metadata"]["attempts"]]
         assert outcomes == [("primary/p-1", "circuit_open"), ("backup/b-1", "ok")]
         assert app.state.services.runtime.adapters["primary"].calls == 3  # skipped, not called
-    assert fallbacks._value.get() == before + 1
+    after = [m._value.get() for m in (fallbacks, retries, failed_calls, circuit)]
+    # one fallback on 503s (the second request's is labelled circuit_open), two retries, three calls
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 2, 3, 1]
+    assert metrics.FALLBACKS.labels("primary/p-1", "backup/b-1", "circuit_open")._value.get() >= 1
+    assert metrics.CIRCUIT_STATE.labels("primary/p-1")._value.get() == 2
 
 
 async def test_client_disconnect_cancels_the_upstream_call() -> None:

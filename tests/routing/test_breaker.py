@@ -69,3 +69,19 @@ def test_failure_rate_over_window_opens() -> None:
     for i in range(10):
         registry.record("d", healthy=i % 2 == 0)  # alternate: never 2 in a row, but 50 % failures
     assert registry.state("d") is State.OPEN
+
+
+async def test_every_route_open_is_503_with_retry_after_until_the_probe() -> None:
+    from gateway.merge import error_for
+
+    clock = FakeClock()
+    routing = ROUTING.replace("      - {provider: b, model: b1}\n", "")
+    a = FakeAdapter("a", ["connect"])
+    runtime = runtime_with(routing, {"a": a})
+    router = router_for(runtime, clock=clock)
+    for _ in range(3):
+        await run(runtime, router)
+    clock.advance(10)
+    [outcome] = await run(runtime, router)
+    error = error_for(outcome.failures)
+    assert (error.status_code, error.code, error.retry_after) == (503, "service_unavailable", 20.0)

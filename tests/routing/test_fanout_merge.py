@@ -117,3 +117,13 @@ def test_scrub_drops_keys_and_signed_query_strings() -> None:
         "result": {"sample": "https://delivery.example/img.png"},
         "usage": {"total_tokens": 5},
     }
+
+
+async def test_shards_fit_the_smallest_max_n_in_the_chain() -> None:
+    a = FakeAdapter("a", ["transient"], max_n=4)
+    b = FakeAdapter("b", max_n=1)  # e.g. dall-e-3 behind a model that does n=4 per call
+    runtime = runtime_with(ROUTING, {"a": a, "b": b})
+    outcomes = await run(runtime, router_for(runtime), n=3, seed=10)
+    assert [o.shard.request.n for o in outcomes] == [1, 1, 1]
+    assert all(o.deployment is not None and o.deployment.provider == "b" for o in outcomes)
+    assert all(req.n <= 1 for req in b.requests)

@@ -122,3 +122,17 @@ def test_policy_invariants(failure: FailureClass, idempotent: bool, retry_on_5xx
     assert not (failure is FailureClass.DEADLINE and may_fall_back(failure, defaults))
     assert counts_for_breaker(failure) is (failure in (FailureClass.CONNECT, FailureClass.TRANSIENT, FailureClass.AMBIGUOUS))
     assert failure in POLICY
+
+
+class _BuggyAdapter(FakeAdapter):
+    async def generate(self, req, ctx):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        raise KeyError("oops")
+
+
+async def test_an_adapter_bug_is_not_retried_and_falls_back() -> None:
+    a, b = _BuggyAdapter("a"), FakeAdapter("b")
+    runtime = runtime_with(ROUTING, {"a": a, "b": b})
+    [outcome] = await run(runtime, router_for(runtime))
+    assert (a.calls, b.calls) == (1, 1)
+    assert trail([outcome]) == [("a/a1", "upstream_invalid"), ("b/b1", "ok")]

@@ -96,3 +96,30 @@ def test_wait_is_max_of_capped_retry_after_and_capped_jitter(
         assert wait >= min(retry_after, 60.0)
     else:
         assert wait <= min(4.0, 0.5 * 2 ** (attempt - 1))
+
+
+FAILURES = ["ok", "connect", "transient", "ambiguous", "rate_limited", "quota", "content_policy", "upstream_invalid"]
+
+
+@given(
+    script=st.lists(st.sampled_from(FAILURES), min_size=1, max_size=6),
+    attempts=st.integers(min_value=1, max_value=5),
+    idempotent=st.booleans(),
+)
+def test_calls_never_exceed_attempts_and_content_policy_never_falls_back(
+    script: list[str], attempts: int, idempotent: bool
+) -> None:
+    import asyncio
+
+    routing = ROUTING.replace("{provider: a, model: a1}", f"{{provider: a, model: a1, idempotent: {str(idempotent).lower()}}}")
+    routing += f"retry: {{attempts: {attempts}, budget_min_retries: 100}}\n"
+    a, b = FakeAdapter("a", list(script), retry_after=0.01), FakeAdapter("b")
+    runtime = runtime_with(routing, {"a": a, "b": b})
+    [outcome] = asyncio.run(run(runtime, router_for(runtime)))
+    tried = [x.outcome for x in outcome.attempts if x.deployment == "a/a1"]
+    assert 1 <= a.calls == len(tried) <= attempts
+    assert "content_policy" not in tried[:-1] and "quota" not in tried[:-1]  # never retried
+    if not idempotent:
+        assert "ambiguous" not in tried[:-1]  # an unknown outcome is never re-sent
+    if tried[-1] in ("content_policy", "ambiguous"):
+        assert b.calls == 0  # and not handed to a second provider by default

@@ -161,3 +161,14 @@ def test_require_image_checks_magic_bytes() -> None:
     assert upstream.require_image("p", png())
     with pytest.raises(ProviderError):
         upstream.require_image("p", b"<html>not an image</html>")
+
+
+async def test_download_transport_failure_is_typed_and_marked() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow cdn")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(ProviderError) as info:
+            await upstream.download(client, "p", "https://cdn.example/a.png", POLICY)
+    assert info.value.failure is F.UPSTREAM_INVALID
+    assert info.value.provider_code == upstream.DOWNLOAD_TRANSPORT

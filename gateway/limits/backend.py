@@ -1,0 +1,82 @@
+"""One guarded Redis connection for limits and leases: breaker, deadline, error accounting.
+
+Every call either returns Redis' answer within the deadline or raises `RedisUnavailable` (the
+breaker was open, the pool was exhausted, Redis timed out, refused or errored). Callers then apply
+their documented fail mode; nothing here retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisClusterException, RedisError
+
+from gateway.limits.breaker import RedisBreaker
+from gateway.limits.config import RedisClientConfig
+from gateway.limits.redis_client import RedisClient, connect
+from gateway.metrics import REDIS_ERRORS
+
+T = TypeVar("T")
+_ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
+
+
+class RedisUnavailable(Exception):
+    """Redis could not be used for this decision (the message names the cause, never a key)."""
+
+
+class RedisBackend:
+    def __init__(self, client: RedisClient, config: RedisClientConfig | None = None) -> None:
+        cfg = config or RedisClientConfig()
+        self.client = client
+        self.breaker = RedisBreaker(failures=cfg.breaker_failures, open_seconds=cfg.breaker_open_seconds)
+        # Cluster calls may need a slot-map refresh first: allow a few round trips, never seconds.
+        self._deadline = 3 * cfg.timeout_ms / 1000 + cfg.pool_wait_ms / 1000
+        self._scripts: list[str] = []
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+
+    def register_script(self, source: str) -> AsyncScript:
+        """A script called by EVALSHA. It is loaded on every node before the first call, so calls
+        never race through the NOSCRIPT fallback (which misbehaves under concurrency on a cluster)."""
+        self._scripts.append(source)
+        return self.client.register_script(source)
+
+    @classmethod
+    def from_url(cls, url: str, config: RedisClientConfig | None = None) -> RedisBackend:
+        return cls(connect(url, config), config)
+
+    async def call(self, operation: str, action: Callable[[RedisClient], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            REDIS_ERRORS.labels(operation).inc()
+            raise RedisUnavailable(f"redis breaker open ({operation})")
+        try:
+            async with asyncio.timeout(self._deadline):
+                if not self._ready:
+                    await self._prepare()
+                result = await action(self.client)
+        except _ERRORS as exc:
+            self.breaker.failure()
+            REDIS_ERRORS.labels(operation).inc()
+            raise RedisUnavailable(f"redis {operation} failed: {type(exc).__name__}") from exc
+        self.breaker.success()
+        return result
+
+    async def _prepare(self) -> None:
+        async with self._ready_lock:
+            if self._ready:
+                return
+            if isinstance(self.client, RedisCluster):
+                await self.client.initialize()
+            for source in self._scripts:
+                await self.client.script_load(source)
+            self._ready = True
+
+    async def ping(self) -> None:
+        await self.call("ping", lambda client: client.ping())
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,45 @@
+"""What the app's lifespan builds for limits: the rate limiter, the concurrency gate, their Redis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.limits.backend import RedisBackend, RedisUnavailable
+from gateway.limits.config import LimitsConfig
+from gateway.limits.gcra import MemoryLimiter
+from gateway.limits.leases import make_gate
+from gateway.limits.redis_limiter import RedisLimiter
+from gateway.limits.service import RateLimits
+from gateway.routing.gate import ConcurrencyGate, LocalGate
+
+
+@dataclass(slots=True)
+class LimitsRuntime:
+    rate_limits: RateLimits = field(default_factory=lambda: RateLimits(MemoryLimiter()))
+    gate: ConcurrencyGate = field(default_factory=LocalGate)
+    backend: RedisBackend | None = None  # None: the embedded default (per-process state)
+
+    @classmethod
+    def open(cls, redis_url: str | None, config: LimitsConfig) -> LimitsRuntime:
+        """Redis-backed when a URL is given (`redis+cluster://` for Redis Cluster), else in memory."""
+        if not redis_url:
+            return cls()
+        backend = RedisBackend.from_url(redis_url, config.redis)
+        gate = make_gate(backend, ttl_seconds=config.leases.ttl_seconds, replicas=config.replicas)
+        return cls(rate_limits=RateLimits(RedisLimiter(backend)), gate=gate, backend=backend)
+
+    async def status(self) -> dict[str, object]:
+        """For /readyz: which backend, whether Redis answers, and the breaker's state."""
+        if self.backend is None:
+            return {"kind": "memory", "ok": True}
+        report: dict[str, object] = {"kind": "redis", "ok": True}
+        try:
+            await self.backend.ping()
+        except RedisUnavailable as exc:
+            report.update(ok=False, error=str(exc))
+        report["breaker"] = self.backend.breaker.state
+        return report
+
+    async def aclose(self) -> None:
+        if self.backend is not None:
+            await self.backend.aclose()

@@ -1,0 +1,141 @@
+"""The two rate-limit checks on the request path, their fail mode and their response headers.
+
+`check_ip` runs before signature verification (cheap, stops floods of junk signatures); `check_account`
+runs after it, keyed by the CAIP-10 account. The config is passed per call, so a hot-reloaded
+`limits:` section applies to the next request. Headers (IETF draft-ietf-httpapi-ratelimit-headers):
+every policy evaluated for a request is advertised in `RateLimit-Policy` and `RateLimit`, on
+successes and on 429s alike (`gateway.api.metrics.ObserveMiddleware` writes them).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.canonical import ImageRequest
+from gateway.errors import RateLimited, ServiceUnavailable
+from gateway.limits.backend import RedisUnavailable
+from gateway.limits.config import LimitsConfig, RatePolicy, ScopeLimits
+from gateway.limits.gcra import Bucket, Decision, Limiter, MemoryLimiter
+from gateway.metrics import DEGRADED_DECISIONS, RATE_LIMITED
+
+log = logging.getLogger("imagegate.limits")
+STATE_KEY = "ratelimit_policies"
+_MEGAPIXEL = 1024 * 1024
+_DEFAULT_SIDE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """One policy as evaluated for this request, for the response headers."""
+
+    name: str  # "ip", "account" or "account:<model>"
+    policy: RatePolicy
+    remaining: int
+    reset_seconds: int
+
+
+def request_cost(policy: RatePolicy, req: ImageRequest) -> int:
+    """Units one request weighs, capped at the burst so every request can eventually pass."""
+    if policy.cost == "images":
+        cost = req.n
+    elif policy.cost == "megapixels":
+        pixels = req.n * (req.width or _DEFAULT_SIDE) * (req.height or _DEFAULT_SIDE)
+        cost = max(1, math.ceil(pixels / _MEGAPIXEL))
+    else:
+        cost = 1
+    return min(cost, policy.burst)
+
+
+class RateLimits:
+    def __init__(self, limiter: Limiter) -> None:
+        self.limiter = limiter
+        self._local = limiter if isinstance(limiter, MemoryLimiter) else MemoryLimiter()
+
+    async def check_ip(
+        self,
+        state: MutableMapping[str, Any],
+        config: LimitsConfig,
+        identity: str,
+        req: ImageRequest,
+        model: str,
+    ) -> None:
+        if config.ip is not None:
+            await self._check(state, config, "ip", config.ip, identity, req, model)
+
+    async def check_account(
+        self,
+        state: MutableMapping[str, Any],
+        config: LimitsConfig,
+        account: str,
+        req: ImageRequest,
+        model: str,
+    ) -> None:
+        if config.account is not None:
+            await self._check(state, config, "account", config.account, f"a:{account}", req, model)
+
+    async def _check(
+        self,
+        state: MutableMapping[str, Any],
+        config: LimitsConfig,
+        scope: str,
+        limits: ScopeLimits,
+        tag: str,
+        req: ImageRequest,
+        model: str,
+    ) -> None:
+        bucket_name, policy = limits.policy_for(model)
+        bucket = Bucket(f"{scope}:{bucket_name}", policy.emission_us, policy.burst, request_cost(policy, req))
+        decision = await self._decide(config, scope, tag, bucket)
+        name = scope if bucket_name == "all" else f"{scope}:{model}"
+        outcome = decision.buckets[0]
+        if decision.allowed:
+            evaluated = Evaluated(name, policy, outcome.remaining, _seconds(outcome.reset_after_us))
+        else:
+            evaluated = Evaluated(name, policy, 0, _seconds(decision.retry_after_us))
+        state.setdefault(STATE_KEY, []).append(evaluated)
+        if not decision.allowed:
+            RATE_LIMITED.labels(scope).inc()
+            raise RateLimited(
+                f"{scope} rate limit exceeded; retry later", retry_after=decision.retry_after_us / 1_000_000
+            )
+
+    async def _decide(self, config: LimitsConfig, scope: str, tag: str, bucket: Bucket) -> Decision:
+        try:
+            return await self.limiter.check(tag, [bucket])
+        except RedisUnavailable as exc:
+            if config.fail_closed:
+                DEGRADED_DECISIONS.labels("ratelimit", "reject").inc()
+                raise ServiceUnavailable("rate limiter unavailable; retry shortly", retry_after=1) from exc
+            DEGRADED_DECISIONS.labels("ratelimit", "local").inc()
+            log.warning("%s rate limit decided per process: %s", scope, exc)
+            local = Bucket(
+                bucket.name,
+                bucket.emission_us * config.replicas,
+                max(1, bucket.burst // config.replicas),
+                min(bucket.cost, max(1, bucket.burst // config.replicas)),
+            )
+            return await self._local.check(tag, [local])
+
+    async def aclose(self) -> None:
+        await self.limiter.aclose()
+
+
+def _seconds(us: int) -> int:
+    return max(0, math.ceil(us / 1_000_000))
+
+
+def _window_seconds(policy: RatePolicy) -> int:
+    return max(1, math.ceil(policy.burst * policy.emission_us / 1_000_000))
+
+
+def ratelimit_headers(evaluated: list[Evaluated]) -> list[tuple[bytes, bytes]]:
+    """`RateLimit-Policy: "account";q=10;w=60` and `RateLimit: "account";r=3;t=12` (structured lists)."""
+    if not evaluated:
+        return []
+    policies = ", ".join(f'"{e.name}";q={e.policy.burst};w={_window_seconds(e.policy)}' for e in evaluated)
+    current = ", ".join(f'"{e.name}";r={e.remaining};t={e.reset_seconds}' for e in evaluated)
+    return [(b"ratelimit-policy", policies.encode("ascii")), (b"ratelimit", current.encode("ascii"))]

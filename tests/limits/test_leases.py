@@ -1,0 +1,89 @@
+"""The Redis lease gate: the cap holds, leases are released, renewed and reaped, waits time out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from gateway.errors import FailureClass, ProviderError
+from gateway.limits.backend import RedisBackend
+from gateway.limits.config import RedisClientConfig
+from gateway.limits.leases import RedisGate, lease_key
+from gateway.metrics import DEGRADED_DECISIONS
+from tests.support.redis_server import free_port
+
+
+async def _hold(gate: RedisGate, deployment: str, cap: int, counter: dict[str, int], hold: float) -> None:
+    async with gate.lease(deployment, limit=cap, wait_seconds=5.0):
+        counter["now"] += 1
+        counter["max"] = max(counter["max"], counter["now"])
+        await asyncio.sleep(hold)
+        counter["now"] -= 1
+
+
+async def test_cap_holds_under_concurrency_and_leases_are_released(
+    backend: RedisBackend, redis_client: redis.Redis
+) -> None:
+    gate = RedisGate(backend, ttl_seconds=10)
+    counter = {"now": 0, "max": 0}
+    await asyncio.gather(*(_hold(gate, "p/m", 3, counter, 0.02) for _ in range(15)))
+    assert counter["max"] == 3
+    assert redis_client.zcard(lease_key("p/m")) == 0
+
+
+async def test_no_lease_within_the_wait_is_a_capacity_failure(
+    backend: RedisBackend, redis_client: redis.Redis
+) -> None:
+    gate = RedisGate(backend, ttl_seconds=10)
+    async with gate.lease("p/m", limit=1, wait_seconds=1.0):
+        with pytest.raises(ProviderError) as caught:
+            async with gate.lease("p/m", limit=1, wait_seconds=0.05):
+                pytest.fail("a second lease was granted over the cap")
+    assert caught.value.failure is FailureClass.CAPACITY and caught.value.retry_after
+    async with gate.lease("p/m", limit=1, wait_seconds=0.05):  # released: available again
+        assert redis_client.zcard(lease_key("p/m")) == 1
+
+
+async def test_expired_leases_of_a_crashed_replica_are_reaped(
+    backend: RedisBackend, redis_client: redis.Redis
+) -> None:
+    seconds, _ = redis_client.time()
+    redis_client.zadd(
+        lease_key("p/m"), {"crashed-1": (seconds - 60) * 1000, "crashed-2": (seconds - 1) * 1000}
+    )
+    gate = RedisGate(backend, ttl_seconds=10)
+    async with gate.lease("p/m", limit=1, wait_seconds=0.05):
+        members = redis_client.zrange(lease_key("p/m"), 0, -1)
+        assert len(members) == 1 and not members[0].startswith(b"crashed")
+
+
+async def test_long_jobs_renew_their_lease(backend: RedisBackend, redis_client: redis.Redis) -> None:
+    gate = RedisGate(backend, ttl_seconds=0.3)  # renewed every 0.1 s
+    async with gate.lease("p/m", limit=1, wait_seconds=0.05):
+        first = redis_client.zrange(lease_key("p/m"), 0, -1, withscores=True)[0][1]
+        for _ in range(50):  # wait (bounded) until a renewal moved the expiry forward
+            await asyncio.sleep(0.05)
+            if redis_client.zrange(lease_key("p/m"), 0, -1, withscores=True)[0][1] > first:
+                break
+        else:
+            pytest.fail("the lease was never renewed")
+    assert redis_client.zcard(lease_key("p/m")) == 0
+
+
+async def test_unlimited_deployments_take_no_lease(backend: RedisBackend, redis_client: redis.Redis) -> None:
+    gate = RedisGate(backend)
+    async with gate.lease("p/m", limit=None, wait_seconds=0):
+        assert redis_client.exists(lease_key("p/m")) == 0
+
+
+async def test_without_redis_the_gate_degrades_to_a_local_share_of_the_cap() -> None:
+    dead = RedisBackend.from_url(f"redis://127.0.0.1:{free_port()}/0", RedisClientConfig(timeout_ms=100))
+    gate = RedisGate(dead, replicas=2)
+    before = DEGRADED_DECISIONS.labels("lease", "local")._value.get()
+    counter = {"now": 0, "max": 0}
+    await asyncio.gather(*(_hold(gate, "p/m", 4, counter, 0.01) for _ in range(8)))
+    assert counter["max"] == 2  # cap 4 ÷ 2 replicas
+    assert DEGRADED_DECISIONS.labels("lease", "local")._value.get() >= before + 8
+    await dead.aclose()
