@@ -103,6 +103,15 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def loaded(pid: int, *needles: str) -> dict[str, bool]:
+    """Which of `needles` (e.g. "uvloop/loop") appear among the shared objects `pid` has mapped."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return {}
+    return {needle: needle in maps for needle in needles}
+
+
 def _children(pid: int) -> list[int]:
     try:
         kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()

@@ -118,7 +118,8 @@ def litellm_version(executable: str | None) -> str | None:
 def render(rows: list[Row], rss: Row | None, info: Row, args: argparse.Namespace) -> str:
     head = (f"machine: nproc={info['nproc']}, {info['cpu']}, Python {info['python']}, kernel {info['kernel']}; "
             f"load average {float(info['load1_start']):.2f} -> {float(info['load1_end']):.2f}\n"  # type: ignore[arg-type]
-            f"imagegate: {info['auth']}; LiteLLM: {info.get('litellm') or 'not run'}\n"
+            f"imagegate: {info['auth']}; LiteLLM: {info.get('litellm') or 'not run'}; "
+            f"imagegate worker maps {info.get('imagegate native modules', 'n/a')}\n"
             f"pinning: system under test on CPU {args.sut_cpu}, wrk + mock + Redis on CPU {args.load_cpu}; "
             f"{args.duration:.0f} s per measurement after {args.warmup:.0f} s warm-up\n")
     return head + "\n" + table(rows) + "\n\n" + "\n".join(ratios(rows, rss)) + "\n"

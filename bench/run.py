@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report
 from bench.envelopes import EnvelopeSigner, signer_or_none
-from bench.procs import Child, RssSampler, cpu_seconds, free_port, pinned
+from bench.procs import Child, RssSampler, cpu_seconds, free_port, loaded, pinned
 from bench.targets import ROOT, Target, direct, start_litellm, start_mock, start_ours
 
 LUA = ROOT / "bench" / "wrk_bench.lua"
@@ -40,6 +40,7 @@ class Session:
     signer: EnvelopeSigner | None
     redis_url: str | None
     results: list[dict[str, object]] = field(default_factory=list)
+    extras: dict[str, object] = field(default_factory=dict)
 
     def wrk(self, target: Target, conns: int, seconds: float, *, label: str, keep: bool = True) -> dict[str, object]:
         """One wrk run against `target`; pre-signs enough single-use envelopes first."""
@@ -84,6 +85,8 @@ def run_size(session: Session, size: str, litellm: str | None) -> None:
         ours = start_ours(port, args.sut_cpu, session.work, auth=session.signer is not None,
                           redis_url=session.redis_url)
         systems.append(ours)
+        assert ours.child is not None
+        session.extras["imagegate native modules"] = loaded(ours.child.proc.pid, "uvloop/loop", "httptools/parser")
         lite = start_litellm(litellm, port, args.sut_cpu, session.work) if litellm else None
         try:
             # The key figure (overhead at 1 connection) is interleaved direct/ours, `repeat` times.
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             redis.stop()
     info["load1_end"] = os.getloadavg()[0]
+    info |= session.extras
     info["litellm"] = report.litellm_version(litellm)
     text = report.render(session.results, rss, info, args)
     print(text)
