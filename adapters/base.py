@@ -6,13 +6,13 @@ or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import ClassVar, Protocol, TypeVar
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import ClassVar, Protocol, TypeGuard, TypeVar
 
 import httpx
 import msgspec
 
-from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult
+from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult, StreamUpdate
 
 
 class ImageAdapter(Protocol):
@@ -23,6 +23,22 @@ class ImageAdapter(Protocol):
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult: ...
 
     async def aclose(self) -> None: ...
+
+
+class StreamingImageAdapter(ImageAdapter, Protocol):
+    """Optional: an adapter whose provider reports progress or previews while it works.
+
+    `generate_stream` yields ProgressUpdate / PreviewImage items and then exactly one ProviderResult,
+    which is the last item. Same failure contract as `generate` (typed ProviderError). Closing the
+    iterator (or cancelling its consumer) must stop the upstream work: close the provider stream,
+    stop polling, interrupt the job if it is ours.
+    """
+
+    def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]: ...
+
+
+def supports_streaming(adapter: ImageAdapter) -> TypeGuard[StreamingImageAdapter]:
+    return callable(getattr(adapter, "generate_stream", None))
 
 
 class AdapterFactory(Protocol):

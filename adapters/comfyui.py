@@ -10,20 +10,22 @@ the gateway draws one when the request has none and reports it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from adapters import comfyui_ws
 from adapters.base import AdapterSettingsError
 from gateway import upstream
-from gateway.canonical import CallContext, ImageRequest, ProviderImage, ProviderResult
+from gateway.canonical import CallContext, ImageRequest, ProviderImage, ProviderResult, StreamUpdate
 from gateway.errors import FailureClass, ProviderError
 
 if TYPE_CHECKING:
@@ -100,6 +102,7 @@ class ComfyBackend:
     client: httpx.AsyncClient
     graph: dict[str, Any]
     placeholders: dict[str, str]
+    connect_ws: comfyui_ws.Connect = comfyui_ws.connect  # tests inject a fake websocket
 
     @classmethod
     def load(cls, provider: str, settings: LocalDiffusionSettings, client: httpx.AsyncClient) -> ComfyBackend:
@@ -113,6 +116,20 @@ class ComfyBackend:
     async def generate(
         self, req: ImageRequest, ctx: CallContext, fields: dict[str, Any], warnings: list[str]
     ) -> ProviderResult:
+        graph, seed, dropped = self.prepare(req, ctx, fields)
+        queued = await self._queue(graph, ctx)
+        return await self.finish(queued, seed, ctx, warnings + dropped)
+
+    def generate_stream(
+        self, req: ImageRequest, ctx: CallContext, fields: dict[str, Any], warnings: list[str]
+    ) -> AsyncIterator[StreamUpdate]:
+        """Progress and previews from the websocket, then the images as `generate` fetches them."""
+        return comfyui_ws.stream_prompt(self, req, ctx, fields, warnings)
+
+    def prepare(
+        self, req: ImageRequest, ctx: CallContext, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], int, list[str]]:
+        """The graph to queue, its seed, and warnings for placeholders the template lacks."""
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED + 1)
         values: dict[str, object] = {**fields, "seed": seed, "batch_size": 1}
         if req.negative_prompt is not None:
@@ -124,17 +141,30 @@ class ComfyBackend:
             if setting and key in self.placeholders:
                 values[key] = setting
         graph, dropped = encode_prompt(self.graph, self.placeholders, values)
-        queued = await self._queue(graph, ctx)
+        return graph, seed, dropped
+
+    async def finish(
+        self, queued: dict[str, Any], seed: int, ctx: CallContext, warnings: list[str]
+    ) -> ProviderResult:
         entry = await self._wait(str(queued["prompt_id"]), ctx)
         images = [ProviderImage(data=data, seed=seed) for data in await self._fetch_outputs(entry, ctx)]
         history = {k: v for k, v in entry.items() if k != "prompt"}  # the echoed graph is large
         raw = upstream.elide_base64({"prompt": queued, "history": history})
         assert isinstance(raw, dict)
-        return ProviderResult(images=images, raw=raw, warnings=warnings + dropped)
+        return ProviderResult(images=images, raw=raw, warnings=warnings)
 
-    async def _queue(self, graph: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+    async def withdraw(self, prompt_id: str, ctx: CallContext, *, running: bool) -> None:
+        """Stop our prompt only: interrupt it if it runs (the body names it, so a current ComfyUI
+        interrupts nothing else), else delete it from the queue. Best effort, never raises."""
+        path, body = ("/interrupt", {"prompt_id": prompt_id}) if running else ("/queue", {"delete": [prompt_id]})
+        with contextlib.suppress(ProviderError):
+            await self._request("POST", path, ctx, json=body, what="cancel")
+
+    async def _queue(
+        self, graph: dict[str, Any], ctx: CallContext, client_id: str | None = None
+    ) -> dict[str, Any]:
         response = await self._request(
-            "POST", "/prompt", ctx, json={"prompt": graph, "client_id": str(uuid.uuid4())}
+            "POST", "/prompt", ctx, json={"prompt": graph, "client_id": client_id or str(uuid.uuid4())}
         )
         if response.status_code != 200:
             raise classify_prompt_error(
@@ -200,7 +230,7 @@ class ComfyBackend:
     async def _request(
         self, method: str, path: str, ctx: CallContext, *, json: object = None, what: str = "request"
     ) -> httpx.Response:
-        left = upstream.remaining_or_deadline(self.provider, ctx.deadline)
+        left = 5.0 if what == "cancel" else upstream.remaining_or_deadline(self.provider, ctx.deadline)
         return await upstream.send(
             self.client,
             self.provider,

@@ -9,7 +9,7 @@ arrive as HTTP 200 bodies and become typed failures here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -17,6 +17,7 @@ import httpx
 import msgspec
 
 from adapters.base import decode_settings, register
+from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -25,6 +26,7 @@ from gateway.canonical import (
     OutputFormat,
     ProviderImage,
     ProviderResult,
+    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -234,14 +236,26 @@ class FluxAdapter:
             supports_steps=spec.default_steps is not None,
             supports_guidance=spec.guidance is not None,
             formats=[OutputFormat.PNG, OutputFormat.JPEG],
+            streaming=True,
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        return await self._generate(req, ctx, None)
+
+    def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
+        """Progress from each poll's `progress` (0..1, as steps of 100); no previews."""
+
+        async def call(report: Report) -> ProviderResult:
+            return await self._generate(req, ctx, report)
+
+        return with_updates(call)
+
+    async def _generate(self, req: ImageRequest, ctx: CallContext, report: Report | None) -> ProviderResult:
         body, warnings = encode_request(
             req, model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
         submit = await self._submit(ctx, body)
-        result = await self._poll(str(submit["polling_url"]), ctx)
+        result = await self._poll(str(submit["polling_url"]), ctx, report)
         sample = result["result"].get("sample")
         if not isinstance(sample, str):
             raise ProviderError(
@@ -283,7 +297,7 @@ class FluxAdapter:
         )
         return payload
 
-    async def _poll(self, polling_url: str, ctx: CallContext) -> dict[str, Any]:
+    async def _poll(self, polling_url: str, ctx: CallContext, report: Report | None = None) -> dict[str, Any]:
         errors = 0
         while True:
             try:
@@ -302,6 +316,9 @@ class FluxAdapter:
                     raise failure
                 if result.get("status") == "Ready" and isinstance(result.get("result"), dict):
                     return result
+                progress = result.get("progress")
+                if report is not None and isinstance(progress, float | int) and progress is not True:
+                    report(progress_fraction(float(progress)))
             left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
             await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
 

@@ -10,17 +10,19 @@ Local servers speak plain http, so http is allowed for their own host only.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
 import msgspec
 
-from adapters import comfyui
+from adapters import a1111_progress, comfyui
 from adapters.base import AdapterSettingsError, decode_settings, register
+from adapters.streams import Report, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -29,6 +31,7 @@ from gateway.canonical import (
     OutputFormat,
     ProviderImage,
     ProviderResult,
+    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -55,6 +58,9 @@ class LocalDiffusionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     workflow_path: str | None = None
     placeholders: dict[str, str] | None = None  # comfyui: canonical name -> "node_id.input"
     poll_interval_seconds: float = 0.5
+    # a1111 streaming: also relay the server's `current_image` previews. The progress endpoint is
+    # server-wide: turn this off when other clients share the server (progress only, no previews).
+    stream_previews: bool = True
     max_poll_errors: int = 3  # comfyui: consecutive failed /history polls tolerated
     max_download_bytes: int = 50 * 1024 * 1024
 
@@ -191,6 +197,7 @@ class LocalDiffusionAdapter:
         if (self._settings.username is None) != (self._settings.password is None):
             raise AdapterSettingsError("username and password must be given together", "password")
         self._comfy = comfyui.ComfyBackend.load(provider, self._settings, client) if self.is_comfy else None
+        self._serial = asyncio.Lock()  # a1111 runs one job at a time; ours go one by one (progress is global)
 
     @property
     def is_comfy(self) -> bool:
@@ -208,19 +215,62 @@ class LocalDiffusionAdapter:
             supports_steps=True,
             supports_guidance=True,
             formats=[OutputFormat.PNG],
+            streaming=True,
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         if self._comfy is not None:
-            if req.n != 1:
-                raise ProviderError(
-                    self._provider, FailureClass.CALLER_FAULT, "comfyui makes one image per call"
-                )
-            warnings: list[str] = []
-            fields = common_fields(req, self._settings, warnings)
-            if req.style_preset is not None:
-                warnings.append("style_preset: not supported by comfyui; dropped")
+            fields, warnings = self._comfy_inputs(req)
             return await self._comfy.generate(req, ctx, fields, warnings)
+        async with self._serial:
+            return await self._txt2img(req, ctx)
+
+    def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
+        """ComfyUI: progress + previews from its websocket. A1111: /sdapi/v1/progress polled while
+        our txt2img runs (jobs serialised per server, so the global progress is ours)."""
+        if self._comfy is not None:
+            fields, warnings = self._comfy_inputs(req)
+            return self._comfy.generate_stream(req, ctx, fields, warnings)
+
+        async def call(report: Report) -> ProviderResult:
+            async with self._serial:
+                return await a1111_progress.follow(
+                    self._txt2img(req, ctx),
+                    self._progress,
+                    interval=self._settings.poll_interval_seconds,
+                    report=report,
+                    previews=self._settings.stream_previews,
+                )
+
+        return with_updates(call)
+
+    def _comfy_inputs(self, req: ImageRequest) -> tuple[dict[str, Any], list[str]]:
+        if req.n != 1:
+            raise ProviderError(self._provider, FailureClass.CALLER_FAULT, "comfyui makes one image per call")
+        warnings: list[str] = []
+        fields = common_fields(req, self._settings, warnings)
+        if req.style_preset is not None:
+            warnings.append("style_preset: not supported by comfyui; dropped")
+        return fields, warnings
+
+    async def _progress(self) -> bytes:
+        """One poll of the server-wide progress; failures are not errors (progress is advisory)."""
+        try:
+            response = await upstream.send(
+                self._client,
+                self._provider,
+                "GET",
+                self._settings.base_url.rstrip("/") + a1111_progress.PROGRESS_PATH,
+                params=a1111_progress.PROGRESS_PARAMS,
+                auth=self.basic_auth,
+                timeout=max(1.0, self._settings.poll_interval_seconds * 4),
+                what="progress",
+            )
+        except ProviderError:
+            return b""
+        return response.content if response.status_code == 200 else b""
+
+    async def _txt2img(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         if req.n > self._settings.max_n:
             raise ProviderError(
                 self._provider, FailureClass.CALLER_FAULT, f"at most {self._settings.max_n} per call"

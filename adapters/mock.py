@@ -3,6 +3,10 @@
 It makes real images with Pillow, deterministic from (prompt, seed, size, format), at the requested
 size, and can inject latency and failures. The bundled routing uses it so the gateway works offline;
 tests, benchmarks and operators rehearsing fallbacks use it too. It never touches the network.
+
+It streams natively: `stream_steps` progress reports (step 0 at once, then one per slice of the
+latency) and `stream_previews` low-resolution previews per image, then the final images. An injected
+failure surfaces after `fail_at_step` progress reports, so a stream can die half-way like a real one.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import functools
 import hashlib
 import io
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar, Literal
 
 import httpx
@@ -20,13 +24,17 @@ import msgspec
 from PIL import Image, ImageDraw
 
 from adapters.base import AdapterSettingsError, decode_settings, register
+from gateway import sizing
 from gateway.canonical import (
     CallContext,
     Capabilities,
     ImageRequest,
     OutputFormat,
+    PreviewImage,
+    ProgressUpdate,
     ProviderImage,
     ProviderResult,
+    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -59,6 +67,10 @@ class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_n: int = 4  # images per call; larger n is fanned out by the gateway
     native_format: Literal["png", "jpeg", "webp"] | None = None  # None: produce the requested format
     rng_seed: int | None = None  # fixes the failure/latency draws (tests); None: OS entropy
+    fail_seeds: list[int] = msgspec.field(default_factory=list)  # calls whose first seed is listed fail
+    stream_steps: int = 4  # progress reports per streamed call
+    stream_previews: int = 2  # previews per image per streamed call (at the last steps)
+    fail_at_step: int = 0  # a failing streamed call first reports this many steps (0: fails at once)
 
 
 @register("mock")
@@ -71,7 +83,10 @@ class MockAdapter:
         if not 0.0 <= self._settings.failure_rate <= 1.0:
             raise AdapterSettingsError("must be between 0 and 1", "failure_rate")
         self._rng = random.Random(self._settings.rng_seed)
-        self.calls = 0  # observable by tests: how many generate() calls reached this double
+        # Observable by tests: calls that reached this double, streamed steps run, streams cancelled.
+        self.calls = 0
+        self.steps_done = 0
+        self.cancelled = 0
 
     def capabilities(self, provider_model: str) -> Capabilities:
         return Capabilities(
@@ -81,23 +96,61 @@ class MockAdapter:
             supports_steps=True,
             supports_guidance=True,
             formats=[OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP],
+            streaming=True,
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         self.calls += 1
-        settings = self._settings
-        delay = (settings.latency_ms + self._rng.uniform(0, settings.latency_jitter_ms)) / 1000
+        delay, failure, base_seed = self._draw(req)
         if delay > 0:
             await asyncio.sleep(delay)
+        if failure is not None:
+            raise self._injected_failure(failure)
+        return self._result(req, ctx, base_seed)
+
+    async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
+        self.calls += 1
+        delay, failure, base_seed = self._draw(req)
+        steps = max(1, self._settings.stream_steps)
+        preview_steps = set(range(steps, max(0, steps - self._settings.stream_previews), -1))
+        width, height = _size_for(req)
+        try:
+            for step in range(steps + 1):
+                if failure is not None and step >= self._settings.fail_at_step:
+                    raise self._injected_failure(failure)
+                if step:
+                    await asyncio.sleep(delay / steps)
+                    self.steps_done += 1
+                yield ProgressUpdate(step=step, total_steps=steps)
+                if step in preview_steps:
+                    for i in range(req.n):
+                        yield PreviewImage(index=i, data=_preview(req, base_seed + i, width, height, step))
+            if failure is not None:
+                raise self._injected_failure(failure)
+            yield self._result(req, ctx, base_seed)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+    def _draw(self, req: ImageRequest) -> tuple[float, str | None, int]:
+        """This call's latency, its injected failure (if any) and its first seed, drawn in a fixed order."""
+        settings = self._settings
+        delay = (settings.latency_ms + self._rng.uniform(0, settings.latency_jitter_ms)) / 1000
+        failure: str | None = None
         if self.calls <= len(settings.script):
             step = settings.script[self.calls - 1]
-            if step != "ok":
-                raise self._injected_failure(step)
+            failure = None if step == "ok" else step
         elif settings.failure_rate and self._rng.random() < settings.failure_rate:
-            raise self._injected_failure(settings.failure_class)
+            failure = settings.failure_class
+        if failure is not None:
+            return delay, failure, req.seed or 0
+        base_seed = req.seed if req.seed is not None else self._rng.randrange(0, 2**31)
+        return delay, settings.failure_class if base_seed in settings.fail_seeds else None, base_seed
+
+    def _result(self, req: ImageRequest, ctx: CallContext, base_seed: int) -> ProviderResult:
+        settings = self._settings
         fmt = OutputFormat(settings.native_format) if settings.native_format else req.output_format
         width, height = _size_for(req)
-        base_seed = req.seed if req.seed is not None else self._rng.randrange(0, 2**31)
         images = [
             ProviderImage(data=render(req.prompt, base_seed + i, width, height, fmt), seed=base_seed + i)
             for i in range(req.n)
@@ -110,7 +163,7 @@ class MockAdapter:
             "size": f"{width}x{height}",
             "format": fmt.value,
         }
-        return ProviderResult(images=images, raw=raw)
+        return ProviderResult(images=images, raw=raw, warnings=_dropped(req))
 
     async def aclose(self) -> None:
         return None
@@ -140,16 +193,36 @@ _STATUS_FOR_FAILURE = {
 
 
 def _size_for(req: ImageRequest) -> tuple[int, int]:
-    if req.width and req.height:
-        return req.width, req.height
-    if req.aspect_ratio:
-        w, h = req.aspect_ratio
-        long_side = req.width or req.height or 1024
-        if w >= h:
-            return long_side, max(64, round(long_side * h / w))
-        return max(64, round(long_side * w / h)), long_side
-    side = req.width or req.height or 1024
-    return side, side
+    """The shared size rules (width+height > ratio+resolution > ratio > resolution), within 64..8192."""
+    width, height = sizing.requested_size(req) or (sizing.BASE_LONG_EDGE, sizing.BASE_LONG_EDGE)
+    return min(8192, max(64, width)), min(8192, max(64, height))
+
+
+def _dropped(req: ImageRequest) -> list[str]:
+    """Fields the double does not draw with: listed, as every adapter does, so nothing is silently lost."""
+    unused = {
+        "style": req.style,
+        "style_preset": req.style_preset,
+        "quality": req.quality,
+        "lora_strength": req.lora_strength,
+        "enable_web_search": req.enable_web_search,
+        "hide_watermark": req.hide_watermark,
+        "safe_mode": req.safe_mode,
+    }
+    warnings = [
+        f"{name}: not used by the mock provider; dropped"
+        for name, value in unused.items()
+        if value is not None and value is not False
+    ]
+    if req.aspect_ratio and req.width and req.height:
+        warnings.append("aspect_ratio: width and height were given; ratio ignored")
+    return warnings
+
+
+def _preview(req: ImageRequest, seed: int, width: int, height: int, step: int) -> bytes:
+    """A coarse JPEG of the final picture: the resolution grows with the step (deterministic)."""
+    scale = max(1, 32 // max(1, step))
+    return render(req.prompt, seed, max(8, width // scale), max(8, height // scale), OutputFormat.JPEG)
 
 
 @functools.lru_cache(maxsize=64)

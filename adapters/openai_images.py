@@ -7,13 +7,14 @@ Azure-style deployments (`auth_header: api-key`, `api_version`). Per-model rules
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
 import msgspec
 
+from adapters import openai_stream
 from adapters.base import decode_settings, register
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -24,6 +25,7 @@ from gateway.canonical import (
     ProviderImage,
     ProviderResult,
     Quality,
+    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -63,6 +65,7 @@ class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     timeout_seconds: float = 300.0
     download_hosts: list[str] = msgspec.field(default_factory=lambda: ["*.blob.core.windows.net"])
     max_download_bytes: int = 50 * 1024 * 1024
+    partial_images: int = msgspec.field(default=2)  # gpt-image previews per streamed image (0..3)
 
 
 def family_of(model: str, configured: str | None = None) -> str:
@@ -230,6 +233,8 @@ class OpenAIAdapter:
             max_side=max(max(s) for s in spec.sizes) if spec.sizes else limits.max_side,
             size_multiple=1 if spec.sizes else limits.multiple,
             formats=_ALL_FORMATS if spec.native_formats else [OutputFormat.PNG],
+            streaming=spec.native_formats,
+            stream_max_n=1 if spec.native_formats else None,  # "Streaming is only supported with n=1"
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
@@ -255,6 +260,29 @@ class OpenAIAdapter:
         images = await self._images(payload)
         raw = _raw(payload)
         return ProviderResult(images=images, raw=raw, warnings=warnings)
+
+    async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
+        """gpt-image: `stream` + `partial_images`, one image per call; other models: one final result."""
+        family = family_of(ctx.provider_model, self._settings.family)
+        if not _FAMILIES[family].native_formats or req.n != 1:
+            yield await self.generate(req, ctx)
+            return
+        body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
+        body |= {"stream": True, "partial_images": max(0, min(3, self._settings.partial_images))}
+        request = self._client.build_request(
+            "POST",
+            self._settings.base_url.rstrip("/") + "/images/generations",
+            content=msgspec.json.encode(body),
+            headers={"content-type": "application/json", "accept": "text/event-stream", **self._headers()},
+            params={"api-version": self._settings.api_version} if self._settings.api_version else None,
+            timeout=min(
+                self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline)
+            ),
+        )
+        async for update in openai_stream.stream_image(
+            self._client, self._provider, request, classify_error, warnings
+        ):
+            yield update
 
     async def aclose(self) -> None:
         return None

@@ -17,7 +17,7 @@ from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
-from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics
+from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
@@ -53,6 +53,7 @@ def create_app(
 
         runtime = build(routing)
         limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        await limits.warm()
         prime_metrics(routing)
         app.state.services = services = Services(
             settings=settings,
@@ -73,6 +74,7 @@ def create_app(
             await services.runtime.aclose()
             await store.aclose()
             await limits.aclose()
+            release_process_metrics()
             if http is None:
                 await client.aclose()
 

@@ -89,6 +89,25 @@ class ProviderResult(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[str] = msgspec.field(default_factory=list)
 
 
+class ProgressUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """A streaming adapter's progress report. `index` None: every image of this call."""
+
+    step: int
+    total_steps: int | None = None
+    index: int | None = None  # image index within this call
+
+
+class PreviewImage(msgspec.Struct, frozen=True, kw_only=True):
+    """An intermediate picture from a streaming adapter (any format; advisory only)."""
+
+    data: bytes
+    index: int = 0  # image index within this call
+
+
+# What `generate_stream` yields: updates, then exactly one ProviderResult as the last item.
+StreamUpdate = ProgressUpdate | PreviewImage | ProviderResult
+
+
 class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     """What a provider model supports; drives fan-out, size snapping and GET /api/v1/models."""
 
@@ -104,6 +123,7 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     supports_guidance: bool = False
     formats: list[OutputFormat] = msgspec.field(default_factory=lambda: [OutputFormat.PNG])
     streaming: bool = False
+    stream_max_n: int | None = None  # images per streaming call when lower than max_n (gpt-image: 1)
 
 
 @dataclass(frozen=True, slots=True)

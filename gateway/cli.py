@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, RoutingConfig, load_config
 
 DEFAULT_SIGN_URL = "http://127.0.0.1:8000/api/v1/image/generate"
 
@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", help="routing YAML (default: the bundled one; env IMAGEGATE_CONFIG)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1; env IMAGEGATE_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000; env IMAGEGATE_PORT)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1; env IMAGEGATE_WORKERS)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1; env IMAGEGATE_WORKERS; > 1 needs REDIS_URL when auth is on)")
     serve.add_argument("--log-level", help="debug | info | warning (default info)")
     serve.set_defaults(run=_serve)
 
@@ -52,9 +52,14 @@ def _serve(args: argparse.Namespace) -> int:
     )
     _configure_logging(settings.log_level)
     try:
-        load_config(settings.config_path)  # fail fast, before any worker starts
+        config = load_config(settings.config_path)  # fail fast, before any worker starts
+        _describe(config, settings.config_path, quiet=True)  # adapter settings too
     except ConfigError as exc:
         logging.getLogger("imagegate").error("invalid routing config: %s", exc)
+        return 2
+    if settings.workers > 1 and not settings.redis_url and config.auth.enabled:
+        # Each worker would hold its own replay store: a single-use header would pass once per worker.
+        logging.getLogger("imagegate").error("--workers > 1 with auth on needs REDIS_URL (shared replay store)")
         return 2
     # Workers re-create the app from the environment: pass the resolved settings down that way.
     os.environ["IMAGEGATE_HOST"], os.environ["IMAGEGATE_PORT"] = settings.host, str(settings.port)
@@ -84,14 +89,26 @@ def _multiprocess_metrics_dir(workers: int) -> None:
     atexit.register(shutil.rmtree, path, True)
 
 
-def _check_config(args: argparse.Namespace) -> int:
+def _describe(config: RoutingConfig, source: str | None, *, quiet: bool = False) -> list[str]:
+    """The resolved routes; builds the adapters, so their settings are checked (ConfigError names
+    the file). `quiet`: no warnings logged (serve's workers log them when they build the same)."""
     import asyncio
 
     from gateway.routing.report import describe_config
 
+    logging.disable(logging.WARNING if quiet else logging.NOTSET)
+    try:
+        return asyncio.run(describe_config(config))
+    except ConfigError as exc:
+        raise ConfigError(exc.path, exc.message, source=source or "bundled default") from exc
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _check_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
-        lines = asyncio.run(describe_config(config))
+        lines = _describe(config, args.file)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
@@ -113,6 +130,7 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     generate.add_argument("--seed", type=int)
     generate.add_argument("--out-dir", default=".", help="where to save the images (default .)")
     generate.add_argument("--issued-nonce", action="store_true", help="ask the gateway for the nonce")
+    generate.add_argument("--stream", action="store_true", help="stream the answer, with a progress bar")
     for command in (sign, generate):
         command.add_argument("--evm-key", default=os.environ.get("IMAGEGATE_EVM_KEY"), help="hex key")
         command.add_argument(
@@ -143,11 +161,19 @@ def _generate(args: argparse.Namespace) -> int:
     for name in ("width", "height", "output_format", "seed"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
+    if args.stream:
+        body["stream"] = True
     try:
         with httpx.Client(timeout=httpx.Timeout(300.0, connect=5.0)) as client:
             wait_until_up(args.url, client)
             paths = generate_images(
-                args.url, body, signer, Path(args.out_dir), client=client, issued_nonce=args.issued_nonce
+                args.url,
+                body,
+                signer,
+                Path(args.out_dir),
+                client=client,
+                issued_nonce=args.issued_nonce,
+                progress=sys.stderr if args.stream else None,
             )
     except (GatewayCallError, httpx.HTTPError) as exc:
         sys.stderr.write(f"error: {exc}\n")

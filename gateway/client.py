@@ -17,18 +17,20 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
 import base58
 import coincurve
 import httpx
+import msgspec
 from eth_hash.auto import keccak
 from nacl.signing import SigningKey
 
 from gateway.auth.envelope import HEADER_NAME, encode_envelope
 from gateway.auth.message import SiwxMessage, format_message
 from gateway.auth.signatures import checksum_address, eip191_digest
+from gateway.client_stream import StreamFailed, read_stream
 
 GENERATE_PATH = "/api/v1/image/generate"
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -191,17 +193,29 @@ def generate_images(
     *,
     client: httpx.Client,
     issued_nonce: bool = False,
+    progress: TextIO | None = None,
 ) -> list[Path]:
-    """POST a signed generate request and save each returned image; the files' paths."""
+    """POST a signed generate request and save each returned image; the files' paths.
+
+    With `"stream": true` in `body` the answer is read as it streams, with a progress bar on `progress`.
+    """
     url = base_url.rstrip("/") + GENERATE_PATH
     nonce = fetch_issued_nonce(base_url, client) if issued_nonce else None
     headers = {HEADER_NAME: sign_header(url, signer, nonce=nonce)}
-    response = client.post(url, json=body, headers=headers)
-    if response.status_code != 200:
-        error = response.json().get("error", {}) if _is_json(response) else {}
-        raise GatewayCallError(response.status_code, error.get("code", ""), error.get("message", ""))
+    with client.stream("POST", url, json=body, headers=headers) as response:
+        if response.status_code != 200:
+            response.read()
+            error = response.json().get("error", {}) if _is_json(response) else {}
+            raise GatewayCallError(response.status_code, error.get("code", ""), error.get("message", ""))
+        payload: dict[str, Any]
+        if body.get("stream"):
+            try:
+                payload = read_stream(response, n=int(str(body.get("n", 1))), progress=progress)
+            except StreamFailed as exc:
+                raise GatewayCallError(200, exc.code, exc.message) from exc
+        else:
+            payload = msgspec.json.decode(response.read())
     out_dir.mkdir(parents=True, exist_ok=True)
-    payload = response.json()
     paths = []
     for image in payload["images"]:
         header, _, data = image["data_url"].partition(",")

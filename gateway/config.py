@@ -47,11 +47,12 @@ class ConfigError(ValueError):
 
 
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    max_body_bytes: int = msgspec.field(default=1024 * 1024)
-    max_prompt_chars: int = 32000
-    max_steps: int = 150
+    max_body_bytes: PositiveInt = 1024 * 1024
+    max_prompt_chars: PositiveInt = 32000
+    max_steps: PositiveInt = 150
     request_deadline_seconds: Positive = 120.0
     watch_config_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # > 0: poll the file for changes
+    stream_heartbeat_seconds: Positive = 15.0  # SSE comment line when a stream is idle
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -129,6 +130,7 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         path, message = split_validation_error(str(exc))
         raise ConfigError(path, message, source=source) from exc
     _check_references(config, source)
+    _check_limits(config, source)
     return config
 
 
@@ -238,6 +240,11 @@ def resolve_provider_settings(
     resolved = substitute(settings)
     assert isinstance(resolved, dict)
     return resolved, missing
+
+
+def _check_limits(config: RoutingConfig, source: str) -> None:
+    for path in config.limits.unknown_models(set(config.models)):
+        raise ConfigError(path, "not a model of this routing file (use the canonical slug)", source=source)
 
 
 def config_path_from_env() -> str | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import re
 import time
 from dataclasses import dataclass
 
-from gateway import imaging
+from gateway import imaging, upstream
 from gateway.canonical import ImageRequest, OutputFormat, OutputType, ProviderImage
 from gateway.errors import (
     ContentPolicyViolation,
@@ -192,7 +193,8 @@ _SECRET_KEYS = {
     "token",
     "password",
 }
-_SECRET_SUFFIXES = ("_api_key", "_key_id", "_secret", "_token", "_password")
+_SECRET_SUFFIXES = ("_key", "_key_id", "_secret", "_token", "_password")
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
 
 def scrub(value: object) -> object:
@@ -208,4 +210,6 @@ def scrub(value: object) -> object:
         return [scrub(item) for item in value]
     if isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value:
         return value.split("?", 1)[0]
+    if isinstance(value, str):  # a provider may echo a credential inside text
+        return upstream.redact(_AUTH_SCHEME.sub(r"\1 <redacted>", value), [])
     return value

@@ -6,22 +6,27 @@ Pure msgspec Structs with the defaults of spec/routing-policy.md; `gateway.confi
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 # `fail` / `fallback`, or a YAML boolean (true = fallback, false = fail).
 FallbackChoice = Literal["fail", "fallback"] | bool
+# Bounds, so a nonsense number fails at load naming its key instead of misbehaving at run time.
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    attempts: int = msgspec.field(default=3)  # total tries of one deployment, the first included
-    backoff_base_seconds: float = 0.25  # full jitter: uniform(0, min(cap, base * 2**(retry-1)))
-    backoff_cap_seconds: float = 8.0
-    retry_after_cap_seconds: float = 60.0  # a longer Retry-After is clamped to this
-    budget_ratio: float = 0.2  # retries may be at most this share of first attempts (per deployment)
-    budget_min_retries: int = 3  # always allowed within a window, so a quiet gateway can still retry
-    budget_window_seconds: float = 10.0
+    attempts: AtLeastOne = 3  # total tries of one deployment, the first included
+    backoff_base_seconds: Seconds = 0.25  # full jitter: uniform(0, min(cap, base * 2**(retry-1)))
+    backoff_cap_seconds: Seconds = 8.0
+    retry_after_cap_seconds: Seconds = 60.0  # a longer Retry-After is clamped to this
+    budget_ratio: Annotated[float, msgspec.Meta(ge=0)] = 0.2  # retries may be at most this share of first attempts (per deployment)
+    budget_min_retries: NonNegativeInt = 3  # always allowed within a window, so a quiet gateway can still retry
+    budget_window_seconds: PositiveSeconds = 10.0
 
 
 class FallbackConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -43,18 +48,18 @@ class FallbackConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 class CircuitBreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
-    consecutive_failures: int = 5  # open after this many provider-health failures in a row
-    failure_rate: float = 0.5  # ... or this share of failures over the window
-    min_requests: int = 20  # ... once the window holds at least this many calls
-    window_seconds: float = 30.0
-    open_seconds: float = 30.0  # then half-open: let `half_open_probes` calls through
-    half_open_probes: int = 1
+    consecutive_failures: AtLeastOne = 5  # open after this many provider-health failures in a row
+    failure_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5  # ... or this share of failures over the window
+    min_requests: AtLeastOne = 20  # ... once the window holds at least this many calls
+    window_seconds: PositiveSeconds = 30.0
+    open_seconds: Seconds = 30.0  # then half-open: let `half_open_probes` calls through
+    half_open_probes: AtLeastOne = 1
 
 
 class TimeoutsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    connect_seconds: float = 5.0  # TCP + TLS (applied to the provider's HTTP client)
-    attempt_seconds: float | None = None  # one upstream call; expiry = outcome unknown (ambiguous)
-    total_seconds: float | None = None  # all tries of this deployment within one request
+    connect_seconds: PositiveSeconds = 5.0  # TCP + TLS (applied to the provider's HTTP client)
+    attempt_seconds: PositiveSeconds | None = None  # one upstream call; expiry = outcome unknown (ambiguous)
+    total_seconds: PositiveSeconds | None = None  # all tries of this deployment within one request
 
 
 def fallback_allowed(choice: FallbackChoice) -> bool:

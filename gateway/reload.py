@@ -55,6 +55,8 @@ class Reloader:
             self._services.runtime = runtime  # the atomic swap
         metrics.CONFIG_RELOADS.labels("ok").inc()
         log.info("config reloaded from %s: models %s", self._path, ", ".join(config.models))
+        if config.auth != old.config.auth:
+            log.warning("auth: section changed, but authentication settings apply at start-up only: restart")
         self._retire(old)
         return True
 

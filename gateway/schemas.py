@@ -221,3 +221,5 @@ def decode_generate_request(body: bytes) -> GenerateRequest:
         raise InvalidRequest(message, param=param) from exc
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 inside strings
+        raise InvalidRequest("body is not valid UTF-8 JSON") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, post
+from litestar.response import Stream
 
 from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.metrics import set_metrics_model
@@ -17,6 +18,7 @@ from gateway.runtime import Runtime
 from gateway.schemas import decode_generate_request
 from gateway.service import Generation, generate
 from gateway.services import Services
+from gateway.streaming import stream_generation
 
 _ENCODER = msgspec.json.Encoder()
 GENERATE_PATH = "/api/v1/image/generate"
@@ -29,7 +31,7 @@ GENERATE_PATH = "/api/v1/image/generate"
     summary="Generate images",
     operation_id="generateImage",
 )
-async def generate_image(request: HttpRequest) -> Response[bytes]:
+async def generate_image(request: HttpRequest) -> Response[bytes] | Stream:
     services: Services = request.app.state.services
     runtime = services.runtime
     request_id = request_id_of(request.scope)
@@ -44,6 +46,8 @@ async def generate_image(request: HttpRequest) -> Response[bytes]:
     principal = await services.authenticator.authenticate(request.headers, ip)
     request.state.principal = principal
     await services.limits.rate_limits.check_account(state, limits, principal.account, req, model)
+    if req.stream:
+        return stream_generation(runtime, req, request_id=request_id, router=services.router)
     generation = await cancel_on_disconnect(
         request.receive, generate(runtime, req, request_id=request_id, router=services.router)
     )

@@ -28,6 +28,7 @@ from gateway.metrics import (
     RATE_LIMITED,
     REQUEST_DURATION,
     REQUESTS,
+    RETRY_BUDGET_EXHAUSTED,
     UPSTREAM_ATTEMPTS,
     UPSTREAM_LATENCY,
 )
@@ -84,6 +85,12 @@ def metrics() -> Response[bytes]:
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
 
+def release_process_metrics() -> None:
+    """On worker shutdown in multiprocess mode: drop this process's live gauges from the sums."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 def prime_metrics(config: RoutingConfig) -> None:
     """Create the series whose label values the config fixes, at zero, so every metric is visible
     (and `rate()` works) before the first event: per deployment, per limit scope, per reload result."""
@@ -96,6 +103,7 @@ def prime_metrics(config: RoutingConfig) -> None:
                 UPSTREAM_ATTEMPTS.labels(provider, label, "ok")
                 UPSTREAM_LATENCY.labels(provider, label)
                 CIRCUIT_STATE.labels(label)
+                RETRY_BUDGET_EXHAUSTED.labels(label)
                 LEASES_IN_USE.labels(label)
     for scope in ("ip", "account"):
         RATE_LIMITED.labels(scope)

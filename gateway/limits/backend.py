@@ -25,7 +25,12 @@ _ERRORS = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 class RedisUnavailable(Exception):
-    """Redis could not be used for this decision (the message names the cause, never a key)."""
+    """Redis could not be used for this decision (the message names the cause, never a key).
+    `skipped`: the breaker was open, so Redis was not even tried (callers log those quietly)."""
+
+    def __init__(self, message: str, *, skipped: bool = False) -> None:
+        super().__init__(message)
+        self.skipped = skipped
 
 
 class RedisBackend:
@@ -52,7 +57,7 @@ class RedisBackend:
     async def call(self, operation: str, action: Callable[[RedisClient], Awaitable[T]]) -> T:
         if not self.breaker.allow():
             REDIS_ERRORS.labels(operation).inc()
-            raise RedisUnavailable(f"redis breaker open ({operation})")
+            raise RedisUnavailable(f"redis breaker open ({operation})", skipped=True)
         try:
             async with asyncio.timeout(self._deadline):
                 if not self._ready:

@@ -7,7 +7,7 @@
       ip:      {rate: 5, period_seconds: 1, burst: 20}
       account: {rate: 60, period_seconds: 60, burst: 10, cost: images,
                 models: {flux-pro: {rate: 10, period_seconds: 60, burst: 2, cost: megapixels}}}
-      leases:  {ttl_seconds: 30, wait_seconds: 2}
+      leases:  {ttl_seconds: 30}        # the cap and the wait are per provider (max_concurrency, lease_wait_seconds)
       redis:   {timeout_ms: 200, pool_size: 64, pool_wait_ms: 50, breaker_failures: 3,
                 breaker_open_seconds: 2}
 
@@ -53,7 +53,6 @@ class ScopeLimits(RatePolicy, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 class LeaseConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     ttl_seconds: Positive = 30.0  # a crashed replica's leases free after this; live ones renew at ttl/3
-    wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0  # then 503 provider_capacity / fall back
 
 
 class RedisClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -80,5 +79,13 @@ class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             except ValueError:
                 raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or CIDR") from None
 
-    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies]
+    def unknown_models(self, known: set[str]) -> list[str]:
+        """Config paths of per-model policies naming a model the routing file does not define."""
+        scopes = (("ip", self.ip), ("account", self.account))
+        return [
+            f"limits.{name}.models.{model}"
+            for name, scope in scopes
+            if scope is not None
+            for model in scope.models
+            if model not in known
+        ]

@@ -157,10 +157,39 @@ class RedisGate:
                 return
 
 
+class LocalLeases:
+    """The embedded default: per-process semaphores (`LocalGate`) with the same metrics as RedisGate."""
+
+    def __init__(self) -> None:
+        self._gate = LocalGate()
+
+    @asynccontextmanager
+    async def lease(self, deployment: str, *, limit: int | None, wait_seconds: float) -> AsyncIterator[None]:
+        if limit is None:
+            yield
+            return
+        started = time.perf_counter()
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(
+                    self._gate.lease(deployment, limit=limit, wait_seconds=wait_seconds)
+                )
+            except ProviderError:
+                LEASE_WAIT.labels(deployment, "timeout").observe(time.perf_counter() - started)
+                raise
+            LEASE_WAIT.labels(deployment, "acquired").observe(time.perf_counter() - started)
+            gauge = LEASES_IN_USE.labels(deployment)
+            gauge.inc()
+            try:
+                yield
+            finally:
+                gauge.dec()
+
+
 def make_gate(
     backend: RedisBackend | None, *, ttl_seconds: float = 30.0, replicas: int = 1
 ) -> ConcurrencyGate:
     """The gate for this process: Redis-backed when a backend is configured, else per-process."""
     if backend is None:
-        return LocalGate()
+        return LocalLeases()
     return RedisGate(backend, ttl_seconds=ttl_seconds, replicas=replicas)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from gateway.limits.backend import RedisBackend, RedisUnavailable
 from gateway.limits.config import LimitsConfig
 from gateway.limits.gcra import MemoryLimiter
-from gateway.limits.leases import make_gate
+from gateway.limits.leases import LocalLeases, make_gate
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.limits.service import RateLimits
-from gateway.routing.gate import ConcurrencyGate, LocalGate
+from gateway.routing.gate import ConcurrencyGate
 
 
 @dataclass(slots=True)
 class LimitsRuntime:
     rate_limits: RateLimits = field(default_factory=lambda: RateLimits(MemoryLimiter()))
-    gate: ConcurrencyGate = field(default_factory=LocalGate)
+    gate: ConcurrencyGate = field(default_factory=LocalLeases)
     backend: RedisBackend | None = None  # None: the embedded default (per-process state)
 
     @classmethod
@@ -27,6 +28,13 @@ class LimitsRuntime:
         backend = RedisBackend.from_url(redis_url, config.redis)
         gate = make_gate(backend, ttl_seconds=config.leases.ttl_seconds, replicas=config.replicas)
         return cls(rate_limits=RateLimits(RedisLimiter(backend)), gate=gate, backend=backend)
+
+    async def warm(self) -> None:
+        """Connect and load the scripts before traffic arrives (a cold burst would otherwise queue
+        behind the first connect). Failure is fine here: requests apply the fail mode."""
+        if self.backend is not None:
+            with contextlib.suppress(RedisUnavailable):
+                await self.backend.ping()
 
     async def status(self) -> dict[str, object]:
         """For /readyz: which backend, whether Redis answers, and the breaker's state."""

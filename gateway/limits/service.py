@@ -111,7 +111,12 @@ class RateLimits:
                 DEGRADED_DECISIONS.labels("ratelimit", "reject").inc()
                 raise ServiceUnavailable("rate limiter unavailable; retry shortly", retry_after=1) from exc
             DEGRADED_DECISIONS.labels("ratelimit", "local").inc()
-            log.warning("%s rate limit decided per process: %s", scope, exc)
+            log.log(
+                logging.DEBUG if exc.skipped else logging.WARNING,
+                "%s limit decided per process: %s",
+                scope,
+                exc,
+            )
             local = Bucket(
                 bucket.name,
                 bucket.emission_us * config.replicas,

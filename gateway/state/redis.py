@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from gateway.limits.config import RedisClientConfig
+from gateway.limits.redis_client import RedisClient, connect
 from gateway.state.base import StateStore, StoreUnavailable
 from gateway.state.memory import MemoryStore
 
@@ -14,20 +15,14 @@ REQUEST_PATH_TIMEOUT_S = 0.25
 class RedisStore(StateStore):
     kind = "redis"
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.client = client
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = REQUEST_PATH_TIMEOUT_S) -> RedisStore:
-        client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            max_connections=256,
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
-        return cls(client)
+        # One try per command (a retried SET NX after a timeout would report a false replay), a bounded
+        # pool with a short wait; `redis+cluster://` URLs get a cluster client (gateway.limits.redis_client).
+        return cls(connect(url, RedisClientConfig(timeout_ms=round(timeout_s * 1000), pool_size=256)))
 
     async def ping(self) -> None:
         try:
@@ -73,7 +68,7 @@ class RedisStore(StateStore):
 
 
 def open_store(redis_url: str | None) -> StateStore:
-    """Redis when a URL is given, else the per-process in-memory store."""
+    """Redis when a URL is given (`redis+cluster://host:port` for Redis Cluster), else in memory."""
     if redis_url:
         return RedisStore.from_url(redis_url)
     return MemoryStore()

@@ -143,7 +143,7 @@ async def test_models_catalogue_shows_adapter_capabilities(client: AsyncTestClie
     ultra = models["flux-ultra"]["providers"][0]["capabilities"]
     assert ultra["aspect_ratios"][:2] == ["21:9", "16:9"] and ultra["sizes"] is None
     flux = models["flux-pro"]["providers"][0]["capabilities"]
-    assert flux["size_multiple"] == 32 and flux["max_side"] == 1440 and flux["streaming"] is False
+    assert flux["size_multiple"] == 32 and flux["max_side"] == 1440 and flux["streaming"] is True
 
 
 def _png_with_parameters() -> str:

@@ -49,6 +49,9 @@ async def test_set_nx_get_expires_at_absolute_time(store: StateStore) -> None:
 
 
 async def test_concurrent_claims_admit_exactly_one(store: StateStore) -> None:
+    from tests.auth.test_replay import warm_pool
+
+    await warm_pool(store)  # one try per command: open the burst's connections first (CI load)
     now = await store.now_ms()
     results = await asyncio.gather(
         *(store.set_nx_get("ig:test:race", str(i).encode(), expire_at_ms=now + 10_000) for i in range(50))

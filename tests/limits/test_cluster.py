@@ -119,3 +119,26 @@ async def test_replay_keys_work_on_a_cluster(cluster: str) -> None:
     assert await store.set_nx_get(key, b"digest", expire_at_ms=int(time.time() * 1000) + 60_000) is None
     assert await store.set_nx_get(key, b"other", expire_at_ms=int(time.time() * 1000) + 60_000) == b"digest"
     await store.aclose()
+
+
+async def test_the_app_runs_on_a_cluster_url(cluster: str) -> None:
+    """REDIS_URL=redis+cluster://…: the store, the limiter and the gate all use the cluster."""
+    from litestar.testing import AsyncTestClient
+
+    from gateway.app import create_app
+    from gateway.settings import Settings
+    from tests.limits.test_limits_api import HeaderAuthenticator
+    from tests.support.app import MOCK_ROUTING, mock_config
+
+    routing = MOCK_ROUTING.replace(
+        "    settings: {max_n: 4}\n", "    settings: {max_n: 4}\n    max_concurrency: 1\n", 1
+    )
+    routing += "limits:\n  ip: {rate: 1, period_seconds: 3600, burst: 5}\n  account: {rate: 1, period_seconds: 3600, burst: 2}\n"
+    app = create_app(Settings(redis_url=cluster), config=mock_config(routing))
+    async with AsyncTestClient(app=app) as client:
+        app.state.services.authenticator = HeaderAuthenticator()
+        ready = (await client.get("/readyz")).json()
+        assert ready["status"] == "ready" and ready["store"]["ok"] and ready["limits"]["kind"] == "redis"
+        body = {"model": "mock-image", "prompt": "x"}
+        codes = [(await client.post("/api/v1/image/generate", json=body)).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]

@@ -10,8 +10,8 @@ import redis
 from gateway.errors import FailureClass, ProviderError
 from gateway.limits.backend import RedisBackend
 from gateway.limits.config import RedisClientConfig
-from gateway.limits.leases import RedisGate, lease_key
-from gateway.metrics import DEGRADED_DECISIONS
+from gateway.limits.leases import RedisGate, lease_key, make_gate
+from gateway.metrics import DEGRADED_DECISIONS, LEASE_WAIT, LEASES_IN_USE
 from tests.support.redis_server import free_port
 
 
@@ -87,3 +87,17 @@ async def test_without_redis_the_gate_degrades_to_a_local_share_of_the_cap() -> 
     assert counter["max"] == 2  # cap 4 ÷ 2 replicas
     assert DEGRADED_DECISIONS.labels("lease", "local")._value.get() >= before + 8
     await dead.aclose()
+
+
+async def test_the_embedded_gate_caps_and_is_measured() -> None:
+    gate = make_gate(None)
+    before = LEASE_WAIT.labels("local/m", "acquired")._sum.get()
+    counter = {"now": 0, "max": 0}
+    await asyncio.gather(*(_hold(gate, "local/m", 2, counter, 0.01) for _ in range(6)))  # type: ignore[arg-type]
+    assert counter["max"] == 2
+    assert LEASE_WAIT.labels("local/m", "acquired")._sum.get() > before
+    assert LEASES_IN_USE.labels("local/m")._value.get() == 0
+    async with gate.lease("local/m", limit=1, wait_seconds=1.0):
+        with pytest.raises(ProviderError):
+            async with gate.lease("local/m", limit=1, wait_seconds=0.01):
+                pytest.fail("a second lease was granted over the cap")

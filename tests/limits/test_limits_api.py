@@ -131,3 +131,57 @@ async def test_degrades_to_a_per_process_share_without_redis() -> None:
         codes = [(await client.post("/api/v1/image/generate", json=BODY)).status_code for _ in range(4)]
         assert codes == [200, 200, 429, 429]  # burst 4 ÷ 2 replicas
         assert (await client.get("/readyz")).json()["limits"]["ok"] is False
+
+
+CAPACITY_ROUTING = """
+providers:
+  slow:
+    adapter: mock
+    max_concurrency: 1
+    lease_wait_seconds: 0.05
+    settings: {latency_ms: 300}
+  spare:
+    adapter: mock
+models:
+  capped:
+    deployments:
+      - {provider: slow, model: slow-v1}
+  capped-with-fallback:
+    deployments:
+      - {provider: slow, model: slow-v1}
+      - {provider: spare, model: spare-v1}
+auth:
+  enabled: false
+"""
+
+
+async def _two_at_once(model: str) -> list:  # type: ignore[type-arg]
+    import asyncio
+
+    import httpx
+
+    app = create_app(Settings(), config=mock_config(CAPACITY_ROUTING))
+    # The test client runs the lifespan; its requests are serialized, so send these two through a
+    # plain ASGI transport to the same (started) app, concurrently.
+    async with (
+        AsyncTestClient(app=app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
+        body = {"model": model, "prompt": "x"}
+        return list(
+            await asyncio.gather(*(client.post("/api/v1/image/generate", json=body) for _ in range(2)))
+        )
+
+
+async def test_no_lease_in_time_is_503_provider_capacity() -> None:
+    responses = await _two_at_once("capped")
+    assert sorted(r.status_code for r in responses) == [200, 503]
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.json()["error"]["code"] == "provider_capacity" and int(refused.headers["retry-after"]) >= 1
+
+
+async def test_no_lease_in_time_falls_back_when_the_route_allows() -> None:
+    responses = await _two_at_once("capped-with-fallback")
+    assert [r.status_code for r in responses] == [200, 200]
+    providers = sorted(r.json()["provider_metadata"]["provider"] for r in responses)
+    assert providers == ["slow", "spare"]

@@ -43,14 +43,17 @@ def own_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def app_client(own_redis: RedisServer) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
-    app = create_app(Settings(redis_url=own_redis.url), config=mock_config(MOCK_ROUTING + LIMITS))
+    routing = MOCK_ROUTING.replace(
+        "    settings: {max_n: 4}\n", "    settings: {max_n: 4}\n    max_concurrency: 2\n", 1
+    )
+    app = create_app(Settings(redis_url=own_redis.url), config=mock_config(routing + LIMITS))
     async with AsyncTestClient(app=app) as client:
         app.state.services.authenticator = HeaderAuthenticator()
         yield client
 
 
-def _degraded() -> float:
-    return float(DEGRADED_DECISIONS.labels("ratelimit", "local")._value.get())
+def _degraded(component: str = "ratelimit") -> float:
+    return float(DEGRADED_DECISIONS.labels(component, "local")._value.get())
 
 
 async def _timed_post(client: AsyncTestClient) -> tuple[int, float]:  # type: ignore[type-arg]
@@ -81,11 +84,14 @@ async def test_paused_redis_degrades_within_the_timeout_and_recovers(
     assert (await _timed_post(app_client))[0] == 200
     assert own_redis.process is not None
     os.kill(own_redis.process.pid, signal.SIGSTOP)
-    before = _degraded()
+    before, leases_before = _degraded(), _degraded("lease")
     results = [await _timed_post(app_client) for _ in range(6)]
-    assert all(status == 200 for status, _ in results), results  # degraded to the local limiter
+    print(
+        f"\nSIGSTOP: {[status for status, _ in results]}, slowest {max(e for _, e in results) * 1000:.0f} ms"
+    )
+    assert all(status == 200 for status, _ in results), results  # degraded to the local limiter and gate
     assert max(elapsed for _, elapsed in results) < BOUND_S, results
-    assert _degraded() >= before + 6
+    assert _degraded() >= before + 6 and _degraded("lease") >= leases_before + 6
     ready = (await app_client.get("/readyz")).json()
     assert ready["limits"]["ok"] is False and ready["limits"]["breaker"] in ("open", "half_open")
     os.kill(own_redis.process.pid, signal.SIGCONT)
@@ -103,8 +109,33 @@ async def test_killed_redis_degrades_and_recovers_after_restart(
     own_redis.process.kill()
     own_redis.process.wait()
     results = [await _timed_post(app_client) for _ in range(6)]
+    print(
+        f"\nSIGKILL: {[status for status, _ in results]}, slowest {max(e for _, e in results) * 1000:.0f} ms"
+    )
     assert all(status == 200 for status, _ in results), results
     assert max(elapsed for _, elapsed in results) < BOUND_S, results
     own_redis.process = None
     own_redis.start()  # same port, empty
     await _recovered(app_client, own_redis)
+
+
+async def test_the_replay_store_fails_fast_on_a_paused_redis(own_redis: RedisServer) -> None:
+    """The store uses the same one-try client: a hung Redis costs one timeout, not redis-py's retries."""
+    from gateway.state.base import StoreUnavailable
+    from gateway.state.redis import RedisStore
+
+    store = RedisStore.from_url(own_redis.url, timeout_s=0.15)
+    retry = store.client.get_connection_kwargs()["retry"]
+    assert retry.get_retries() == 0  # redis-py's default would retry (and could double-claim)
+    await store.ping()
+    assert own_redis.process is not None
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    started = time.perf_counter()
+    with pytest.raises(StoreUnavailable):
+        await store.set_nx_get("ig:nonce:{a}:n", b"d", expire_at_ms=int(time.time() * 1000) + 60_000)
+    assert time.perf_counter() - started < BOUND_S
+    os.kill(own_redis.process.pid, signal.SIGCONT)
+    assert (
+        await store.set_nx_get("ig:nonce:{a}:n2", b"d", expire_at_ms=int(time.time() * 1000) + 60_000) is None
+    )
+    await store.aclose()

@@ -28,6 +28,7 @@ providers:
   probe:
     adapter: http_probe
     max_concurrency: {cap}
+    lease_wait_seconds: 20
     settings: {{url: "{url}"}}
 models:
   probe-image:
@@ -37,7 +38,7 @@ auth:
   enabled: false
 limits:
   account: {{rate: 1, period_seconds: 3600, burst: 10}}
-  leases: {{ttl_seconds: 10, wait_seconds: 20}}
+  leases: {{ttl_seconds: 10}}
 """
 
 

@@ -103,3 +103,28 @@ def test_limits_config_is_validated_with_paths() -> None:
         parse_config(MOCK_ROUTING + "limits:\n  trusted_proxies: [not-an-ip]\n")
     assert "trusted_proxies" in str(caught.value)
     assert msgspec.convert({}, type(config.limits)).ip is None  # the default limits nothing
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            MOCK_ROUTING + "limits:\n  account: {rate: 1, burst: 2, models: {nope: {rate: 1, burst: 1}}}\n"
+        )
+    assert caught.value.path == "limits.account.models.nope"
+
+
+def test_the_request_path_client_never_retries_and_bounds_the_pool_wait() -> None:
+    import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
+
+    from gateway.limits.config import RedisClientConfig
+    from gateway.limits.redis_client import connect, is_cluster_url
+
+    client = connect("redis://127.0.0.1:1/0", RedisClientConfig(timeout_ms=120, pool_size=8, pool_wait_ms=40))
+    assert isinstance(client, aioredis.Redis)
+    pool = client.connection_pool
+    assert isinstance(pool, aioredis.BlockingConnectionPool)
+    assert pool.max_connections == 8 and pool.timeout == 0.04
+    kwargs = pool.connection_kwargs
+    assert kwargs["retry"].get_retries() == 0
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.12
+    assert is_cluster_url("redis+cluster://127.0.0.1:7000") and not is_cluster_url("redis://127.0.0.1:7000")
+    cluster = connect("redis+cluster://127.0.0.1:7000")
+    assert isinstance(cluster, RedisCluster) and cluster.retry.get_retries() == 0

@@ -1,0 +1,108 @@
+"""gpt-image streaming: `stream: true` + `partial_images` on POST /images/generations.
+
+The response is `text/event-stream` (providers.md 1.2): `image_generation.partial_image` events
+carry previews, one `image_generation.completed` event carries the final image, and an object with
+an `error` key means the provider gave up. Streaming takes n = 1 only, so the gateway fans out one
+call per image (`Capabilities.stream_max_n = 1`). Closing the iterator closes the HTTP response.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import httpx
+import msgspec
+
+from adapters.sse import iter_sse
+from gateway import upstream
+from gateway.canonical import PreviewImage, ProviderImage, ProviderResult, StreamUpdate
+from gateway.errors import FailureClass, ProviderError
+
+Classify = Callable[[int, httpx.Headers, bytes], ProviderError]
+_POLICY_CODES = ("content_policy_violation", "moderation_blocked")
+
+
+class _Partial(msgspec.Struct, frozen=True, tag="image_generation.partial_image", tag_field="type"):
+    b64_json: str
+    partial_image_index: int = 0
+
+
+class _Completed(msgspec.Struct, frozen=True, tag="image_generation.completed", tag_field="type"):
+    b64_json: str
+
+
+_EVENT = msgspec.json.Decoder(_Partial | _Completed)
+
+
+async def stream_image(
+    client: httpx.AsyncClient,
+    provider: str,
+    request: httpx.Request,
+    classify: Classify,
+    warnings: list[str],
+) -> AsyncIterator[StreamUpdate]:
+    """Send `request` (a streaming generation) and translate its events."""
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise upstream.transport_error(provider, exc) from exc
+    try:
+        if response.status_code != 200:
+            error = classify(response.status_code, response.headers, await response.aread())
+            error.provider = provider
+            raise error
+        async for message in iter_sse(response.aiter_lines()):
+            if message.data == "[DONE]":
+                break
+            update = _translate(provider, message.data, warnings)
+            if update is not None:
+                yield update
+                if isinstance(update, ProviderResult):
+                    return
+    except httpx.HTTPError as exc:
+        raise upstream.transport_error(provider, exc, what="stream") from exc
+    finally:
+        await response.aclose()
+    raise ProviderError(provider, FailureClass.AMBIGUOUS, f"{provider} stream ended before the final image")
+
+
+def _translate(provider: str, data: str, warnings: list[str]) -> StreamUpdate | None:
+    try:
+        event = _EVENT.decode(data)
+    except msgspec.ValidationError:
+        _raise_if_error(provider, data)
+        return None  # an event type we do not know: skip it
+    except msgspec.DecodeError:
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
+    if isinstance(event, _Partial):
+        blob = _b64(event.b64_json)
+        return None if blob is None else PreviewImage(data=blob)
+    blob = _b64(event.b64_json)
+    if blob is None:
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} final image is not base64")
+    raw = upstream.elide_base64(msgspec.json.decode(data))
+    return ProviderResult(
+        images=[ProviderImage(data=upstream.require_image(provider, blob))],
+        raw=raw if isinstance(raw, dict) else {},
+        warnings=warnings,
+    )
+
+
+def _raise_if_error(provider: str, data: str) -> None:
+    payload: Any = msgspec.json.decode(data)
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, Mapping):
+        return
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    failure = FailureClass.CONTENT_POLICY if code in _POLICY_CODES else FailureClass.TRANSIENT
+    raise ProviderError(provider, failure, f"{provider} stream error ({code or 'error'})", provider_code=code)
+
+
+def _b64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None

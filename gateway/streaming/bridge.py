@@ -1,0 +1,143 @@
+"""Adapters as the executor sees them during a streamed request: same calls, updates tapped off.
+
+The executor (retries, fallback, deadline) is unaware of streaming: for each shard the stream hands
+it a view of the runtime whose adapters are `StreamingBridge`s. A bridge calls the real adapter's
+`generate_stream` when it has one (forwarding progress and previews to the shard's `ShardTap`) and
+plain `generate` otherwise, and returns the same ProviderResult either way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import ClassVar
+
+import msgspec
+
+from adapters.base import ImageAdapter, supports_streaming
+from gateway import imaging
+from gateway.canonical import (
+    CallContext,
+    Capabilities,
+    ImageRequest,
+    PreviewImage,
+    ProgressUpdate,
+    ProviderResult,
+    StreamUpdate,
+)
+from gateway.errors import FailureClass, ProviderError
+from gateway.merge import data_url
+from gateway.routing.plan import Shard
+from gateway.runtime import Runtime
+from gateway.streaming.events import PartialImageEvent, ProgressEvent, StreamEvent
+
+Emit = Callable[[StreamEvent], None]
+
+
+class ShardTap:
+    """Turns one shard's adapter updates into events about that shard's image slots."""
+
+    def __init__(self, emit: Emit, shard: Shard) -> None:
+        self._emit = emit
+        self._first = shard.first_image
+        self._count = shard.request.n
+        self.attempts = 0
+        self._last: tuple[str, FailureClass] | None = None
+
+    def begin(self, provider: str) -> None:
+        """A new attempt starts; after a failure, say so (the client sees retries and fallbacks)."""
+        self.attempts += 1
+        if self._last is None:
+            return
+        failed_provider, failure = self._last
+        action = "retrying" if failed_provider == provider else f"falling back to {provider}"
+        message = f"attempt {self.attempts - 1} failed ({failure.value} from {failed_provider}); {action}"
+        for index in self._slots(None):
+            self._emit(
+                StreamEvent(
+                    "progress",
+                    ProgressEvent(
+                        index=index,
+                        step=0,
+                        total_steps=None,
+                        attempt=self.attempts,
+                        provider=provider,
+                        message=message,
+                    ),
+                )
+            )
+
+    def failed(self, error: ProviderError) -> None:
+        self._last = (error.provider, error.failure)
+
+    def update(self, update: ProgressUpdate | PreviewImage) -> None:
+        if isinstance(update, ProgressUpdate):
+            for index in self._slots(update.index):
+                progress = ProgressEvent(index=index, step=update.step, total_steps=update.total_steps)
+                self._emit(StreamEvent("progress", progress))
+            return
+        fmt = imaging.sniff_format(update.data)
+        if fmt is None or not 0 <= update.index < self._count:
+            return  # previews are advisory: an unreadable one is dropped, never fatal
+        preview = PartialImageEvent(index=self._first + update.index, data_url=data_url(update.data, fmt))
+        self._emit(StreamEvent("partial_image", preview))
+
+    def _slots(self, index: int | None) -> range:
+        if index is None:
+            return range(self._first, self._first + self._count)
+        if not 0 <= index < self._count:
+            return range(0)
+        return range(self._first + index, self._first + index + 1)
+
+
+class StreamingBridge:
+    """Wraps one real adapter for one shard. Never closes the adapter it wraps."""
+
+    kind: ClassVar[str] = "stream-bridge"
+
+    def __init__(self, adapter: ImageAdapter, provider: str, tap: ShardTap) -> None:
+        self._adapter = adapter
+        self._provider = provider
+        self._tap = tap
+
+    def capabilities(self, provider_model: str) -> Capabilities:
+        return self._adapter.capabilities(provider_model)
+
+    async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        self._tap.begin(self._provider)
+        try:
+            return await self._call(req, ctx)
+        except ProviderError as exc:
+            self._tap.failed(exc)
+            raise
+
+    async def aclose(self) -> None:
+        return None
+
+    async def _call(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        adapter = self._adapter
+        if not supports_streaming(adapter):
+            return await adapter.generate(msgspec.structs.replace(req, stream=False), ctx)
+        updates = adapter.generate_stream(req, ctx)
+        try:
+            async for update in updates:
+                if isinstance(update, ProviderResult):
+                    return update
+                self._tap.update(update)
+        finally:
+            await _close(updates)
+        raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "stream ended without an image")
+
+
+def shard_view(runtime: Runtime, tap: ShardTap) -> Runtime:
+    """The runtime with every adapter bridged to `tap` (cheap: no adapter is rebuilt)."""
+    bridged: dict[str, ImageAdapter] = {
+        name: StreamingBridge(adapter, name, tap) for name, adapter in runtime.adapters.items()
+    }
+    return dataclasses.replace(runtime, adapters=bridged)
+
+
+async def _close(updates: AsyncIterator[StreamUpdate]) -> None:
+    aclose = getattr(updates, "aclose", None)
+    if aclose is not None:
+        await aclose()
