@@ -20,7 +20,7 @@ except ImportError:  # the SIWX client helper is not on this branch yet
 
 DOMAIN = "bench.local"
 ORIGIN = "https://bench.local"
-DEFAULT_RATE = 3000.0  # req/s assumed before any run of a target has been observed
+DEFAULT_RATE = 1000.0  # req/s: the floor of the rate envelopes are signed for
 
 
 @dataclass
@@ -33,11 +33,13 @@ class EnvelopeSigner:
     rates: dict[int, float] = field(default_factory=dict)
 
     def budget(self, conns: int, seconds: float) -> int:
-        rate = self.rates.get(conns, DEFAULT_RATE)
-        return int(rate * 1.5 * seconds) + 500
+        """Envelopes for a run: twice the fastest rate seen so far (at any concurrency, at least
+        DEFAULT_RATE) times the duration. A run that still ran out would show 401s as errors."""
+        rate = max([DEFAULT_RATE, *self.rates.values()])
+        return int(rate * 2 * seconds) + 1000
 
     def observe(self, conns: int, rps: float) -> None:
-        self.rates[conns] = max(rps, 50.0)
+        self.rates[conns] = max(rps, self.rates.get(conns, 0.0))
 
     def sign(self, n: int) -> list[str]:
         url = ORIGIN + GENERATE_PATH

@@ -54,7 +54,9 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def _verdict(ok: bool) -> str:
+def _verdict(ok: bool, *rows: list[Row]) -> str:
+    if any(_errors(r) for group in rows for r in group):
+        return "INVALID (a row has errors: see the table)"
     return "MET" if ok else "NOT MET"
 
 
@@ -68,7 +70,7 @@ def ratios(rows: list[Row], rss: Row | None) -> list[str]:
             p50 = statistics.median(p[0] for p in pairs) / 1000
             p99 = statistics.median(p[1] for p in pairs) / 1000
             each = ", ".join(f"{a / 1000:.2f}/{b / 1000:.2f}" for a, b in pairs)
-            target = f" — target p50 < 1 ms, p99 < 3 ms: {_verdict(p50 < 1 and p99 < 3)}" if size == "100k" else ""
+            target = f" — target p50 < 1 ms, p99 < 3 ms: {_verdict(p50 < 1 and p99 < 3, d, o)}" if size == "100k" else ""
             out.append(f"- overhead {size}, 1 connection (ours − direct, median of {len(pairs)} interleaved "
                        f"pairs): p50 {p50:.2f} ms, p99 {p99:.2f} ms [each pair p50/p99: {each}]{target}")
         lite, ours = _pick(rows, f"{size} c1", "litellm"), o
@@ -79,7 +81,7 @@ def ratios(rows: list[Row], rss: Row | None) -> list[str]:
         if lite16 and ours16:
             ratio = _median(ours16, "rps") / _median(lite16, "rps")
             out.append(f"- throughput {size}, 16 connections, ours / LiteLLM: {ratio:.1f}x — target >= 5x: "
-                       f"{_verdict(ratio >= 5)}")
+                       f"{_verdict(ratio >= 5, lite16, ours16)}")
             cpu_ratio = _median(lite16, "cpu_us_per_request") / max(1.0, _median(ours16, "cpu_us_per_request"))
             out.append(f"  - server CPU per request at 16 connections (noise-robust): ours "
                        f"{_median(ours16, 'cpu_us_per_request'):.0f} µs, LiteLLM "
@@ -88,13 +90,29 @@ def ratios(rows: list[Row], rss: Row | None) -> list[str]:
     if sd and so:
         ratio = _median(so, "rps") / _median(sd, "rps")
         out.append(f"- slow upstream (1 s, 64 connections), ours / direct throughput: {ratio:.3f} — target >= 0.95: "
-                   f"{_verdict(ratio >= 0.95)}")
+                   f"{_verdict(ratio >= 0.95, sd, so)}")
     if rss is not None:
         out.append(f"- RSS over {rss['seconds']:.0f} s at 16 connections ({rss['requests']} requests): "  # type: ignore[str-format]
                    f"start {rss['start_mib']:.1f} MiB, end {rss['end_mib']:.1f} MiB, min {rss['min_mib']:.1f}, "
                    f"max {rss['max_mib']:.1f}; max deviation from the median {rss['spread_pct']:.1f}% — "
                    f"target ±10%: {_verdict(float(rss['spread_pct']) <= 10)}")  # type: ignore[arg-type]
     return out
+
+
+def combine(parts: list[Row]) -> Row:
+    """One row for a run made of segments: totals for counts and rates; p50 = median of the
+    segments' p50s, p99 = the worst segment's p99 (an upper bound, not an exact percentile)."""
+    seconds = sum(float(p["seconds"]) for p in parts)  # type: ignore[arg-type]
+    requests = sum(int(p["requests"]) for p in parts)  # type: ignore[call-overload]
+    row: Row = dict(parts[0])
+    row |= {"seconds": seconds, "requests": requests, "rps": requests / seconds, "segments": len(parts),
+            "p50_us": statistics.median(float(p["p50_us"]) for p in parts),  # type: ignore[arg-type]
+            "p99_us": max(float(p["p99_us"]) for p in parts),  # type: ignore[arg-type]
+            "cpu_us_per_request": sum(float(p["cpu_us_per_request"]) * int(p["requests"]) for p in parts)  # type: ignore[arg-type, call-overload]
+            / max(1, requests)}
+    for key in ("non2xx", "connect_errors", "read_errors", "write_errors", "timeouts", "bytes"):
+        row[key] = sum(int(p[key]) for p in parts)  # type: ignore[call-overload]
+    return row
 
 
 def rss_summary(samples: list[tuple[float, int]], figures: Row) -> Row:

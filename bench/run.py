@@ -31,6 +31,7 @@ from bench.procs import Child, RssSampler, cpu_seconds, free_port, loaded, pinne
 from bench.targets import ROOT, Target, direct, start_litellm, start_mock, start_ours
 
 LUA = ROOT / "bench" / "wrk_bench.lua"
+SEGMENT_SECONDS = 60.0
 
 
 @dataclass
@@ -43,6 +44,22 @@ class Session:
     extras: dict[str, object] = field(default_factory=dict)
 
     def wrk(self, target: Target, conns: int, seconds: float, *, label: str, keep: bool = True) -> dict[str, object]:
+        """wrk against `target`; signed runs longer than SEGMENT_SECONDS go in segments, each with
+        freshly signed envelopes (so a 5-minute run never holds half a million of them)."""
+        if not target.signed or seconds <= SEGMENT_SECONDS:
+            return self._wrk_once(target, conns, seconds, label=label, keep=keep)
+        parts = []
+        left = seconds
+        while left > 0:
+            parts.append(self._wrk_once(target, conns, min(SEGMENT_SECONDS, left), label=label, keep=False))
+            left -= SEGMENT_SECONDS
+        figures = report.combine(parts)
+        if keep:
+            self.results.append(figures)
+            print(report.line(figures), flush=True)
+        return figures
+
+    def _wrk_once(self, target: Target, conns: int, seconds: float, *, label: str, keep: bool) -> dict[str, object]:
         """One wrk run against `target`; pre-signs enough single-use envelopes first."""
         body, out = self.work / "body.json", self.work / "wrk-out.json"
         body.write_bytes(target.body)
