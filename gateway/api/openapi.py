@@ -6,7 +6,7 @@ so Litestar cannot infer the request/response schemas; they are added here from 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from litestar import Litestar
@@ -17,8 +17,20 @@ from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (ke
 from gateway.api.auth import NonceResponse
 from gateway.api.images import GENERATE_PATH
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
+from gateway.streaming.events import EventName
 
 _REF = "#/components/schemas/{name}"
+# One server-sent event as a client parses it (`id:`, `event:`, `data:` lines; data is JSON text).
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string", "enum": list(get_args(EventName))},
+        "data": {"type": "string", "description": "JSON: the event's payload (see the streaming docs)"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
 
 
 def openapi_config(version: str) -> OpenAPIConfig:
@@ -63,7 +75,7 @@ def complete_schema(app: Litestar) -> None:
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
                 "image/webp": {"schema": {"type": "string", "format": "binary"}},
-                "text/event-stream": {"schema": {"type": "string"}},
+                "text/event-stream": {"schema": _SSE_EVENT},
             },
         },
         **{

@@ -57,11 +57,11 @@ ROWS: dict[str, tuple[str, str]] = {
         f"{RUN} tests/reliability/test_upstream_faults.py -k disconnect",
     ),
     "F10 redis killed mid-run": (
-        "mid-run: only 200 or 503 `auth_unavailable`; outage: 0 admitted, every answer 503 within 0.25 s + 0.75 s slack; recovered <= 5 s; nonce claims == admitted after restart",
+        "mid-run: only 200 or 503 `auth_unavailable`; outage: 0 admitted and 0 upstream calls, every answer 503 within 0.25 s + 0.75 s slack; recovered <= 5 s; nonce claims == admitted after restart; upstream submits == admitted over the whole run",
         f"{RUN} tests/reliability/test_redis_outage.py -k killed",
     ),
     "F11 redis paused (SIGSTOP)": (
-        "0 admitted, 503 `auth_unavailable` within the Redis timeout (+ slack); recovered <= 5 s after SIGCONT",
+        "0 admitted and 0 upstream calls, 503 `auth_unavailable` within the Redis timeout (+ slack); recovered <= 5 s after SIGCONT",
         f"{RUN} tests/reliability/test_redis_outage.py -k paused",
     ),
     "S1 replay across 3 replicas": (

@@ -18,8 +18,10 @@ pytest.importorskip("gateway.auth.siwx", reason="needs SIWX auth (branch `auth`)
 
 from tests.reliability import figures
 from tests.reliability.cluster import ControlledRedis, GatewayCluster
+from tests.reliability.fake_upstream import Behaviour, FakeUpstream, Latency
 from tests.reliability.load import LoadReport, body_for, run_load
 from tests.reliability.scenario import AUTH_ON, Wallet, routing_yaml
+from tests.reliability.test_upstream_faults import KEY_ENV, fake_provider
 
 pytestmark = pytest.mark.reliability
 
@@ -44,8 +46,9 @@ def nonce_claims(redis: ControlledRedis) -> int:
         client.close()
 
 
-def recover(urls: list[str], started: float) -> float:
-    """Seconds from `started` until every replica admitted a signed request again."""
+def recover(urls: list[str], started: float) -> tuple[float, int]:
+    """Seconds from `started` until every replica admitted a signed request again, and the number
+    of probes admitted."""
     wallet = Wallet()
     pending = set(urls)
     while pending and time.monotonic() - started < RECOVERY_S + 5:
@@ -57,15 +60,18 @@ def recover(urls: list[str], started: float) -> float:
                 pending.discard(url)
         time.sleep(0.05)
     assert not pending, f"not recovered: {pending}"
-    return time.monotonic() - started
+    return time.monotonic() - started, len(urls)
 
 
 @pytest.fixture
-def cluster(controlled_redis: ControlledRedis, tmp_path: Path):  # type: ignore[no-untyped-def]
-    providers = {"mock": {"adapter": "mock", "settings": {"max_n": 4, "latency_ms": 20}}}
-    with GatewayCluster(
-        2, routing_yaml(auth=AUTH_ON, providers=providers), tmp_path, redis_url=controlled_redis.url
-    ) as running:
+def cluster(controlled_redis: ControlledRedis, fake_upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Two replicas whose only provider is the fake upstream (20 ms), so every billed call is counted."""
+    fake_upstream.configure(Behaviour(latency=Latency("fixed", 20)))
+    providers = {"fake": fake_provider(fake_upstream)}
+    models = {"mock-image": {"deployments": [{"provider": "fake", "model": "fake-image-1"}]}}
+    text = routing_yaml(auth=AUTH_ON, providers=providers, models=models)
+    env = {KEY_ENV: "sk-fake"}
+    with GatewayCluster(2, text, tmp_path, redis_url=controlled_redis.url, extra_env=env) as running:
         unsigned = asyncio.run(run_load(running.urls, 2, 2, lambda i: body_for(i, tag="unsigned")))
         assert unsigned.statuses() == {401: 2}, "auth must be on, or this scenario proves nothing"
         yield running
@@ -76,7 +82,9 @@ def assert_fail_closed(report: LoadReport) -> None:
     assert report.codes() == {"auth_unavailable": len(report.outcomes)}
 
 
-def test_redis_killed_mid_run(controlled_redis: ControlledRedis, cluster: GatewayCluster) -> None:
+def test_redis_killed_mid_run(
+    controlled_redis: ControlledRedis, fake_upstream: FakeUpstream, cluster: GatewayCluster
+) -> None:
     before = signed_load(cluster.urls, 20, 4, "before")
     assert before.statuses() == {200: 20}
     assert nonce_claims(controlled_redis) == 20
@@ -90,19 +98,24 @@ def test_redis_killed_mid_run(controlled_redis: ControlledRedis, cluster: Gatewa
     assert set(during.statuses()) <= {200, 503}, during.codes()
     assert set(during.codes()) <= {None, "auth_unavailable"}
 
+    submits_before_outage = fake_upstream.snapshot().submits
     outage = signed_load(cluster.urls, 30, 4, "outage")
     assert_fail_closed(outage)
     assert outage.max_seconds <= REDIS_TIMEOUT_S + SLACK_S
+    assert fake_upstream.snapshot().submits == submits_before_outage  # nothing billed while down
 
     restarted = time.monotonic()
     controlled_redis.restart()
-    recovery_s = recover(cluster.urls, restarted)
+    recovery_s, probes_ok = recover(cluster.urls, restarted)
     assert recovery_s <= RECOVERY_S
     probes = nonce_claims(controlled_redis)
     after = signed_load(cluster.urls, 20, 4, "after")
     assert after.statuses() == {200: 20}
     # Redis came back empty: every admitted request since then left exactly one nonce claim.
     assert nonce_claims(controlled_redis) == probes + 20
+    # Over the whole run, the provider saw exactly the admitted requests: none without its claim.
+    admitted = 20 + during.statuses().get(200, 0) + probes_ok + 20
+    assert fake_upstream.snapshot().submits == admitted
     figures.record(
         "F10 redis killed mid-run",
         replicas=len(cluster.urls),
@@ -114,12 +127,16 @@ def test_redis_killed_mid_run(controlled_redis: ControlledRedis, cluster: Gatewa
         outage_retry_after=sum(1 for o in outage.outcomes if "retry-after" in o.headers),
         recovery_s=round(recovery_s, 2),
         after_ok=after.statuses().get(200, 0),
-        claims_match_admitted=True,
+        upstream_submits=fake_upstream.snapshot().submits,
+        admitted_total=admitted,
     )
 
 
-def test_redis_paused(controlled_redis: ControlledRedis, cluster: GatewayCluster) -> None:
+def test_redis_paused(
+    controlled_redis: ControlledRedis, fake_upstream: FakeUpstream, cluster: GatewayCluster
+) -> None:
     assert signed_load(cluster.urls, 10, 2, "before").statuses() == {200: 10}
+    submits_before = fake_upstream.snapshot().submits
     controlled_redis.pause()
     try:
         paused = signed_load(cluster.urls, 12, 4, "paused")
@@ -128,7 +145,8 @@ def test_redis_paused(controlled_redis: ControlledRedis, cluster: GatewayCluster
         resumed = time.monotonic()
     assert_fail_closed(paused)
     assert paused.max_seconds <= REDIS_TIMEOUT_S + SLACK_S
-    recovery_s = recover(cluster.urls, resumed)
+    assert fake_upstream.snapshot().submits == submits_before  # nothing billed while paused
+    recovery_s, _ = recover(cluster.urls, resumed)
     assert recovery_s <= RECOVERY_S
     after = signed_load(cluster.urls, 10, 2, "after")
     assert after.statuses() == {200: 10}

@@ -182,10 +182,14 @@ def test_client_disconnect_cancels_upstream_work(
                     *(client.post(url + GENERATE, json=fake_body(i)) for i in range(total)),
                     return_exceptions=True,
                 )
-            return sum(isinstance(r, httpx.ReadTimeout) for r in results)
+            return sum(isinstance(r, httpx.TimeoutException) for r in results)
+
+        def settled() -> bool:  # every call the fake saw was hung up on, and nothing is held
+            stats = fake_upstream.snapshot()
+            return 0 < stats.submits == stats.peer_closed_early and stats.in_flight == 0
 
         gave_up = asyncio.run(impatient())
-        cancelled = asyncio.run(_wait_for(lambda: fake_upstream.snapshot().peer_closed_early >= cap, 5))
+        cancelled = asyncio.run(_wait_for(settled, 5))
         drained = asyncio.run(_wait_for(lambda: _leases(controlled_redis) == 0 and _in_flight(url) == 0, 5))
         started_calls = fake_upstream.snapshot().submits
         fake_upstream.configure(Behaviour(latency=Latency("fixed", 200)))
@@ -197,8 +201,7 @@ def test_client_disconnect_cancels_upstream_work(
         cluster.stop()
     stats = fake_upstream.snapshot()
     assert gave_up == total and cancelled and drained
-    assert 1 <= started_calls <= cap  # the others were still waiting for a lease (or not yet there)
-    assert stats.peer_closed_early == started_calls and stats.in_flight == 0
+    assert started_calls >= 1 and stats.peer_closed_early == started_calls and stats.in_flight == 0
     assert after.statuses() == {200: cap + 2} and stats.max_in_flight <= cap
     assert (in_flight_after, leases_after) == (0, 0)
     figures.record(
