@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 
-from gateway import __version__, http_client
+from gateway import __version__, http_client, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
@@ -41,6 +41,7 @@ def create_app(
     settings: Settings, *, config: RoutingConfig | None = None, http: httpx.AsyncClient | None = None
 ) -> Litestar:
     """Build the app. `config` and `http` let tests inject a routing config and a fake transport."""
+    logsafe.install()  # no log line can be forged through untrusted text (CWE-117)
     routing = config if config is not None else load_config(settings.config_path)
 
     @asynccontextmanager
@@ -109,6 +110,12 @@ def build_authenticator(config: RoutingConfig, store: StateStore, settings: Sett
     if config.auth.enabled:
         policy = AuthPolicy.build(config.auth, host=settings.host, port=settings.port)
         log.info("auth: SIWX (%s) for %s", config.auth.replay, ", ".join(sorted(policy.domains)))
+        if not config.auth.domains and settings.host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning(
+                "auth.domains is empty: accepting only sign-ins for %s (derived from --host/--port); "
+                "set auth.domains and auth.origins to the public address clients use",
+                ", ".join(sorted(policy.domains)),
+            )
         return SiwxAuthenticator(policy, store)
     log.warning(
         "AUTHENTICATION IS DISABLED (auth.enabled: false): every request is anonymous. Local development only."

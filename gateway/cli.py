@@ -13,7 +13,11 @@ from collections.abc import Sequence
 
 from gateway.config import ConfigError, RoutingConfig, load_config
 
-DEFAULT_SIGN_URL = "http://127.0.0.1:8000/api/v1/image/generate"
+# The client commands talk to IMAGEGATE_URL, else the local `imagegate serve` (IMAGEGATE_PORT or 8000).
+DEFAULT_BASE_URL = (
+    os.environ.get("IMAGEGATE_URL") or f"http://127.0.0.1:{os.environ.get('IMAGEGATE_PORT', '8000')}"
+)
+DEFAULT_SIGN_URL = f"{DEFAULT_BASE_URL.rstrip('/')}/api/v1/image/generate"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,7 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", help="routing YAML (default: the bundled one; env IMAGEGATE_CONFIG)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1; env IMAGEGATE_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8000; env IMAGEGATE_PORT)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1; env IMAGEGATE_WORKERS; > 1 needs REDIS_URL when auth is on)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default 1; env IMAGEGATE_WORKERS; > 1 needs REDIS_URL when auth is on)",
+    )
     serve.add_argument("--log-level", help="debug | info | warning (default info)")
     serve.set_defaults(run=_serve)
 
@@ -59,7 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if settings.workers > 1 and not settings.redis_url and config.auth.enabled:
         # Each worker would hold its own replay store: a single-use header would pass once per worker.
-        logging.getLogger("imagegate").error("--workers > 1 with auth on needs REDIS_URL (shared replay store)")
+        logging.getLogger("imagegate").error(
+            "--workers > 1 with auth on needs REDIS_URL (shared replay store)"
+        )
         return 2
     # Workers re-create the app from the environment: pass the resolved settings down that way.
     os.environ["IMAGEGATE_HOST"], os.environ["IMAGEGATE_PORT"] = settings.host, str(settings.port)
@@ -121,7 +131,11 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     sign.add_argument("--url", default=DEFAULT_SIGN_URL, help=f"request URL (default {DEFAULT_SIGN_URL})")
     generate = commands.add_parser("generate", help="send a signed generate request and save the images")
     generate.add_argument("prompt")
-    generate.add_argument("--url", default="http://127.0.0.1:8000", help="gateway base URL")
+    generate.add_argument(
+        "--url",
+        default=DEFAULT_BASE_URL,
+        help=f"gateway base URL (default {DEFAULT_BASE_URL}; env IMAGEGATE_URL)",
+    )
     generate.add_argument("--model", default="mock-image")
     generate.add_argument("-n", type=int, default=1)
     generate.add_argument("--width", type=int)
@@ -134,9 +148,13 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     for command in (sign, generate):
         command.add_argument("--evm-key", default=os.environ.get("IMAGEGATE_EVM_KEY"), help="hex key")
         command.add_argument(
-            "--solana-key", default=os.environ.get("IMAGEGATE_SOLANA_KEY"), help="base58 secret or keygen .json"
+            "--solana-key",
+            default=os.environ.get("IMAGEGATE_SOLANA_KEY"),
+            help="base58 secret or keygen .json",
         )
-        command.add_argument("--chain", help="Chain ID as written in the message (default 1 / Solana mainnet)")
+        command.add_argument(
+            "--chain", help="Chain ID as written in the message (default 1 / Solana mainnet)"
+        )
     sign.set_defaults(run=_sign)
     generate.set_defaults(run=_generate)
 
@@ -179,6 +197,9 @@ def _generate(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     sys.stdout.write("".join(f"{path}\n" for path in paths))
+    if len(paths) < args.n:  # status: partial — say so, and let scripts notice
+        sys.stderr.write(f"warning: only {len(paths)} of {args.n} images were produced (status: partial)\n")
+        return 3
     return 0
 
 

@@ -60,6 +60,10 @@ class _Stream(httpx.AsyncByteStream):
 
 class _Transport(AiohttpTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.userinfo:
+            # httpx already turned `user:pass@` into an Authorization header; aiohttp refuses a URL
+            # that carries the credentials a second time.
+            request.url = request.url.copy_with(userinfo=b"")
         try:
             response = await super().handle_async_request(request)
         except (httpx.TransportError, aiohttp.ClientError) as exc:

@@ -223,3 +223,5 @@ def decode_generate_request(body: bytes) -> GenerateRequest:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 inside strings
         raise InvalidRequest("body is not valid UTF-8 JSON") from exc
+    except RecursionError:  # msgspec decodes `metadata` recursively: nesting must not cost a 500
+        raise InvalidRequest("body is nested too deeply", param="metadata") from None

@@ -30,7 +30,6 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 import msgspec
 
-from gateway import http_client
 from gateway.canonical import ProviderImage
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
@@ -48,11 +47,6 @@ ELIDE_MIN_CHARS = 256
 RETRY_AFTER_CAP = 3600.0
 CONNECT_TIMEOUT = 10.0
 DOWNLOAD_TRANSPORT = "download_transport_error"  # provider_code of a download that got no response
-
-
-def build_client(*, timeout: float = 30.0, connect_timeout: float = 5.0) -> httpx.AsyncClient:
-    """The provider client: no redirects (httpx forwards custom auth headers across origins)."""
-    return http_client.build_client(httpx.Timeout(timeout, connect=connect_timeout))
 
 
 def transport_error(provider: str, exc: Exception, *, what: str = "request") -> ProviderError:
@@ -159,6 +153,8 @@ def status_failure(status: int) -> FailureClass:
         return FailureClass.QUOTA
     if status == 404:
         return FailureClass.MODEL_UNAVAILABLE
+    if 300 <= status < 400:  # we never follow provider redirects: a bad upstream answer, not our request
+        return FailureClass.UPSTREAM_INVALID
     return FailureClass.CALLER_FAULT
 
 
@@ -292,6 +288,12 @@ async def _download(
 ) -> bytes:
     for _hop in range(policy.max_redirects + 1):
         check_url(provider, url, policy.allowed_hosts, allow_http=policy.allow_http, what="download URL")
+        if not policy.allow_http and await _resolves_to_private(urlsplit(url).hostname or ""):
+            raise ProviderError(
+                provider,
+                FailureClass.UPSTREAM_INVALID,
+                f"{provider} download URL refused: host resolves to a private address",
+            )
         basic = httpx.BasicAuth(*auth) if auth and policy.allow_http else None
         async with client.stream("GET", url, params=params, auth=basic, follow_redirects=False) as response:
             if response.is_redirect and "location" in response.headers:
@@ -367,6 +369,20 @@ def _timeout(seconds: float | None) -> httpx.Timeout | httpx._client.UseClientDe
 
 def _bounded(seconds: float) -> float:
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+async def _resolves_to_private(host: str) -> bool:
+    """An allow-listed name may still point at loopback or a metadata address (DNS rebinding, a
+    hostile wildcard record): refuse those for remote providers. A name that does not resolve here
+    passes, since the connection itself then fails. (The check narrows, not closes, the window:
+    httpx resolves again when it connects.)"""
+    if _private_ip(host) or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), timeout=2.0)
+    except (OSError, TimeoutError):
+        return False
+    return any(_private_ip(str(info[4][0]).split("%", 1)[0]) for info in infos)
 
 
 def _private_ip(host: str) -> bool:

@@ -6,7 +6,7 @@ so Litestar cannot infer the request/response schemas; they are added here from 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from litestar import Litestar
@@ -14,10 +14,23 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (kept for type readers)
 
+from gateway.api.auth import NonceResponse
 from gateway.api.images import GENERATE_PATH
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
+from gateway.streaming.events import EventName
 
 _REF = "#/components/schemas/{name}"
+# One server-sent event as a client parses it (`id:`, `event:`, `data:` lines; data is JSON text).
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string", "enum": list(get_args(EventName))},
+        "data": {"type": "string", "description": "JSON: the event's payload (see the streaming docs)"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
 
 
 def openapi_config(version: str) -> OpenAPIConfig:
@@ -36,7 +49,7 @@ def complete_schema(app: Litestar) -> None:
 
     schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
     _, components = msgspec.json.schema_components(
-        [GenerateRequest, GenerateResponse, ErrorResponse, ModelsResponse], ref_template=_REF
+        [GenerateRequest, GenerateResponse, ErrorResponse, ModelsResponse, NonceResponse], ref_template=_REF
     )
     schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
     error = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
@@ -62,7 +75,7 @@ def complete_schema(app: Litestar) -> None:
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
                 "image/webp": {"schema": {"type": "string", "format": "binary"}},
-                "text/event-stream": {"schema": {"type": "string"}},
+                "text/event-stream": {"schema": _SSE_EVENT},
             },
         },
         **{
@@ -80,10 +93,37 @@ def complete_schema(app: Litestar) -> None:
             ]
         },
     }
+    _describe_health(schema["paths"])
+    _describe_nonce(schema["paths"], error)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
         "200": {
             "description": "Models",
             "content": {"application/json": {"schema": {"$ref": _REF.format(name="ModelsResponse")}}},
         }
+    }
+
+
+def _describe_health(paths: dict[str, Any]) -> None:
+    """/healthz and /readyz answer JSON objects (readyz: 503 when the store is unreachable)."""
+    status = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+    content = {"application/json": {"schema": status}}
+    paths["/healthz"]["get"]["responses"] = {"200": {"description": "Alive", "content": content}}
+    paths["/readyz"]["get"]["responses"] = {
+        "200": {"description": "Ready", "content": content},
+        "503": {"description": "The store is unreachable", "content": content},
+    }
+
+
+def _describe_nonce(paths: dict[str, Any], error: dict[str, Any]) -> None:
+    nonce = paths.get("/api/v1/auth/nonce", {}).get("get")
+    if nonce is None:
+        return
+    nonce["responses"] = {
+        "200": {
+            "description": "A server-issued nonce",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name="NonceResponse")}}},
+        },
+        "404": {"description": "Authentication is disabled", "content": error},
+        "503": {"description": "auth_unavailable: the replay store is unreachable", "content": error},
     }

@@ -24,7 +24,7 @@ from typing import TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from gateway import metrics
-from gateway.errors import ProviderError
+from gateway.errors import FailureClass, ProviderError
 from gateway.policy_config import RetryConfig
 from gateway.routing.policy import may_retry
 
@@ -115,9 +115,25 @@ async def call_with_retries(
         before_sleep=count,
         reraise=True,
     )
-    async for attempt in retrying:
-        with attempt:
-            return await call(attempt.retry_state.attempt_number)
+    provider_failures: list[ProviderError] = []
+
+    async def tracked(number: int) -> T:
+        try:
+            return await call(number)
+        except ProviderError as exc:
+            if exc.failure is not FailureClass.CIRCUIT_OPEN:
+                provider_failures.append(exc)
+            raise
+
+    try:
+        async for attempt in retrying:
+            with attempt:
+                return await tracked(attempt.retry_state.attempt_number)
+    except ProviderError as exc:
+        # The breaker opened on this request's own failure: report that failure, not the skip.
+        if exc.failure is FailureClass.CIRCUIT_OPEN and provider_failures:
+            raise provider_failures[-1] from exc
+        raise
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 

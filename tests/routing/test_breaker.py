@@ -85,3 +85,20 @@ async def test_every_route_open_is_503_with_retry_after_until_the_probe() -> Non
     [outcome] = await run(runtime, router)
     error = error_for(outcome.failures)
     assert (error.status_code, error.code, error.retry_after) == (503, "service_unavailable", 20.0)
+
+
+async def test_breaker_opened_by_this_request_reports_the_provider_failure_not_the_skip() -> None:
+    routing = """
+providers:
+  a: {adapter: mock}
+models:
+  m:
+    deployments: [{provider: a, model: a1}]
+retry: {attempts: 3, backoff_base_seconds: 0.001}
+circuit_breaker: {consecutive_failures: 1, open_seconds: 30, half_open_probes: 1}
+"""
+    a = FakeAdapter("a", ["transient"])
+    runtime = runtime_with(routing, {"a": a})
+    outcomes = await run(runtime, router_for(runtime, clock=FakeClock()))
+    assert a.calls == 1  # the retry found the circuit open and made no call
+    assert [f.failure.value for f in outcomes[0].failures] == ["transient"]

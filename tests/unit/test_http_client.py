@@ -90,3 +90,21 @@ async def test_failures_after_sending_are_never_connect_errors(
                 await client.post(url, json={"prompt": "a cat"})
     assert isinstance(caught.value, expected)
     assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
+
+
+
+async def test_credentials_in_the_url_become_basic_auth_once() -> None:
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head.lower())
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async for url in _serve(record):
+        async with build_client(httpx.Timeout(5.0)) as client:
+            response = await client.get(url.replace("http://", "http://relay:pw@"))
+    assert response.status_code == 200
+    assert heads[0].count(b"authorization: basic cmvsyxk6chc=") == 1
