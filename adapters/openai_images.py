@@ -7,8 +7,6 @@ Azure-style deployments (`auth_header: api-key`, `api_version`). Per-model rules
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -307,22 +305,15 @@ class OpenAIAdapter:
         data = payload.get("data") if isinstance(payload, dict) else None
         if not isinstance(data, list) or not data:
             raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
-        images = []
-        for item in data:
-            blob = await self._image_bytes(item)
-            images.append(ProviderImage(data=upstream.require_image(self._provider, blob), seed=None))
-        return images
+        return [await self._image(item) for item in data]
 
-    async def _image_bytes(self, item: object) -> bytes:
+    async def _image(self, item: object) -> ProviderImage:
         if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
-            try:
-                return base64.b64decode(item["b64_json"], validate=True)
-            except (binascii.Error, ValueError):
-                raise ProviderError(
-                    self._provider, FailureClass.UPSTREAM_INVALID, "openai b64_json is not base64"
-                ) from None
+            # Kept as base64 text: decoded only if the gateway has to transcode (no decode/re-encode).
+            return upstream.base64_image(self._provider, item["b64_json"], what="b64_json")
         if isinstance(item, dict) and isinstance(item.get("url"), str):
-            return await upstream.download(self._client, self._provider, item["url"], self._download)
+            blob = await upstream.download(self._client, self._provider, item["url"], self._download)
+            return ProviderImage(data=upstream.require_image(self._provider, blob), seed=None)
         raise ProviderError(
             self._provider, FailureClass.UPSTREAM_INVALID, "openai image has neither b64_json nor url"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import enum
 import time
 from dataclasses import dataclass, field
@@ -67,10 +68,17 @@ class ImageRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProviderImage(msgspec.Struct, frozen=True, kw_only=True):
-    """One image as the provider delivered it: raw bytes in whatever format it chose."""
+    """One image as the provider delivered it: raw bytes in whatever format it chose, or — when the
+    provider sent base64 — its base64 text in `b64` (and `data` empty). The gateway decodes `b64`
+    only if it has to transcode or return raw bytes; otherwise the text goes out in the data URL
+    as it came (`upstream.base64_image` builds these)."""
 
-    data: bytes
+    data: bytes = b""
     seed: int | None = None
+    b64: str | None = None
+
+    def image_bytes(self) -> bytes:
+        return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
 
 
 class ProviderResult(msgspec.Struct, frozen=True, kw_only=True):

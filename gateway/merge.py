@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import re
 import time
 from dataclasses import dataclass
 
 from gateway import imaging, upstream
-from gateway.canonical import ImageRequest, OutputFormat
+from gateway.canonical import ImageRequest, OutputFormat, OutputType, ProviderImage
 from gateway.errors import (
     ContentPolicyViolation,
     FailureClass,
@@ -33,10 +34,14 @@ from gateway.schemas import ErrorDetail, GenerateResponse, ImageObject, Provider
 @dataclass(frozen=True, slots=True)
 class FinishedImage:
     index: int
-    data: bytes
+    data: bytes  # empty when the provider's base64 passes through untouched (`b64`)
     info: imaging.ImageInfo
     seed: int | None
     provider: str
+    b64: str | None = None
+
+    def image_bytes(self) -> bytes:
+        return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
 
 
 async def merge(
@@ -56,14 +61,14 @@ async def merge(
         warnings.extend(w for w in outcome.result.warnings if w not in warnings)
         for provider_image in outcome.result.images:
             try:
-                data, info = await _finish(provider_image.data, req)
-            except imaging.NotAnImage as exc:
+                data, b64, info = await _finish(provider_image, req)
+            except (imaging.NotAnImage, binascii.Error) as exc:
                 failures.append(
                     ProviderError(outcome.deployment.provider, FailureClass.UPSTREAM_INVALID, str(exc))
                 )
                 continue
             images.append(
-                FinishedImage(len(images), data, info, provider_image.seed, outcome.deployment.provider)
+                FinishedImage(len(images), data, info, provider_image.seed, outcome.deployment.provider, b64)
             )
     attempts = [attempt for outcome in outcomes for attempt in outcome.attempts]
     if not images:
@@ -99,13 +104,21 @@ def _partial_error(wanted: int, produced: int, failures: list[ProviderError]) ->
     return ErrorDetail(code=cause.error_code, message=f"{missing} of {wanted} images failed: {cause.message}")
 
 
-async def _finish(data: bytes, req: ImageRequest) -> tuple[bytes, imaging.ImageInfo]:
+async def _finish(image: ProviderImage, req: ImageRequest) -> tuple[bytes, str | None, imaging.ImageInfo]:
+    """(bytes, base64 text passed through, info). A clean PNG that arrived as base64 and is wanted
+    as a PNG data URL is never decoded: its chunk headers give the size and prove it clean."""
     embed = req.prompt if req.embed_exif_metadata else None
+    if image.b64 is not None and embed is None and req.output_type is OutputType.DATA_URL:
+        passed = imaging.inspect_base64(image.b64)
+        if passed is not None and passed.format is req.output_format:
+            return b"", image.b64, passed
+    data = image.image_bytes()
     info = imaging.inspect(data)
     if info.format is req.output_format and embed is None and not imaging.has_metadata(data, info.format):
-        return data, info
+        return data, None, info
     # Re-encoding is CPU-bound: keep it off the event loop.
-    return await asyncio.to_thread(imaging.finish, data, req.output_format, embed_prompt=embed)
+    data, info = await asyncio.to_thread(imaging.finish, data, req.output_format, embed_prompt=embed)
+    return data, None, info
 
 
 def data_url(data: bytes, fmt: OutputFormat) -> str:
@@ -113,9 +126,14 @@ def data_url(data: bytes, fmt: OutputFormat) -> str:
 
 
 def _image_object(image: FinishedImage) -> ImageObject:
+    url = (
+        data_url(image.data, image.info.format)
+        if image.b64 is None
+        else f"data:{image.info.format.media_type};base64,{image.b64}"
+    )
     return ImageObject(
         index=image.index,
-        data_url=data_url(image.data, image.info.format),
+        data_url=url,
         width=image.info.width,
         height=image.info.height,
         format=image.info.format,

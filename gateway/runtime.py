@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from adapters.base import AdapterSettingsError, ImageAdapter, build_adapter
+from gateway import http_client
 from gateway.config import (
     ConfigError,
     DeploymentConfig,
@@ -127,6 +128,4 @@ class Runtime:
 
 def _client_for(timeouts: TimeoutsConfig) -> httpx.AsyncClient:
     read = timeouts.attempt_seconds or 300.0
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read, connect=timeouts.connect_seconds), follow_redirects=False
-    )
+    return http_client.build_client(httpx.Timeout(read, connect=timeouts.connect_seconds))

@@ -17,6 +17,7 @@ credentials ever sent).
 from __future__ import annotations
 
 import asyncio
+import binascii
 import email.utils
 import ipaddress
 import re
@@ -29,6 +30,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 import msgspec
 
+from gateway.canonical import ProviderImage
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
 
@@ -45,11 +47,6 @@ ELIDE_MIN_CHARS = 256
 RETRY_AFTER_CAP = 3600.0
 CONNECT_TIMEOUT = 10.0
 DOWNLOAD_TRANSPORT = "download_transport_error"  # provider_code of a download that got no response
-
-
-def build_client(*, timeout: float = 30.0, connect_timeout: float = 5.0) -> httpx.AsyncClient:
-    """The provider client: no redirects (httpx forwards custom auth headers across origins)."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect_timeout), follow_redirects=False)
 
 
 def transport_error(provider: str, exc: Exception, *, what: str = "request") -> ProviderError:
@@ -338,6 +335,22 @@ def require_image(provider: str, data: bytes, *, what: str = "image") -> bytes:
             provider, FailureClass.UPSTREAM_INVALID, f"{provider} returned a {what} that is not an image"
         )
     return data
+
+
+def base64_image(provider: str, text: str, *, seed: int | None = None, what: str = "image") -> ProviderImage:
+    """A provider's base64 image kept as text (decoded later only if the gateway must transcode).
+
+    Checked here without a full decode: ASCII, a length that is a multiple of 4, and a first
+    block that strictly decodes to PNG/JPEG/WebP magic bytes; else UPSTREAM_INVALID."""
+    bad = ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} {what} is not base64 image data")
+    if not text.isascii() or len(text) % 4 or len(text) < 16:
+        raise bad
+    try:
+        head = binascii.a2b_base64(text[:16], strict_mode=True)
+    except binascii.Error:
+        raise bad from None
+    require_image(provider, head, what=what)
+    return ProviderImage(b64=text, seed=seed)
 
 
 def remaining_or_deadline(provider: str, deadline: float) -> float:

@@ -92,4 +92,4 @@ def _file_response(generation: Generation) -> Response[bytes]:
     headers = {"X-Provider": image.provider}
     if image.seed is not None:
         headers["X-Image-Seed"] = str(image.seed)
-    return Response(content=image.data, media_type=image.info.format.media_type, headers=headers)
+    return Response(content=image.image_bytes(), media_type=image.info.format.media_type, headers=headers)

@@ -128,6 +128,6 @@ async def _announce(
     IMAGES_GENERATED.labels(job.slug, outcome.deployment.provider).inc(len(objects))
     if len(finished) != len(outcome.result.images):
         return outcome, objects
-    images = [ProviderImage(data=image.data, seed=image.seed) for image in finished]
+    images = [ProviderImage(data=image.data, seed=image.seed, b64=image.b64) for image in finished]
     result = ProviderResult(images=images, raw=outcome.result.raw, warnings=outcome.result.warnings)
     return dataclasses.replace(outcome, result=result), objects

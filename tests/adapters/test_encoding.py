@@ -307,7 +307,7 @@ def test_a1111_decode_uses_all_seeds_and_skips_grid() -> None:
     info = {"all_seeds": [5, 6], "index_of_first_image": 1}
     images, raw = local_diffusion.decode_a1111("sd", {"images": blobs, "info": json.dumps(info)})
     assert [i.seed for i in images] == [5, 6]
-    assert images[0].data == distinct_png(1)
+    assert images[0].image_bytes() == distinct_png(1)
     assert raw["info"] == info and all(b.startswith("<base64 elided") for b in raw["images"])  # type: ignore[union-attr]
 
 

@@ -30,7 +30,7 @@ async def test_pending_several_polls_then_ready() -> None:
     result = await generate(fake)
     assert not isinstance(result, ProviderError), result
     assert fake.calls == 1 and fake.polls == 4
-    assert result.images[0].data == distinct_png(1) and result.images[0].seed == 1234567890
+    assert result.images[0].image_bytes() == distinct_png(1) and result.images[0].seed == 1234567890
     assert result.raw["submit"]["id"] == result.raw["result"]["id"]
     assert "sig=" not in str(result.raw) and "<redacted>" in result.raw["result"]["result"]["sample"]
 

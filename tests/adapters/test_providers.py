@@ -56,7 +56,7 @@ async def test_openai_decodes_recorded_bodies(name: str, model: str, count: int)
     async with httpx.AsyncClient(transport=transport) as client:
         adapter = OpenAIAdapter(provider="openai", settings={"api_key": SECRET}, client=client)
         result = await adapter.generate(ImageRequest(model="m", prompt="fox", n=count), ctx(model))
-    assert [i.data for i in result.images] == [
+    assert [i.image_bytes() for i in result.images] == [
         TINY
     ] * count  # the webp-labelled body is PNG: bytes kept as-is
     assert all(i.seed is None for i in result.images)
@@ -76,7 +76,7 @@ async def test_openai_url_response_is_downloaded_without_the_key_and_redacted() 
     async with httpx.AsyncClient(transport=transport) as client:
         adapter = OpenAIAdapter(provider="openai", settings={"api_key": SECRET}, client=client)
         result = await adapter.generate(ImageRequest(model="m", prompt="fox"), ctx("dall-e-3"))
-    assert result.images[0].data == image
+    assert result.images[0].image_bytes() == image
     assert "authorization" not in seen[1].headers
     assert result.raw["data"][0]["url"].endswith("img-abc123.png?<redacted>")  # type: ignore[index]
     assert "sig=" not in json.dumps(result.raw)
@@ -119,7 +119,7 @@ async def test_a1111_basic_auth_and_seeds_from_info() -> None:
         adapter = LocalDiffusionAdapter(provider="sd", settings=settings, client=client)
         result = await adapter.generate(ImageRequest(model="m", prompt="fox", n=3, seed=100), ctx("sd15"))
     assert [i.seed for i in result.images] == [100, 101, 102]
-    assert len({i.data for i in result.images}) == 3
+    assert len({i.image_bytes() for i in result.images}) == 3
     assert fake.requests[0].headers["authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
 
 
@@ -196,7 +196,7 @@ async def test_openai_compatible_local_server_may_serve_its_own_urls_over_http()
         assert adapter.capabilities("stablediffusion").size_multiple == 8
         https_only = OpenAIAdapter(provider="oa", settings={"api_key": SECRET}, client=client)
         with pytest.raises(ProviderError):
-            await https_only._image_bytes({"url": "http://localai:8080/generated-images/a.png"})
+            await https_only._image({"url": "http://localai:8080/generated-images/a.png"})
 
 
 async def test_comfy_history_poll_failures_are_tolerated_then_raised() -> None:
