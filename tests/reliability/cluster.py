@@ -52,20 +52,6 @@ class ControlledRedis(RedisServer):
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1)
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            client = self.client()
-            try:
-                client.ping()
-                return
-            except redis.exceptions.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            finally:
-                client.close()
-
     def pause(self) -> None:
         os.kill(self.pid, signal.SIGSTOP)
 

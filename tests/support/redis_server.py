@@ -56,10 +56,13 @@ class RedisServer:
         self.wait_ready()
         return self
 
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
+
     def wait_ready(self, timeout: float = 10.0) -> None:
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
         deadline = time.monotonic() + timeout
         while True:
+            client = self.client()
             try:
                 client.ping()
                 return
