@@ -21,6 +21,8 @@ from gateway.metrics import DEGRADED_DECISIONS
 from gateway.state.base import StateStore, StoreUnavailable
 
 ISSUED_NONCE_TTL_MS = 5 * 60 * 1000
+# A replay-store outage is usually a blink (failover, restart): ask clients to come back soon.
+STORE_RETRY_AFTER_S = 2.0
 _PREFIX = "ig:siwx"
 
 
@@ -30,7 +32,9 @@ class ReplayGuard:
     policy: Literal["single_use", "session"] = "single_use"
     require_issued_nonce: bool = False
 
-    async def admit(self, *, chain: str, address: str, nonce: str | None, text: str, expire_at_ms: int) -> None:
+    async def admit(
+        self, *, chain: str, address: str, nonce: str | None, text: str, expire_at_ms: int
+    ) -> None:
         """Accept this (verified) message once (`single_use`) or until it expires (`session`)."""
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii")
         key_nonce = nonce if nonce is not None else digest.decode("ascii")
@@ -41,7 +45,10 @@ class ReplayGuard:
                 raise SiwxRejected(AuthCode.NONCE_UNKNOWN, "this nonce was not issued by the gateway")
         except StoreUnavailable as exc:
             DEGRADED_DECISIONS.labels("auth", "reject").inc()
-            raise AuthUnavailable("authentication is unavailable: the replay store is unreachable") from exc
+            raise AuthUnavailable(
+                "authentication is unavailable: the replay store is unreachable",
+                retry_after=STORE_RETRY_AFTER_S,
+            ) from exc
         if previous is None:
             return
         if previous != digest:
@@ -56,7 +63,9 @@ class ReplayGuard:
             await self.store.set(f"{_PREFIX}:issued:{nonce}", b"1", ttl_ms=ISSUED_NONCE_TTL_MS)
         except StoreUnavailable as exc:
             DEGRADED_DECISIONS.labels("auth", "reject").inc()
-            raise AuthUnavailable("cannot issue a nonce: the replay store is unreachable") from exc
+            raise AuthUnavailable(
+                "cannot issue a nonce: the replay store is unreachable", retry_after=STORE_RETRY_AFTER_S
+            ) from exc
         return nonce
 
     async def _consume(self, nonce: str) -> bool:
