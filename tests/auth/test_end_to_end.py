@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from gateway.app import create_app
 from gateway.cli import main
 from gateway.config import load_config
 from gateway.settings import Settings
+from tests.support.live_server import live_server
 from tests.support.redis_server import free_port
 
 
@@ -24,21 +22,31 @@ def gateway_url() -> Iterator[str]:
     port = free_port()
     settings = Settings(host="127.0.0.1", port=port)
     assert load_config().auth.enabled is True  # the bundled routing authenticates
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(settings), port) as url:
+        yield url
 
 
-def test_generate_command_saves_images(gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["generate", "a lighthouse at dusk", "--url", gateway_url, "-n", "2", "--width", "96",
-                 "--height", "64", "--format", "webp", "--out-dir", str(tmp_path)])
+def test_generate_command_saves_images(
+    gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "generate",
+            "a lighthouse at dusk",
+            "--url",
+            gateway_url,
+            "-n",
+            "2",
+            "--width",
+            "96",
+            "--height",
+            "64",
+            "--format",
+            "webp",
+            "--out-dir",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out.split()
     assert code == 0 and len(out) == 2
     for path in out:
@@ -52,15 +60,28 @@ def test_generate_with_a_solana_key_and_an_issued_nonce(
 ) -> None:
     from tests.auth.support import SOLANA_SEED
 
-    code = main(["generate", "a fox", "--url", gateway_url.replace("127.0.0.1", "localhost"), "--solana-key",
-                 SOLANA_SEED, "--issued-nonce", "--out-dir", str(tmp_path)])
+    code = main(
+        [
+            "generate",
+            "a fox",
+            "--url",
+            gateway_url.replace("127.0.0.1", "localhost"),
+            "--solana-key",
+            SOLANA_SEED,
+            "--issued-nonce",
+            "--out-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     (path,) = capsys.readouterr().out.split()
     with Image.open(path) as image:
         assert image.format == "PNG"
 
 
-def test_sign_command_header_works_with_curl_style_requests(gateway_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_command_header_works_with_curl_style_requests(
+    gateway_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = gateway_url + "/api/v1/image/generate"
     assert main(["sign", "--url", url]) == 0
     header = capsys.readouterr().out.strip()
@@ -70,6 +91,10 @@ def test_sign_command_header_works_with_curl_style_requests(gateway_url: str, ca
     assert httpx.post(url, json=body, headers={"Sign-In-With-X": header}).status_code == 401  # single_use
 
 
-def test_generate_reports_gateway_errors(gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["generate", "x", "--url", gateway_url, "--model", "no-such-model", "--out-dir", str(tmp_path)])
+def test_generate_reports_gateway_errors(
+    gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["generate", "x", "--url", gateway_url, "--model", "no-such-model", "--out-dir", str(tmp_path)]
+    )
     assert code == 1 and "model_not_found" in capsys.readouterr().err

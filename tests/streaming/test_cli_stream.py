@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import io
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from PIL import Image
 
 from gateway.app import create_app
@@ -17,6 +14,7 @@ from gateway.cli import main
 from gateway.client_stream import ProgressBar
 from gateway.config import parse_config
 from gateway.settings import Settings
+from tests.support.live_server import live_server
 from tests.support.redis_server import free_port
 
 ROUTING = """
@@ -34,23 +32,30 @@ auth: {enabled: false}
 def gateway_url() -> Iterator[str]:
     port = free_port()
     app = create_app(Settings(host="127.0.0.1", port=port), config=parse_config(ROUTING))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "gateway did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app, port) as url:
+        yield url
 
 
 def test_stream_flag_draws_a_progress_bar_and_saves_images(
     gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["generate", "a lighthouse", "--url", gateway_url, "-n", "2", "--width", "96", "--height", "64",
-                 "--stream", "--out-dir", str(tmp_path)])
+    code = main(
+        [
+            "generate",
+            "a lighthouse",
+            "--url",
+            gateway_url,
+            "-n",
+            "2",
+            "--width",
+            "96",
+            "--height",
+            "64",
+            "--stream",
+            "--out-dir",
+            str(tmp_path),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     paths = captured.out.split()
@@ -63,8 +68,22 @@ def test_stream_flag_draws_a_progress_bar_and_saves_images(
     assert any("  1/2 images" in frame for frame in frames)  # the bar moved before the end
 
 
-def test_stream_error_event_is_reported(gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["generate", "x", "--url", gateway_url, "--model", "dead-image", "--stream", "--out-dir", str(tmp_path)])
+def test_stream_error_event_is_reported(
+    gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "generate",
+            "x",
+            "--url",
+            gateway_url,
+            "--model",
+            "dead-image",
+            "--stream",
+            "--out-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 1
     assert "upstream_error" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
