@@ -37,6 +37,7 @@ class RedisBackend:
     def __init__(self, client: RedisClient, config: RedisClientConfig | None = None) -> None:
         cfg = config or RedisClientConfig()
         self.client = client
+        self.command_timeout = cfg.timeout_ms / 1000  # one command's read timeout (client side)
         self.breaker = RedisBreaker(failures=cfg.breaker_failures, open_seconds=cfg.breaker_open_seconds)
         # Cluster calls may need a slot-map refresh first: allow a few round trips, never seconds.
         self._deadline = 3 * cfg.timeout_ms / 1000 + cfg.pool_wait_ms / 1000

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -12,7 +15,7 @@ from gateway.limits.backend import RedisBackend
 from gateway.limits.config import RedisClientConfig
 from gateway.limits.leases import RedisGate, lease_key, make_gate
 from gateway.metrics import DEGRADED_DECISIONS, LEASE_WAIT, LEASES_IN_USE
-from tests.support.redis_server import free_port
+from tests.support.redis_server import RedisServer, free_port
 
 
 async def _hold(gate: RedisGate, deployment: str, cap: int, counter: dict[str, int], hold: float) -> None:
@@ -101,3 +104,66 @@ async def test_the_embedded_gate_caps_and_is_measured() -> None:
         with pytest.raises(ProviderError):
             async with gate.lease("local/m", limit=1, wait_seconds=0.01):
                 pytest.fail("a second lease was granted over the cap")
+
+
+@pytest.fixture
+def paused_redis() -> Iterator[RedisServer]:
+    """An own redis-server this test may SIGSTOP (always continued and stopped afterwards)."""
+    server = RedisServer(free_port()).start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)
+    server.stop()
+
+
+def _evalsha_calls(probe: redis.Redis) -> int:
+    return int(probe.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_an_acquire_that_timed_out_during_a_pause_leaves_no_ghost_lease(
+    paused_redis: RedisServer,
+) -> None:
+    """Issue 14 item 4: acquires that time out while Redis is stopped run when it resumes; their
+    owners went local, so a lease they add would hold capacity for the whole ttl (30 s)."""
+    config = RedisClientConfig(timeout_ms=100, breaker_failures=100)
+    backend = RedisBackend.from_url(paused_redis.url, config)
+    gate = RedisGate(backend, ttl_seconds=30)
+    probe = paused_redis.client()
+    key = lease_key("p/m")
+    async with gate.lease("p/m", limit=2, wait_seconds=0.5):  # Redis answers: clock learnt
+        assert probe.zcard(key) == 1
+    sent_before = _evalsha_calls(probe)
+    assert paused_redis.process is not None
+    os.kill(paused_redis.process.pid, signal.SIGSTOP)
+    try:
+        degraded = DEGRADED_DECISIONS.labels("lease", "local")._value.get()
+        await asyncio.gather(*(_hold(gate, "p/m", 2, {"now": 0, "max": 0}, 0) for _ in range(2)))
+        assert DEGRADED_DECISIONS.labels("lease", "local")._value.get() == degraded + 2  # both timed out
+    finally:
+        os.kill(paused_redis.process.pid, signal.SIGCONT)
+    # Bounded wait until Redis has run a stale script (one at least: an acquire on a fresh
+    # connection times out in its handshake, before the script is sent).
+    for _ in range(200):
+        if _evalsha_calls(probe) > sent_before:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("no stale acquire reached Redis")
+    assert probe.zcard(key) == 0  # no ghost
+    # ... so the whole cap is available at once (before the fix: none of it for 30 s).
+    counter = {"now": 0, "max": 0}
+    await asyncio.gather(*(_hold(gate, "p/m", 2, counter, 0.05) for _ in range(2)))
+    assert counter["max"] == 2
+    probe.close()
+    await backend.aclose()
+
+
+async def test_a_lease_whose_release_got_no_answer_is_removed_by_the_next_acquire(
+    backend: RedisBackend, redis_client: redis.Redis
+) -> None:
+    gate = RedisGate(backend, ttl_seconds=30)
+    gate._orphan(lease_key("p/m"), "lost-release")
+    redis_client.zadd(lease_key("p/m"), {"lost-release": 10**13})  # as if its ZREM never arrived
+    async with gate.lease("p/m", limit=1, wait_seconds=0.05):
+        assert redis_client.zrange(lease_key("p/m"), 0, -1) != [b"lost-release"]
+    assert redis_client.zcard(lease_key("p/m")) == 0 and not gate._orphans
