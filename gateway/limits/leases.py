@@ -170,7 +170,7 @@ class RedisGate:
 
         async def run(client: RedisClient) -> tuple[int, int, int]:
             deadline = round(self._clock.now_ms() + self._budget_ms)
-            args = [limit, self._ttl_ms, lease_id, deadline, *orphans]
+            args: list[str | int] = [limit, self._ttl_ms, lease_id, deadline, *orphans]
             sent = time.monotonic()
             reply = await self._acquire(keys=[key], args=args, client=client)
             self._clock.observe(int(reply[2]), sent, time.monotonic())
