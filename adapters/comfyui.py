@@ -203,8 +203,8 @@ class ComfyBackend:
         if response.status_code != 200:
             failure = upstream.status_failure(response.status_code)
             raise ProviderError(self.provider, failure, "comfyui history failed", status=response.status_code)
-        payload = upstream.decode_json(self.provider, response, what="history")
-        entry = payload.get(prompt_id) if isinstance(payload, dict) else None
+        payload = upstream.decode_poll_json(self.provider, response, what="history")  # garbled: TRANSIENT
+        entry = payload.get(prompt_id)
         return entry if isinstance(entry, dict) else None
 
     async def _fetch_outputs(self, entry: dict[str, Any], ctx: CallContext) -> list[bytes]:
@@ -217,8 +217,15 @@ class ComfyBackend:
         )
         blobs = []
         for ref in output_images(entry):
-            data = await upstream.download(
-                self.client, self.provider, self.base + "/view", policy, params=ref
+            data = await upstream.download_retrying(  # /view may 404 for a moment after completion
+                self.client,
+                self.provider,
+                self.base + "/view",
+                policy,
+                params=ref,
+                max_errors=self.settings.max_poll_errors,
+                interval=self.settings.poll_interval_seconds,
+                deadline=ctx.deadline,
             )
             blobs.append(upstream.require_image(self.provider, data))
         if not blobs:

@@ -31,8 +31,6 @@ from gateway.canonical import (
 from gateway.errors import FailureClass, ProviderError
 
 _MODERATED = ("Request Moderated", "Content Moderated")
-# A CDN may 404 for a moment right after Ready (theopenco/llmgateway#1762).
-_DOWNLOAD_RETRY_STATUSES = (404, 408, 429, 500, 502, 503, 504)
 # Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
 _POLL_TOLERATED = (
     FailureClass.CONNECT,
@@ -329,11 +327,8 @@ class FluxAdapter:
             try:
                 return await upstream.download(self._client, self._provider, sample, self._download)
             except ProviderError as exc:
-                retryable = (
-                    exc.provider_code == upstream.DOWNLOAD_TRANSPORT or exc.status in _DOWNLOAD_RETRY_STATUSES
-                )
-                errors += 1
-                if not retryable or errors > self._settings.max_poll_errors:
+                errors += 1  # a CDN may 404 for a moment right after Ready: see download_retryable
+                if not upstream.download_retryable(exc) or errors > self._settings.max_poll_errors:
                     raise _given_up("result download", exc) from exc
             left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
             await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
@@ -352,12 +347,7 @@ class FluxAdapter:
             raise _renamed(
                 classify_error(response.status_code, response.headers, response.content), self._provider
             )
-        payload = upstream.decode_json(self._provider, response, what="polling response")
-        if not isinstance(payload, dict):
-            raise ProviderError(
-                self._provider, FailureClass.UPSTREAM_INVALID, "bfl polling response is not an object"
-            )
-        return payload
+        return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
 
     def _key(self) -> dict[str, str]:
         return {"x-key": self._settings.api_key} if self._settings.api_key else {}

@@ -133,6 +133,31 @@ def decode_json(provider: str, response: httpx.Response, *, what: str = "respons
         ) from None
 
 
+POLL_GARBLED = "poll_garbled"  # provider_code of a 2xx poll answer that is not a JSON object
+
+
+def decode_poll_json(
+    provider: str, response: httpx.Response, *, what: str = "polling response"
+) -> dict[str, Any]:
+    """A poll answer as a JSON object. Anything else in a 2xx (a proxy's HTML page, a truncated
+    body, JSON that is not an object) is TRANSIENT, not UPSTREAM_INVALID: a poll is an idempotent GET
+    about a task that exists and may be billed, so it is asked again like a 5xx or a reset would
+    be, never abandoned at once."""
+    try:
+        payload = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise ProviderError(
+            provider,
+            FailureClass.TRANSIENT,
+            f"{provider} {what} is not a JSON object",
+            status=response.status_code,
+            provider_code=POLL_GARBLED,
+        )
+    return payload
+
+
 def parse_error_body(body: bytes) -> Any:
     """A provider's error body as JSON if it is JSON, else None (error bodies are best effort)."""
     try:
@@ -276,6 +301,41 @@ async def download(
         raise ProviderError(
             provider, policy.transport_failure, error.message, provider_code=DOWNLOAD_TRANSPORT
         ) from exc
+
+
+# A result that was just reported ready may 404 for a moment (a CDN, or ComfyUI's /view right after
+# completion; theopenco/llmgateway#1762); these statuses are worth asking again.
+DOWNLOAD_RETRY_STATUSES = (404, 408, 429, 500, 502, 503, 504)
+
+
+def download_retryable(exc: ProviderError) -> bool:
+    """A failed result GET worth repeating: no response at all, or a transient status."""
+    return exc.provider_code == DOWNLOAD_TRANSPORT or exc.status in DOWNLOAD_RETRY_STATUSES
+
+
+async def download_retrying(
+    client: httpx.AsyncClient,
+    provider: str,
+    url: str,
+    policy: DownloadPolicy,
+    *,
+    params: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    max_errors: int,
+    interval: float,
+    deadline: float,
+) -> bytes:
+    """`download`, asked again (after `interval`, within `deadline`) up to `max_errors` times on
+    the failures `download_retryable` accepts. The GET is idempotent: this never re-submits work."""
+    errors = 0
+    while True:
+        try:
+            return await download(client, provider, url, policy, params=params, auth=auth)
+        except ProviderError as exc:
+            errors += 1
+            if not download_retryable(exc) or errors > max_errors:
+                raise
+        await asyncio.sleep(min(interval, remaining_or_deadline(provider, deadline)))
 
 
 async def _download(
