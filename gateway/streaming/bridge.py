@@ -32,6 +32,11 @@ from gateway.runtime import Runtime
 from gateway.streaming.events import PartialImageEvent, ProgressEvent, StreamEvent
 
 Emit = Callable[[StreamEvent], None]
+# Failures the policy would retry (or fall back on freely). Once the provider has streamed progress
+# or a preview the work has started and may be billed (spec/routing-policy.md, "a streamed call that
+# fails after the provider already sent progress or a preview"): these become AMBIGUOUS, so the call
+# is re-sent only to an `idempotent: true` deployment and falls back only per `on_ambiguous`.
+_STARTED_WORK_IS_AMBIGUOUS = (FailureClass.CONNECT, FailureClass.TRANSIENT, FailureClass.RATE_LIMITED)
 
 
 class ShardTap:
@@ -119,14 +124,33 @@ class StreamingBridge:
         if not supports_streaming(adapter):
             return await adapter.generate(msgspec.structs.replace(req, stream=False), ctx)
         updates = adapter.generate_stream(req, ctx)
+        started = False  # this call has streamed progress or a preview: work began upstream
         try:
             async for update in updates:
                 if isinstance(update, ProviderResult):
                     return update
+                started = True
                 self._tap.update(update)
+        except ProviderError as exc:
+            error = _after_work_started(exc) if started else exc
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             await _close(updates)
         raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "stream ended without an image")
+
+
+def _after_work_started(exc: ProviderError) -> ProviderError:
+    if exc.failure not in _STARTED_WORK_IS_AMBIGUOUS:
+        return exc  # content policy, a bad image, our deadline...: their own rows still apply
+    return ProviderError(
+        exc.provider,
+        FailureClass.AMBIGUOUS,
+        f"{exc.message} after the stream had started (work may be billed)",
+        status=exc.status,
+        provider_code=exc.provider_code,
+    )
 
 
 def shard_view(runtime: Runtime, tap: ShardTap) -> Runtime:

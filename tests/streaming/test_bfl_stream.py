@@ -40,9 +40,20 @@ async def test_success_reports_poll_progress() -> None:
     assert fake.polls == {"task-1": 3}
 
 
-async def test_failure_before_the_image_falls_back() -> None:
+async def test_failure_after_progress_is_not_resent_and_does_not_fall_back_by_default() -> None:
+    """The task reported progress, then failed: work started upstream (spec/routing-policy.md), so
+    the call is not re-sent (not idempotent) and `on_ambiguous: fail` (default) ends the request."""
     fake = PollingBFL(lambda task: "error")
     async with live_server(ROUTING, http_for(fake)) as live:
+        events = await collect(live.client, {**BODY, "model": "flux-then-mock", "seed": 9})
+    assert summary(events)[-1] == ("error", "upstream_timeout")
+    assert isinstance(check_stream(events), ErrorResponse)
+    assert fake.tasks == 1
+
+
+async def test_failure_after_progress_falls_back_when_on_ambiguous_allows_it() -> None:
+    fake = PollingBFL(lambda task: "error")
+    async with live_server(ROUTING + "fallback: {on_ambiguous: fallback}\n", http_for(fake)) as live:
         events = await collect(live.client, {**BODY, "model": "flux-then-mock", "seed": 9})
     steps = summary(events)
     notice = steps.index(("progress", 0, 0, None, "mock"))
@@ -56,6 +67,7 @@ async def test_failure_before_the_image_falls_back() -> None:
     response = check_stream(events)
     assert isinstance(response, GenerateResponse)
     assert response.provider_metadata.attempts[-1].provider == "mock"
+    assert fake.tasks == 1  # fell back without re-submitting the task that had started
 
 
 async def test_failure_after_the_first_image_ends_partial() -> None:

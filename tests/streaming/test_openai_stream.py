@@ -55,15 +55,24 @@ async def test_n2_fans_out_one_streaming_call_per_image() -> None:
     assert steps[-1] == ("completed", "completed", 2)
 
 
-async def test_failure_before_the_image_falls_back() -> None:
-    fake = StreamingOpenAI(lambda call: "error_event")
+async def test_failure_before_any_preview_is_retried_then_falls_back() -> None:
+    fake = StreamingOpenAI(lambda call: "http_500")
     async with live_server(ROUTING, http_for(fake)) as live:
+        events = await collect(live.client, {**BODY, "model": "gpt-then-mock", "seed": 5})
+    response = check_stream(events)
+    assert isinstance(response, GenerateResponse)
+    assert fake.calls == 3  # nothing was streamed, so an explicit 500 is retried (retry.attempts)
+    assert [a.outcome for a in response.provider_metadata.attempts] == ["transient"] * 3 + ["ok"]
+
+
+async def test_failure_after_a_preview_falls_back_when_on_ambiguous_allows_it() -> None:
+    fake = StreamingOpenAI(lambda call: "error_event")
+    async with live_server(ROUTING + "fallback: {on_ambiguous: fallback}\n", http_for(fake)) as live:
         events = await collect(live.client, {**BODY, "model": "gpt-then-mock", "seed": 5})
     steps = summary(events)
     notice = steps.index(("progress", 0, 0, None, "mock"))
-    # openai's attempts (one, or more if the policy retries it): previews, then the failure
-    assert PARTIAL in steps[:notice]
-    assert set(steps[:notice]) <= {PARTIAL, ("progress", 0, 0, None, "openai")}
+    # openai's one attempt (previews were billed: never re-sent), then the failure
+    assert steps[:notice] == [PARTIAL]
     assert steps[notice + 1 :] == [
         ("progress", 0, 0, 1, None),
         ("progress", 0, 1, 1, None),
@@ -73,8 +82,8 @@ async def test_failure_before_the_image_falls_back() -> None:
     response = check_stream(events)
     assert isinstance(response, GenerateResponse)
     assert response.provider_metadata.attempts[-1].provider == "mock"
-    assert {a.outcome for a in response.provider_metadata.attempts[:-1]} == {"transient"}
-    assert fake.closed == fake.calls
+    assert [a.outcome for a in response.provider_metadata.attempts[:-1]] == ["ambiguous"]
+    assert fake.closed == fake.calls == 1
 
 
 async def test_failure_after_the_first_image_ends_partial() -> None:
@@ -106,3 +115,28 @@ async def test_connection_reset_mid_stream_is_an_unknown_outcome() -> None:
     assert summary(events)[0] == PARTIAL
     assert summary(events)[-1] == ("error", "upstream_timeout")
     check_stream(events)
+
+
+IDEMPOTENT = ROUTING.replace("partial_images: 2}}", "partial_images: 2}, idempotent: true}")
+
+
+async def test_a_stream_failing_after_a_preview_is_not_sent_again() -> None:
+    """Issue 14 item 6: the previews are billed, so a stream that fails after one is not re-sent to a
+    deployment that is not `idempotent: true`; with the default `on_ambiguous: fail` it ends in 504."""
+    for mode in ("error_event", "drop"):
+        fake = StreamingOpenAI(lambda call, mode=mode: mode)  # type: ignore[misc]
+        async with live_server(ROUTING, http_for(fake)) as live:
+            events = await collect(live.client, {**BODY, "model": "gpt-then-mock"})
+        assert summary(events) == [PARTIAL, ("error", "upstream_timeout")], mode
+        check_stream(events)
+        assert fake.calls == 1, mode  # exactly one submit; no fallback to mock either
+
+
+async def test_an_idempotent_deployment_is_sent_again_after_a_failed_stream() -> None:
+    fake = StreamingOpenAI(lambda call: "error_event" if call == 1 else "ok")
+    async with live_server(IDEMPOTENT, http_for(fake)) as live:
+        events = await collect(live.client, {**BODY, "model": "gpt-image-1"})
+    response = check_stream(events)
+    assert isinstance(response, GenerateResponse) and response.status == "completed"
+    assert fake.calls == 2
+    assert [a.outcome for a in response.provider_metadata.attempts] == ["ambiguous", "ok"]
