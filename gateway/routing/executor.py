@@ -16,6 +16,8 @@ import random
 import time
 from dataclasses import dataclass, field
 
+import msgspec
+
 from gateway import metrics
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.config import RoutingConfig
@@ -110,12 +112,39 @@ async def execute(
     shards = plan_shards(req, min(d.adapter.capabilities(d.config.model).max_n for d in chain))
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(_run_shard(shard, chain, run)) for shard in shards]
-    return [task.result() for task in tasks]
+    outcomes = [outcome for task in tasks for outcome in task.result()]
+    return outcomes if len(outcomes) == len(shards) else _renumbered(outcomes)
 
 
-async def _run_shard(shard: Shard, chain: list[Deployment], run: _Run) -> ShardOutcome:
-    outcome = ShardOutcome(shard=shard)
-    for position, deployment in enumerate(chain):
+async def _run_shard(shard: Shard, chain: list[Deployment], run: _Run) -> list[ShardOutcome]:
+    """The shard's outcome; when a deployment answers with fewer images than asked, the missing
+    ones become a shard of their own that goes on down the chain (spec/routing-policy.md, "fewer
+    images than asked in a 200": no retry of that deployment, fallback for the new shard)."""
+    outcomes = [ShardOutcome(shard=shard)]
+    position = await _walk_chain(outcomes[0], chain, 0, run)
+    while position is not None:
+        done = outcomes[-1]
+        assert done.result is not None and done.deployment is not None
+        produced = len(done.result.images)
+        if produced >= done.shard.request.n:
+            break
+        shortfall = ProviderError(
+            done.deployment.provider,
+            FailureClass.UPSTREAM_INVALID,
+            f"{done.deployment.label} returned {produced} of {done.shard.request.n} images",
+        )
+        rest = ShardOutcome(shard=_remainder(done.shard, produced), error=shortfall, failures=[shortfall])
+        outcomes.append(rest)
+        log.info("%s; asking the next deployment for the rest", shortfall.message)
+        position = await _walk_chain(rest, chain, position + 1, run)
+    return outcomes
+
+
+async def _walk_chain(outcome: ShardOutcome, chain: list[Deployment], start: int, run: _Run) -> int | None:
+    """Try `chain[start:]` for the outcome's shard; the position that succeeded, or None."""
+    shard = outcome.shard
+    for position in range(start, len(chain)):
+        deployment = chain[position]
         try:
             result = await _try_deployment(deployment, shard, run, outcome.attempts)
         except ProviderError as exc:
@@ -124,13 +153,35 @@ async def _run_shard(shard: Shard, chain: list[Deployment], run: _Run) -> ShardO
             if exc.failure is FailureClass.CALLER_FAULT:
                 log.warning("provider %s rejected our request as invalid: %s", deployment.label, exc.message)
             if not may_fall_back(exc.failure, run.runtime.config.fallback) or position + 1 == len(chain):
-                break
+                return None
             following = chain[position + 1].label
             metrics.FALLBACKS.labels(deployment.label, following, exc.failure.value).inc()
             continue
         outcome.result, outcome.deployment, outcome.error = result, deployment, None
-        break
-    return outcome
+        return position
+    return None
+
+
+def _remainder(shard: Shard, produced: int) -> Shard:
+    """The images of `shard` after its first `produced`, with the seeds they would have had."""
+    req = shard.request
+    seed = None if req.seed is None else req.seed + produced
+    rest = msgspec.structs.replace(req, n=req.n - produced, seed=seed)
+    return Shard(shard.index, shard.first_image + produced, rest)
+
+
+def _renumbered(outcomes: list[ShardOutcome]) -> list[ShardOutcome]:
+    """Shards numbered 0, 1, ... in image order (a remainder right after the shard it completes),
+    attempts relabelled to match, so the merge keeps the images in the order they were asked for."""
+    ordered = sorted(outcomes, key=lambda o: o.shard.first_image)
+    renumbered = []
+    for index, outcome in enumerate(ordered):
+        attempts = [msgspec.structs.replace(a, shard=index) for a in outcome.attempts]
+        shard = Shard(index, outcome.shard.first_image, outcome.shard.request)
+        renumbered.append(
+            ShardOutcome(shard, outcome.result, outcome.deployment, outcome.error, attempts, outcome.failures)
+        )
+    return renumbered
 
 
 async def _try_deployment(
