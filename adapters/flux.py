@@ -182,6 +182,7 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         status=status,
         retry_after=upstream.retry_hint(failure, headers, parsed.get("retry_after")),
         provider_code=code,
+        detail=upstream.provider_detail(body),  # operator log only (401/403/402/quota alerts)
     )
 
 

@@ -203,6 +203,7 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         status=status,
         retry_after=upstream.retry_hint(failure, headers),
         provider_code=code or kind,
+        detail=upstream.provider_detail(body),  # operator log only (401/403/402/quota alerts)
     )
 
 

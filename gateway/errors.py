@@ -56,6 +56,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         provider_code: str | None = None,
         raw: object = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
@@ -65,6 +66,8 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.provider_code = provider_code
         self.raw = raw
+        # The provider's own words, sanitised (upstream.provider_detail): for operator logs only.
+        self.detail = detail
 
     @property
     def retryable(self) -> bool:

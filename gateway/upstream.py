@@ -33,6 +33,7 @@ import msgspec
 from gateway.canonical import ProviderImage
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
+from gateway.logsafe import escape_controls
 
 _CONNECT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -164,6 +165,28 @@ def parse_error_body(body: bytes) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError:
         return None
+
+
+DETAIL_MAX_CHARS = 200
+
+
+def provider_detail(body: bytes) -> str | None:
+    """The provider's explanation in an error body (`error.message`, `error`, `detail` or `message`
+    in JSON; else short plain text), fit for an operator log: known key shapes redacted, control
+    characters escaped, cut at DETAIL_MAX_CHARS. None when there is nothing readable."""
+    parsed = parse_error_body(body)
+    text: object = None
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        nested = error.get("message") if isinstance(error, dict) else error
+        candidates = (nested, parsed.get("detail"), parsed.get("message"))
+        text = next((c for c in candidates if isinstance(c, str) and c.strip()), None)
+    elif parsed is None and body and not body.lstrip().startswith(b"<"):  # plain text, not an HTML page
+        text = body[: DETAIL_MAX_CHARS * 4].decode("utf-8", errors="replace")
+    if not isinstance(text, str):
+        return None
+    text = escape_controls(redact(text[: DETAIL_MAX_CHARS * 4], []))
+    return text if len(text) <= DETAIL_MAX_CHARS else text[:DETAIL_MAX_CHARS] + "..."
 
 
 def status_failure(status: int) -> FailureClass:

@@ -22,6 +22,7 @@ from gateway import metrics
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.config import RoutingConfig
 from gateway.errors import FailureClass, ProviderError
+from gateway.routing.alerts import OperatorAlerts
 from gateway.routing.breaker import BreakerRegistry, Clock
 from gateway.routing.gate import ConcurrencyGate, LocalGate
 from gateway.routing.plan import Shard, plan_shards
@@ -44,6 +45,7 @@ class Router:
     budget: RetryBudget
     rng: random.Random
     sleep: Sleep = asyncio.sleep
+    alerts: OperatorAlerts = field(default_factory=OperatorAlerts)  # 401/403/402/quota, for the operator
 
     @classmethod
     def local(
@@ -61,6 +63,7 @@ class Router:
             budget=RetryBudget(clock=clock),
             rng=rng or random.Random(),
             sleep=sleep,
+            alerts=OperatorAlerts(clock=clock),
         )
         if config is not None:
             router.configure(config)
@@ -232,6 +235,7 @@ async def _attempt(
             breakers.release(deployment.label)  # says nothing about the provider's health
         else:
             breakers.record(deployment.label, healthy=not counts_for_breaker(exc.failure))
+        run.router.alerts.record(deployment, exc)
         attempts.append(_record(deployment, shard, started, exc))
         raise
     except BaseException:
