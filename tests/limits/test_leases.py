@@ -126,7 +126,7 @@ async def test_an_acquire_that_timed_out_during_a_pause_leaves_no_ghost_lease(
 ) -> None:
     """Issue 14 item 4: acquires that time out while Redis is stopped run when it resumes; their
     owners went local, so a lease they add would hold capacity for the whole ttl (30 s)."""
-    config = RedisClientConfig(timeout_ms=100, breaker_failures=100)
+    config = RedisClientConfig(timeout_ms=250, breaker_failures=100)
     backend = RedisBackend.from_url(paused_redis.url, config)
     gate = RedisGate(backend, ttl_seconds=30)
     probe = paused_redis.client()
