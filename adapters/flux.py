@@ -44,6 +44,7 @@ _POLL_TOLERATED = (
 
 class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     size_mode: Literal["free", "aspect"]
+    source: str = ""  # the public document these rules were checked against
     limits: sizing.FreeLimits | None = None
     default_steps: int | None = None  # None: the endpoint takes no `steps`
     max_steps: int = 50
@@ -117,7 +118,7 @@ def _size(req: ImageRequest, spec: _Model, body: dict[str, Any], warnings: list[
     if wanted is None:
         return
     if spec.size_mode == "aspect":
-        ratio, warning = sizing.nearest_aspect(wanted, _ASPECTS)
+        ratio, warning = sizing.nearest_aspect(wanted, _ASPECTS, asked=req.aspect_ratio)
         body["aspect_ratio"] = f"{ratio[0]}:{ratio[1]}"
         if req.width or req.height or req.resolution:
             warnings.append("size: this model takes an aspect ratio only; width/height/resolution not sent")

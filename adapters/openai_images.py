@@ -36,6 +36,7 @@ Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible
 class _Family(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_n: int
     prompt_max: int
+    source: str = ""  # the public document these rules were checked against
     sizes: list[tuple[int, int]] | None = None  # enumerated sizes, or None for constrained free sizes
     limits: sizing.FreeLimits | None = None
     url_responses: bool = True  # DALL·E-style `response_format`

@@ -44,7 +44,7 @@ def oa(model: str, **fields: Any) -> tuple[dict[str, Any], list[str]]:
         ("gpt-image-2", {"width": 4096, "height": 1024}, "3072x1024", True),
         ("gpt-image-2", {"aspect_ratio": (16, 9), "resolution": Resolution.R4K}, "3840x2160", True),
         ("dall-e-3", {"resolution": Resolution.R4K}, "1024x1024", True),
-        ("gpt-image-2", {"aspect_ratio": (4, 1)}, "768x256", True),
+        ("gpt-image-2", {"aspect_ratio": (4, 1)}, "1392x480", True),  # >= 655,360 px
         ("some-local-model", {"width": 500, "height": 300}, "504x304", True),
     ],
 )
