@@ -6,6 +6,7 @@ or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metr
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import ClassVar, Protocol, TypeGuard, TypeVar
 
@@ -58,6 +59,17 @@ class AdapterSettingsError(ValueError):
 
 
 _REGISTRY: dict[str, Callable[..., ImageAdapter]] = {}
+MAX_SEED = 2**31 - 1  # the wire's seed range (gateway/schemas.py): a reported seed must fit it
+
+
+def with_seed(req: ImageRequest) -> ImageRequest:
+    """The request with a seed: the client's, else one drawn here, so the provider does not pick one
+    outside 0..MAX_SEED (A1111 draws up to 2^32, BFL likewise) and every reported seed can be sent
+    back. The provider numbers `n` images seed, seed+1, ... (A1111 n_iter): all of them must fit.
+    Called in `generate`, before the pure (deterministic) encoding."""
+    if req.seed is not None:
+        return req
+    return msgspec.structs.replace(req, seed=secrets.randbelow(MAX_SEED + 2 - max(1, req.n)))
 
 S = TypeVar("S", bound=msgspec.Struct)
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 import msgspec
 
-from adapters.base import decode_settings, register
+from adapters.base import decode_settings, register, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -93,7 +93,7 @@ def encode_request(
     warnings: list[str] = []
     body: dict[str, Any] = {"prompt": req.prompt}
     _size(req, spec, body, warnings)
-    if req.seed is not None:
+    if req.seed is not None:  # the adapter always fills it in first (`with_seed`)
         body["seed"] = req.seed
     _steps_and_guidance(req, spec, body, warnings)
     # BFL encodes jpeg or png; webp is produced by the gateway from a lossless png.
@@ -253,7 +253,7 @@ class FluxAdapter:
 
     async def _generate(self, req: ImageRequest, ctx: CallContext, report: Report | None) -> ProviderResult:
         body, warnings = encode_request(
-            req, model=ctx.provider_model, settings=self._settings, options=ctx.options
+            with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
         submit = await self._submit(ctx, body)
         result = await self._poll(str(submit["polling_url"]), ctx, report)

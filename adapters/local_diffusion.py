@@ -21,7 +21,7 @@ import httpx
 import msgspec
 
 from adapters import a1111_progress, comfyui
-from adapters.base import AdapterSettingsError, decode_settings, register
+from adapters.base import AdapterSettingsError, decode_settings, register, with_seed
 from adapters.streams import Report, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -117,7 +117,8 @@ def _dropped(req: ImageRequest) -> list[str]:
 def encode_a1111(
     req: ImageRequest, *, model: str, settings: LocalDiffusionSettings
 ) -> tuple[dict[str, Any], list[str]]:
-    """The /sdapi/v1/txt2img body: n -> n_iter (batch_size 1 keeps VRAM flat), seed -1 when unset."""
+    """The /sdapi/v1/txt2img body: n -> n_iter (batch_size 1 keeps VRAM flat), seed -1 when unset
+    (the adapter draws one first: A1111's own pick may exceed 2^31-1, see `with_seed`)."""
     warnings: list[str] = []
     fields = common_fields(req, settings, warnings)
     body: dict[str, Any] = {
@@ -275,7 +276,7 @@ class LocalDiffusionAdapter:
             raise ProviderError(
                 self._provider, FailureClass.CALLER_FAULT, f"at most {self._settings.max_n} per call"
             )
-        body, warnings = encode_a1111(req, model=ctx.provider_model, settings=self._settings)
+        body, warnings = encode_a1111(with_seed(req), model=ctx.provider_model, settings=self._settings)
         response = await upstream.send(
             self._client,
             self._provider,

@@ -54,8 +54,23 @@ FLUX_FREE = {
 # BFL ultra / kontext: aspect_ratio between 21:9 and 9:21.
 FLUX_ASPECT = ("flux-pro-1.1-ultra", "flux-kontext-pro", "flux-kontext-max")
 
-RATIOS = [(1, 1), (16, 9), (9, 16), (4, 3), (3, 4), (3, 2), (2, 3), (21, 9), (9, 21), (1, 3), (3, 1),
-          (5, 1), (1, 8), (2, 1), (1, 2)]
+RATIOS = [
+    (1, 1),
+    (16, 9),
+    (9, 16),
+    (4, 3),
+    (3, 4),
+    (3, 2),
+    (2, 3),
+    (21, 9),
+    (9, 21),
+    (1, 3),
+    (3, 1),
+    (5, 1),
+    (1, 8),
+    (2, 1),
+    (1, 2),
+]
 TIERS = [None, Resolution.R1K, Resolution.R2K, Resolution.R4K]
 SIDES = [1, 64, 256, 333, 512, 576, 1000, 1024, 1440, 2048, 3000, 4096, 8192]
 
@@ -67,7 +82,10 @@ def requests() -> list[ImageRequest]:
         ImageRequest(model="m", prompt="p", aspect_ratio=r, resolution=t)
         for r, t in itertools.product(RATIOS, TIERS)
     ]
-    out += [ImageRequest(model="m", prompt="p", width=s, aspect_ratio=r) for s, r in itertools.product(SIDES, RATIOS)]
+    out += [
+        ImageRequest(model="m", prompt="p", width=s, aspect_ratio=r)
+        for s, r in itertools.product(SIDES, RATIOS)
+    ]
     return out
 
 
