@@ -71,6 +71,7 @@ def with_seed(req: ImageRequest) -> ImageRequest:
         return req
     return msgspec.structs.replace(req, seed=secrets.randbelow(MAX_SEED + 2 - max(1, req.n)))
 
+
 S = TypeVar("S", bound=msgspec.Struct)
 
 
@@ -103,6 +104,30 @@ def build_adapter(
             f"unknown adapter kind {kind!r}; expected one of {sorted(_REGISTRY)}"
         ) from None
     return factory(provider=provider, settings=settings, client=client)
+
+
+class NoOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An adapter that takes no per-deployment `options`: any key is refused."""
+
+
+def options_type(kind: str) -> type[msgspec.Struct]:
+    """The Struct an adapter kind declares for a deployment's `options:` (its `options_type`)."""
+    _load_builtin_adapters()
+    factory = _REGISTRY.get(kind)
+    declared = getattr(factory, "options_type", None)
+    return declared if isinstance(declared, type) and issubclass(declared, msgspec.Struct) else NoOptions
+
+
+def check_options(kind: str, options: Mapping[str, object]) -> None:
+    """Validate a deployment's `options:` for its adapter (check-config / load); errors carry the key."""
+    decode_settings(options_type(kind), options)
+
+
+def decode_options(options_type: type[S], options: S | Mapping[str, object] | None) -> S:
+    """A deployment's options as the adapter's Struct (already validated when the config loaded)."""
+    if isinstance(options, options_type):
+        return options
+    return decode_settings(options_type, options if isinstance(options, Mapping) else {})
 
 
 def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 import msgspec
 
-from adapters.base import decode_settings, register, with_seed
+from adapters.base import decode_options, decode_settings, register, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -79,17 +79,28 @@ class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     download_timeout_seconds: float = 60.0
 
 
+class FluxOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-deployment `options:`, sent as the BFL fields of the same names."""
+
+    prompt_upsampling: bool | None = None
+    raw: bool | None = None  # flux-pro-1.1-ultra: less processed, more natural images
+
+
 def model_spec(model: str) -> _Model:
     return _MODELS.get(model, _MODELS["flux-pro-1.1"])
 
 
 def encode_request(
-    req: ImageRequest, *, model: str, settings: FluxSettings, options: Mapping[str, object] | None = None
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: FluxSettings,
+    options: FluxOptions | Mapping[str, object] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The submit body for /v1/<model> and the warnings for what it could not carry."""
     if req.n != 1:
         raise ProviderError("flux", FailureClass.CALLER_FAULT, "BFL makes one image per task")
-    spec, opts = model_spec(model), options or {}
+    spec, opts = model_spec(model), decode_options(FluxOptions, options)
     warnings: list[str] = []
     body: dict[str, Any] = {"prompt": req.prompt}
     _size(req, spec, body, warnings)
@@ -106,9 +117,10 @@ def encode_request(
             tolerance = settings.relaxed_safety_tolerance
     if tolerance is not None:
         body["safety_tolerance"] = tolerance
-    for key in ("prompt_upsampling", "raw"):
-        if isinstance(opts.get(key), bool):
-            body[key] = opts[key]
+    if opts.prompt_upsampling is not None:
+        body["prompt_upsampling"] = opts.prompt_upsampling
+    if opts.raw is not None:
+        body["raw"] = opts.raw
     warnings.extend(_dropped(req))
     return body, warnings
 
@@ -143,6 +155,8 @@ def _steps_and_guidance(req: ImageRequest, spec: _Model, body: dict[str, Any], w
         steps, warning = sizing.clamp("steps", req.steps, 1, spec.max_steps)
         body["steps"] = int(steps)
         warnings.extend([warning] if warning else [])
+        if req.quality is not None and req.quality.value != "auto":
+            warnings.append(f"quality: {req.quality.value} ignored because steps is given")
     else:
         preset = sizing.steps_for_quality(req.quality, spec.default_steps, spec.max_steps)
         if preset is not None:
@@ -213,6 +227,7 @@ def classify_result(provider: str, result: Mapping[str, Any]) -> ProviderError |
 @register("flux")
 class FluxAdapter:
     kind: ClassVar[str] = "flux"
+    options_type: ClassVar[type[FluxOptions]] = FluxOptions
 
     def __init__(self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient) -> None:
         self._provider = provider

@@ -194,7 +194,7 @@ def test_flux_output_format(fmt: OutputFormat, sent: str) -> None:
     [
         ("flux-dev", {"quality": Quality.HIGH}, 49, None, []),
         ("flux-dev", {"quality": Quality.LOW}, 14, None, []),
-        ("flux-dev", {"quality": Quality.HIGH, "steps": 20}, 20, None, []),
+        ("flux-dev", {"quality": Quality.HIGH, "steps": 20}, 20, None, ["quality:"]),  # steps wins, warned
         ("flux-dev", {"steps": 80, "guide_scale": 9.0}, 50, 5.0, ["steps:", "guide_scale:"]),
         ("flux-2-flex", {"guide_scale": 7.0}, None, 7.0, []),
         (
