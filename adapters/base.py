@@ -7,13 +7,15 @@ or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metr
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import ClassVar, Protocol, TypeGuard, TypeVar
 
 import httpx
 import msgspec
 
+from gateway import upstream
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult, StreamUpdate
+from gateway.errors import ProviderError
 
 
 class ImageAdapter(Protocol):
@@ -128,6 +130,29 @@ def decode_options(options_type: type[S], options: S | Mapping[str, object] | No
     if isinstance(options, options_type):
         return options
     return decode_settings(options_type, options if isinstance(options, Mapping) else {})
+
+
+def check_base_url(
+    provider: str, url: str, *, allowed_hosts: Iterable[str] | None, allow_private: bool
+) -> tuple[str, ...]:
+    """The one base_url rule for every adapter, checked when the adapter is built (check-config):
+    https, no credentials, a public address and (when the adapter has an allow-list) an allowed
+    host, unless the operator set `allow_private_base_url: true` (a relay, a local test server):
+    then http and private/loopback addresses are accepted too. Returns the hosts the adapter may
+    call (the allow-list plus, when private is allowed, the base_url's own host)."""
+    parsed = httpx.URL(url) if "://" in url else httpx.URL("")
+    host = parsed.host
+    hosts = tuple(allowed_hosts) if allowed_hosts is not None else (host,)
+    if allow_private and host:
+        hosts = (*hosts, host)
+    try:
+        # Userinfo in the operator's own base_url is basic auth for a relay, not a provider trick.
+        bare = str(parsed.copy_with(username=None, password=None)) if host else url
+        upstream.check_url(provider, bare, hosts, allow_http=allow_private, what="base_url")
+    except ProviderError as exc:
+        hint = "" if allow_private else " (set allow_private_base_url: true for a relay or local server)"
+        raise AdapterSettingsError(exc.message + hint, "base_url") from None
+    return hosts
 
 
 def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 import msgspec
 
-from adapters.base import decode_options, decode_settings, register, with_seed
+from adapters.base import check_base_url, decode_options, decode_settings, register, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -77,6 +77,9 @@ class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     relaxed_safety_tolerance: int | None = None  # used when a request says safe_mode: false
     max_download_bytes: int = 50 * 1024 * 1024
     download_timeout_seconds: float = 60.0
+    # A relay or a local test server: base_url may then be http and/or a private address, and its
+    # host also serves polling_url and the results. Off: https to a public api_hosts host only.
+    allow_private_base_url: bool = False
 
 
 class FluxOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -233,8 +236,15 @@ class FluxAdapter:
         self._provider = provider
         self._settings = decode_settings(FluxSettings, settings)
         self._client = client
+        private = self._settings.allow_private_base_url
+        # Refused here, at check-config, not as a 502 on every request.
+        self._api_hosts = check_base_url(
+            provider, self._settings.base_url, allowed_hosts=self._settings.api_hosts, allow_private=private
+        )
+        own = self._api_hosts[len(self._settings.api_hosts) :]  # the base_url host, when private is allowed
         self._download = upstream.DownloadPolicy(
-            allowed_hosts=tuple(self._settings.download_hosts),
+            allowed_hosts=(*self._settings.download_hosts, *own),
+            allow_http=private,
             max_bytes=self._settings.max_download_bytes,
             timeout=self._settings.download_timeout_seconds,
         )
@@ -288,7 +298,7 @@ class FluxAdapter:
 
     async def _submit(self, ctx: CallContext, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
-        upstream.check_url(self._provider, url, self._settings.api_hosts, what="base_url")
+        upstream.check_url(self._provider, url, self._api_hosts, allow_http=self._private, what="base_url")
         response = await upstream.send(
             self._client,
             self._provider,
@@ -309,7 +319,11 @@ class FluxAdapter:
             )
         # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
         upstream.check_url(
-            self._provider, payload["polling_url"], self._settings.api_hosts, what="polling_url"
+            self._provider,
+            payload["polling_url"],
+            self._api_hosts,
+            allow_http=self._private,
+            what="polling_url",
         )
         return payload
 
@@ -374,6 +388,10 @@ class FluxAdapter:
                 self._provider, FailureClass.UPSTREAM_INVALID, "bfl polling response is not an object"
             )
         return payload
+
+    @property
+    def _private(self) -> bool:
+        return self._settings.allow_private_base_url
 
     def _key(self) -> dict[str, str]:
         return {"x-key": self._settings.api_key} if self._settings.api_key else {}

@@ -21,7 +21,14 @@ import httpx
 import msgspec
 
 from adapters import a1111_progress, comfyui
-from adapters.base import AdapterSettingsError, decode_options, decode_settings, register, with_seed
+from adapters.base import (
+    AdapterSettingsError,
+    check_base_url,
+    decode_options,
+    decode_settings,
+    register,
+    with_seed,
+)
 from adapters.streams import Report, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -64,6 +71,7 @@ class LocalDiffusionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     stream_previews: bool = True
     max_poll_errors: int = 3  # comfyui: consecutive failed /history polls tolerated
     max_download_bytes: int = 50 * 1024 * 1024
+    allow_private_base_url: bool = True  # local servers: http and private addresses are the norm
 
 
 class LocalDiffusionOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -221,6 +229,12 @@ class LocalDiffusionAdapter:
         self._client = client
         if (self._settings.username is None) != (self._settings.password is None):
             raise AdapterSettingsError("username and password must be given together", "password")
+        check_base_url(
+            provider,
+            self._settings.base_url,
+            allowed_hosts=None,
+            allow_private=self._settings.allow_private_base_url,
+        )
         self._comfy = comfyui.ComfyBackend.load(provider, self._settings, client) if self.is_comfy else None
         self._serial = asyncio.Lock()  # a1111 runs one job at a time; ours go one by one (progress is global)
 

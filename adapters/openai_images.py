@@ -15,7 +15,7 @@ import httpx
 import msgspec
 
 from adapters import openai_stream
-from adapters.base import decode_options, decode_settings, register
+from adapters.base import check_base_url, decode_options, decode_settings, register
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -67,6 +67,9 @@ class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     download_hosts: list[str] = msgspec.field(default_factory=lambda: ["*.blob.core.windows.net"])
     max_download_bytes: int = 50 * 1024 * 1024
     partial_images: int = msgspec.field(default=2)  # gpt-image previews per streamed image (0..3)
+    # OpenAI-compatible servers (LocalAI, relays) are often local, so http and private addresses
+    # are accepted by default; false: base_url must be https on a public address (like flux).
+    allow_private_base_url: bool = True
 
 
 class OpenAIOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -230,6 +233,12 @@ class OpenAIAdapter:
         self._provider = provider
         self._settings = decode_settings(OpenAISettings, settings)
         self._client = client
+        check_base_url(
+            provider,
+            self._settings.base_url,
+            allowed_hosts=None,
+            allow_private=self._settings.allow_private_base_url,
+        )
         # The server itself may serve its results (LocalAI, relays); over http only if it is http.
         base = httpx.URL(self._settings.base_url)
         self._download = upstream.DownloadPolicy(

@@ -135,12 +135,38 @@ class FakeBFL(Fake):
         *,
         pending_polls: int = 0,
         terminal: str = "get_result_ready.json",
+        relay: str | None = None,
     ) -> None:
         super().__init__(failure)
         self.pending_polls = pending_polls
         self.terminal = terminal
         self.polls = 0
         self.seeds: list[int | None] = []  # the `seed` of each submit
+        # A BFL relay / local test server (e.g. "http://127.0.0.1:8765") serving submit, polling
+        # and results from its own origin, as `allow_private_base_url` allows.
+        self.relay: str | None = relay
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.relay is None:
+            return super().handle(request)
+        self.requests.append(request)
+        if str(request.url).startswith(self.relay):  # the relay's paths, served as BFL's own
+            path = request.url.raw_path.decode()
+            host = "delivery-us1.bfl.ai" if path.startswith("/results/") else "api.bfl.ai"
+            if path.startswith("/v1/get_result"):
+                host = "api.us1.bfl.ai"
+            as_bfl = httpx.Request(
+                request.method, f"https://{host}{path}", headers=request.headers, content=request.content
+            )
+            response = self.route(as_bfl)
+        else:
+            response = json_response({"detail": "Not Found"}, 404)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            text = response.content.decode()
+            for origin in ("https://api.us1.bfl.ai", "https://delivery-us1.bfl.ai"):
+                text = text.replace(origin, self.relay)
+            return json_response(json.loads(text), response.status_code)
+        return response
 
     def route(self, request: httpx.Request) -> httpx.Response:
         host, path = request.url.host, request.url.path
