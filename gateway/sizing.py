@@ -104,7 +104,7 @@ def snap_free(size: tuple[int, int], limits: FreeLimits, *, explicit: bool = Tru
     if limits.min_pixels is not None and w * h * scale * scale < limits.min_pixels:
         scale = math.sqrt(limits.min_pixels / (w * h))  # too few pixels: grow keeping the ratio
     w, h = w * scale, h * scale
-    return _result(size, _enforce(_fit(w, limits), _fit(h, limits), limits), explicit)
+    return _result(size, _enforce(_fit(w, limits), _fit(h, limits), limits, w / h), explicit)
 
 
 def nearest_aspect(
@@ -141,7 +141,7 @@ def clamp(name: str, value: float, low: float, high: float) -> tuple[float, str 
     return value, None
 
 
-def _enforce(w: int, h: int, limits: FreeLimits) -> tuple[int, int]:
+def _enforce(w: int, h: int, limits: FreeLimits, target: float) -> tuple[int, int]:
     """Rounding can overshoot a hard cap (or undershoot `min_pixels`) by one step: move a side by
     the multiple until no rule is broken."""
     m, low = limits.multiple, math.ceil(limits.min_side / limits.multiple) * limits.multiple
@@ -152,15 +152,16 @@ def _enforce(w: int, h: int, limits: FreeLimits) -> tuple[int, int]:
         too_wide = limits.max_short_side is not None and min(w, h) > limits.max_short_side
         too_few = limits.min_pixels is not None and w * h < limits.min_pixels
         if too_few and not (too_many or too_long or too_wide):
-            # Grow the short side first (that also narrows the ratio), else the long one.
-            if w <= h and w + m <= high:
-                w += m
-            elif h + m <= high:
-                h += m
-            elif w + m <= high:
-                w += m
-            else:
+            # Grow the side that keeps the ratio closest to the request, within the side/ratio caps.
+            grown = [
+                (cw, ch)
+                for cw, ch in ((w + m, h), (w, h + m))
+                if max(cw, ch) <= high
+                and (limits.max_ratio is None or max(cw, ch) / min(cw, ch) <= limits.max_ratio)
+            ]
+            if not grown:
                 break
+            w, h = min(grown, key=lambda c: abs(math.log(c[0] / c[1] / target)))
             continue
         if not (too_many or too_long or too_wide):
             break

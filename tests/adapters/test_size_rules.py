@@ -103,6 +103,8 @@ def test_the_reported_cases_are_fixed() -> None:
         ImageRequest(model="m", prompt="p", aspect_ratio=(1, 3)),
     ):
         GPT_IMAGE_2.check(*openai_size(req, "gpt-image-2"))
+    w, h = openai_size(ImageRequest(model="m", prompt="p", aspect_ratio=(16, 9)), "gpt-image-2")
+    assert abs(w / h / (16 / 9) - 1) < 0.02, (w, h)  # grown keeping the ratio: 1088x608
 
 
 @pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-2-2026-04-21"])
