@@ -6,13 +6,16 @@ or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import ClassVar, Protocol, TypeGuard, TypeVar
 
 import httpx
 import msgspec
 
+from gateway import upstream
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult, StreamUpdate
+from gateway.errors import ProviderError
 
 
 class ImageAdapter(Protocol):
@@ -58,6 +61,18 @@ class AdapterSettingsError(ValueError):
 
 
 _REGISTRY: dict[str, Callable[..., ImageAdapter]] = {}
+MAX_SEED = 2**31 - 1  # the wire's seed range (gateway/schemas.py): a reported seed must fit it
+
+
+def with_seed(req: ImageRequest) -> ImageRequest:
+    """The request with a seed: the client's, else one drawn here, so the provider does not pick one
+    outside 0..MAX_SEED (A1111 draws up to 2^32, BFL likewise) and every reported seed can be sent
+    back. The provider numbers `n` images seed, seed+1, ... (A1111 n_iter): all of them must fit.
+    Called in `generate`, before the pure (deterministic) encoding."""
+    if req.seed is not None:
+        return req
+    return msgspec.structs.replace(req, seed=secrets.randbelow(MAX_SEED + 2 - max(1, req.n)))
+
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -91,6 +106,53 @@ def build_adapter(
             f"unknown adapter kind {kind!r}; expected one of {sorted(_REGISTRY)}"
         ) from None
     return factory(provider=provider, settings=settings, client=client)
+
+
+class NoOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An adapter that takes no per-deployment `options`: any key is refused."""
+
+
+def options_type(kind: str) -> type[msgspec.Struct]:
+    """The Struct an adapter kind declares for a deployment's `options:` (its `options_type`)."""
+    _load_builtin_adapters()
+    factory = _REGISTRY.get(kind)
+    declared = getattr(factory, "options_type", None)
+    return declared if isinstance(declared, type) and issubclass(declared, msgspec.Struct) else NoOptions
+
+
+def check_options(kind: str, options: Mapping[str, object]) -> None:
+    """Validate a deployment's `options:` for its adapter (check-config / load); errors carry the key."""
+    decode_settings(options_type(kind), options)
+
+
+def decode_options(options_type: type[S], options: S | Mapping[str, object] | None) -> S:
+    """A deployment's options as the adapter's Struct (already validated when the config loaded)."""
+    if isinstance(options, options_type):
+        return options
+    return decode_settings(options_type, options if isinstance(options, Mapping) else {})
+
+
+def check_base_url(
+    provider: str, url: str, *, allowed_hosts: Iterable[str] | None, allow_private: bool
+) -> tuple[str, ...]:
+    """The one base_url rule for every adapter, checked when the adapter is built (check-config):
+    https, no credentials, a public address and (when the adapter has an allow-list) an allowed
+    host, unless the operator set `allow_private_base_url: true` (a relay, a local test server):
+    then http and private/loopback addresses are accepted too. Returns the hosts the adapter may
+    call (the allow-list plus, when private is allowed, the base_url's own host)."""
+    parsed = httpx.URL(url) if "://" in url else httpx.URL("")
+    host = parsed.host
+    hosts = tuple(allowed_hosts) if allowed_hosts is not None else (host,)
+    if allow_private and host:
+        hosts = (*hosts, host)
+    try:
+        # Userinfo in the operator's own base_url is basic auth for a relay, not a provider trick.
+        bare = str(parsed.copy_with(username=None, password=None)) if host else url
+        upstream.check_url(provider, bare, hosts, allow_http=allow_private, what="base_url")
+    except ProviderError as exc:
+        hint = "" if allow_private else " (set allow_private_base_url: true for a relay or local server)"
+        raise AdapterSettingsError(exc.message + hint, "base_url") from None
+    return hosts
 
 
 def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S:

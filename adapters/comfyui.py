@@ -42,6 +42,8 @@ DEFAULT_PLACEHOLDERS = {
     "height": "5.height",
     "batch_size": "5.batch_size",
     "checkpoint": "4.ckpt_name",
+    "sampler_name": "3.sampler_name",  # written only when configured (setting or deployment option)
+    "scheduler": "3.scheduler",
 }
 PLACEHOLDER_NAMES = frozenset({*DEFAULT_PLACEHOLDERS, "sampler_name", "scheduler", "lora_strength"})
 MAX_SEED = 2**31 - 1
@@ -136,10 +138,6 @@ class ComfyBackend:
             values["negative_prompt"] = req.negative_prompt
         if ctx.provider_model and "checkpoint" in self.placeholders:
             values["checkpoint"] = ctx.provider_model
-        for key in ("sampler_name", "scheduler"):
-            setting = getattr(self.settings, key)
-            if setting and key in self.placeholders:
-                values[key] = setting
         graph, dropped = encode_prompt(self.graph, self.placeholders, values)
         return graph, seed, dropped
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 import msgspec
 
-from adapters.base import decode_settings, register
+from adapters.base import check_base_url, decode_options, decode_settings, register, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -42,6 +42,7 @@ _POLL_TOLERATED = (
 
 class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     size_mode: Literal["free", "aspect"]
+    source: str = ""  # the public document these rules were checked against
     limits: sizing.FreeLimits | None = None
     default_steps: int | None = None  # None: the endpoint takes no `steps`
     max_steps: int = 50
@@ -74,6 +75,16 @@ class FluxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     relaxed_safety_tolerance: int | None = None  # used when a request says safe_mode: false
     max_download_bytes: int = 50 * 1024 * 1024
     download_timeout_seconds: float = 60.0
+    # A relay or a local test server: base_url may then be http and/or a private address, and its
+    # host also serves polling_url and the results. Off: https to a public api_hosts host only.
+    allow_private_base_url: bool = False
+
+
+class FluxOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-deployment `options:`, sent as the BFL fields of the same names."""
+
+    prompt_upsampling: bool | None = None
+    raw: bool | None = None  # flux-pro-1.1-ultra: less processed, more natural images
 
 
 def model_spec(model: str) -> _Model:
@@ -81,16 +92,20 @@ def model_spec(model: str) -> _Model:
 
 
 def encode_request(
-    req: ImageRequest, *, model: str, settings: FluxSettings, options: Mapping[str, object] | None = None
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: FluxSettings,
+    options: FluxOptions | Mapping[str, object] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The submit body for /v1/<model> and the warnings for what it could not carry."""
     if req.n != 1:
         raise ProviderError("flux", FailureClass.CALLER_FAULT, "BFL makes one image per task")
-    spec, opts = model_spec(model), options or {}
+    spec, opts = model_spec(model), decode_options(FluxOptions, options)
     warnings: list[str] = []
     body: dict[str, Any] = {"prompt": req.prompt}
     _size(req, spec, body, warnings)
-    if req.seed is not None:
+    if req.seed is not None:  # the adapter always fills it in first (`with_seed`)
         body["seed"] = req.seed
     _steps_and_guidance(req, spec, body, warnings)
     # BFL encodes jpeg or png; webp is produced by the gateway from a lossless png.
@@ -103,9 +118,10 @@ def encode_request(
             tolerance = settings.relaxed_safety_tolerance
     if tolerance is not None:
         body["safety_tolerance"] = tolerance
-    for key in ("prompt_upsampling", "raw"):
-        if isinstance(opts.get(key), bool):
-            body[key] = opts[key]
+    if opts.prompt_upsampling is not None:
+        body["prompt_upsampling"] = opts.prompt_upsampling
+    if opts.raw is not None:
+        body["raw"] = opts.raw
     warnings.extend(_dropped(req))
     return body, warnings
 
@@ -115,7 +131,7 @@ def _size(req: ImageRequest, spec: _Model, body: dict[str, Any], warnings: list[
     if wanted is None:
         return
     if spec.size_mode == "aspect":
-        ratio, warning = sizing.nearest_aspect(wanted, _ASPECTS)
+        ratio, warning = sizing.nearest_aspect(wanted, _ASPECTS, asked=req.aspect_ratio)
         body["aspect_ratio"] = f"{ratio[0]}:{ratio[1]}"
         if req.width or req.height or req.resolution:
             warnings.append("size: this model takes an aspect ratio only; width/height/resolution not sent")
@@ -140,6 +156,8 @@ def _steps_and_guidance(req: ImageRequest, spec: _Model, body: dict[str, Any], w
         steps, warning = sizing.clamp("steps", req.steps, 1, spec.max_steps)
         body["steps"] = int(steps)
         warnings.extend([warning] if warning else [])
+        if req.quality is not None and req.quality.value != "auto":
+            warnings.append(f"quality: {req.quality.value} ignored because steps is given")
     else:
         preset = sizing.steps_for_quality(req.quality, spec.default_steps, spec.max_steps)
         if preset is not None:
@@ -211,13 +229,21 @@ def classify_result(provider: str, result: Mapping[str, Any]) -> ProviderError |
 @register("flux")
 class FluxAdapter:
     kind: ClassVar[str] = "flux"
+    options_type: ClassVar[type[FluxOptions]] = FluxOptions
 
     def __init__(self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient) -> None:
         self._provider = provider
         self._settings = decode_settings(FluxSettings, settings)
         self._client = client
+        private = self._settings.allow_private_base_url
+        # Refused here, at check-config, not as a 502 on every request.
+        self._api_hosts = check_base_url(
+            provider, self._settings.base_url, allowed_hosts=self._settings.api_hosts, allow_private=private
+        )
+        own = self._api_hosts[len(self._settings.api_hosts) :]  # the base_url host, when private is allowed
         self._download = upstream.DownloadPolicy(
-            allowed_hosts=tuple(self._settings.download_hosts),
+            allowed_hosts=(*self._settings.download_hosts, *own),
+            allow_http=private,
             max_bytes=self._settings.max_download_bytes,
             timeout=self._settings.download_timeout_seconds,
         )
@@ -251,7 +277,7 @@ class FluxAdapter:
 
     async def _generate(self, req: ImageRequest, ctx: CallContext, report: Report | None) -> ProviderResult:
         body, warnings = encode_request(
-            req, model=ctx.provider_model, settings=self._settings, options=ctx.options
+            with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
         submit = await self._submit(ctx, body)
         result = await self._poll(str(submit["polling_url"]), ctx, report)
@@ -271,7 +297,7 @@ class FluxAdapter:
 
     async def _submit(self, ctx: CallContext, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
-        upstream.check_url(self._provider, url, self._settings.api_hosts, what="base_url")
+        upstream.check_url(self._provider, url, self._api_hosts, allow_http=self._private, what="base_url")
         response = await upstream.send(
             self._client,
             self._provider,
@@ -292,7 +318,11 @@ class FluxAdapter:
             )
         # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
         upstream.check_url(
-            self._provider, payload["polling_url"], self._settings.api_hosts, what="polling_url"
+            self._provider,
+            payload["polling_url"],
+            self._api_hosts,
+            allow_http=self._private,
+            what="polling_url",
         )
         return payload
 
@@ -349,6 +379,10 @@ class FluxAdapter:
                 classify_error(response.status_code, response.headers, response.content), self._provider
             )
         return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
+
+    @property
+    def _private(self) -> bool:
+        return self._settings.allow_private_base_url
 
     def _key(self) -> dict[str, str]:
         return {"x-key": self._settings.api_key} if self._settings.api_key else {}

@@ -21,7 +21,14 @@ import httpx
 import msgspec
 
 from adapters import a1111_progress, comfyui
-from adapters.base import AdapterSettingsError, decode_settings, register
+from adapters.base import (
+    AdapterSettingsError,
+    check_base_url,
+    decode_options,
+    decode_settings,
+    register,
+    with_seed,
+)
 from adapters.streams import Report, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -31,6 +38,7 @@ from gateway.canonical import (
     OutputFormat,
     ProviderImage,
     ProviderResult,
+    Quality,
     StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
@@ -63,6 +71,24 @@ class LocalDiffusionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_u
     stream_previews: bool = True
     max_poll_errors: int = 3  # comfyui: consecutive failed /history polls tolerated
     max_download_bytes: int = 50 * 1024 * 1024
+    allow_private_base_url: bool = True  # local servers: http and private addresses are the norm
+
+
+class LocalDiffusionOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-deployment `options:`: override the provider's settings of the same name for one model
+    (a1111: the txt2img fields; comfyui: the `sampler_name` / `scheduler` placeholders)."""
+
+    sampler_name: str | None = None  # e.g. "DPM++ 2M"
+    scheduler: str | None = None  # e.g. "Karras"
+
+
+def sampler_fields(settings: LocalDiffusionSettings, options: LocalDiffusionOptions) -> dict[str, str]:
+    """sampler_name / scheduler: the deployment's option, else the provider's setting."""
+    chosen = {
+        "sampler_name": options.sampler_name or settings.sampler_name,
+        "scheduler": options.scheduler or settings.scheduler,
+    }
+    return {key: value for key, value in chosen.items() if value}
 
 
 def size_limits(settings: LocalDiffusionSettings) -> sizing.FreeLimits:
@@ -90,6 +116,8 @@ def common_fields(req: ImageRequest, settings: LocalDiffusionSettings, warnings:
         warnings.extend([snapped.warning] if snapped.warning else [])
     if req.steps is not None:
         fields["steps"] = req.steps
+        if req.quality is not None and req.quality is not Quality.AUTO:
+            warnings.append(f"quality: {req.quality.value} ignored because steps is given")
     else:
         preset = sizing.steps_for_quality(req.quality, settings.default_steps, settings.max_steps)
         if preset is not None:
@@ -115,9 +143,14 @@ def _dropped(req: ImageRequest) -> list[str]:
 
 
 def encode_a1111(
-    req: ImageRequest, *, model: str, settings: LocalDiffusionSettings
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: LocalDiffusionSettings,
+    options: LocalDiffusionOptions | Mapping[str, object] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The /sdapi/v1/txt2img body: n -> n_iter (batch_size 1 keeps VRAM flat), seed -1 when unset."""
+    """The /sdapi/v1/txt2img body: n -> n_iter (batch_size 1 keeps VRAM flat), seed -1 when unset
+    (the adapter draws one first: A1111's own pick may exceed 2^31-1, see `with_seed`)."""
     warnings: list[str] = []
     fields = common_fields(req, settings, warnings)
     body: dict[str, Any] = {
@@ -135,10 +168,7 @@ def encode_a1111(
         body["cfg_scale"] = fields["cfg"]
     if req.negative_prompt is not None:
         body["negative_prompt"] = req.negative_prompt
-    if settings.sampler_name:
-        body["sampler_name"] = settings.sampler_name
-    if settings.scheduler:
-        body["scheduler"] = settings.scheduler
+    body.update(sampler_fields(settings, decode_options(LocalDiffusionOptions, options)))
     if req.style_preset is not None:
         if req.style_preset in settings.styles:
             body["styles"] = [req.style_preset]
@@ -178,7 +208,9 @@ def classify_a1111(status: int, headers: httpx.Headers, body: bytes) -> Provider
     code = parsed.get("error") if isinstance(parsed, dict) and isinstance(parsed.get("error"), str) else None
     failure = upstream.status_failure(status)
     if status == 404 and code is not None:
-        failure = FailureClass.CALLER_FAULT  # an API-raised 404: sampler / script / style not found
+        # An API-raised 404 ("Sampler not found", script, style): what the operator configured for
+        # this deployment is missing on the server. Not the client's fault: fall back, 502 at the end.
+        failure = FailureClass.MODEL_UNAVAILABLE
     message = f"a1111 HTTP {status}" + (f" ({code})" if code else "")
     retry = upstream.retry_hint(failure, headers)
     return ProviderError(
@@ -189,6 +221,7 @@ def classify_a1111(status: int, headers: httpx.Headers, body: bytes) -> Provider
 @register("local_diffusion")
 class LocalDiffusionAdapter:
     kind: ClassVar[str] = "local_diffusion"
+    options_type: ClassVar[type[LocalDiffusionOptions]] = LocalDiffusionOptions
 
     def __init__(self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient) -> None:
         self._provider = provider
@@ -196,6 +229,12 @@ class LocalDiffusionAdapter:
         self._client = client
         if (self._settings.username is None) != (self._settings.password is None):
             raise AdapterSettingsError("username and password must be given together", "password")
+        check_base_url(
+            provider,
+            self._settings.base_url,
+            allowed_hosts=None,
+            allow_private=self._settings.allow_private_base_url,
+        )
         self._comfy = comfyui.ComfyBackend.load(provider, self._settings, client) if self.is_comfy else None
         self._serial = asyncio.Lock()  # a1111 runs one job at a time; ours go one by one (progress is global)
 
@@ -220,7 +259,7 @@ class LocalDiffusionAdapter:
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         if self._comfy is not None:
-            fields, warnings = self._comfy_inputs(req)
+            fields, warnings = self._comfy_inputs(req, ctx)
             return await self._comfy.generate(req, ctx, fields, warnings)
         async with self._serial:
             return await self._txt2img(req, ctx)
@@ -229,7 +268,7 @@ class LocalDiffusionAdapter:
         """ComfyUI: progress + previews from its websocket. A1111: /sdapi/v1/progress polled while
         our txt2img runs (jobs serialised per server, so the global progress is ours)."""
         if self._comfy is not None:
-            fields, warnings = self._comfy_inputs(req)
+            fields, warnings = self._comfy_inputs(req, ctx)
             return self._comfy.generate_stream(req, ctx, fields, warnings)
 
         async def call(report: Report) -> ProviderResult:
@@ -244,11 +283,12 @@ class LocalDiffusionAdapter:
 
         return with_updates(call)
 
-    def _comfy_inputs(self, req: ImageRequest) -> tuple[dict[str, Any], list[str]]:
+    def _comfy_inputs(self, req: ImageRequest, ctx: CallContext) -> tuple[dict[str, Any], list[str]]:
         if req.n != 1:
             raise ProviderError(self._provider, FailureClass.CALLER_FAULT, "comfyui makes one image per call")
         warnings: list[str] = []
         fields = common_fields(req, self._settings, warnings)
+        fields |= sampler_fields(self._settings, decode_options(LocalDiffusionOptions, ctx.options))
         if req.style_preset is not None:
             warnings.append("style_preset: not supported by comfyui; dropped")
         return fields, warnings
@@ -275,7 +315,9 @@ class LocalDiffusionAdapter:
             raise ProviderError(
                 self._provider, FailureClass.CALLER_FAULT, f"at most {self._settings.max_n} per call"
             )
-        body, warnings = encode_a1111(req, model=ctx.provider_model, settings=self._settings)
+        body, warnings = encode_a1111(
+            with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
+        )
         response = await upstream.send(
             self._client,
             self._provider,

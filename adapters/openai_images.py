@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 import msgspec
 
 from adapters import openai_stream
-from adapters.base import decode_settings, register
+from adapters.base import check_base_url, decode_options, decode_settings, register
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -36,6 +36,7 @@ Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible
 class _Family(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_n: int
     prompt_max: int
+    source: str = ""  # the public document these rules were checked against
     sizes: list[tuple[int, int]] | None = None  # enumerated sizes, or None for constrained free sizes
     limits: sizing.FreeLimits | None = None
     url_responses: bool = True  # DALL·E-style `response_format`
@@ -66,6 +67,17 @@ class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     download_hosts: list[str] = msgspec.field(default_factory=lambda: ["*.blob.core.windows.net"])
     max_download_bytes: int = 50 * 1024 * 1024
     partial_images: int = msgspec.field(default=2)  # gpt-image previews per streamed image (0..3)
+    # OpenAI-compatible servers (LocalAI, relays) are often local, so http and private addresses
+    # are accepted by default; false: base_url must be https on a public address (like flux).
+    allow_private_base_url: bool = True
+
+
+class OpenAIOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-deployment `options:` (GPT image models; other families ignore them with a warning)."""
+
+    output_compression: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None  # jpeg/webp only
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    moderation: Literal["auto", "low"] | None = None  # a request's safe_mode: false sends "low"
 
 
 def family_of(model: str, configured: str | None = None) -> str:
@@ -78,11 +90,15 @@ def family_of(model: str, configured: str | None = None) -> str:
 
 
 def encode_request(
-    req: ImageRequest, *, model: str, family: str, options: Mapping[str, object] | None = None
+    req: ImageRequest,
+    *,
+    model: str,
+    family: str,
+    options: OpenAIOptions | Mapping[str, object] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The JSON body for /images/generations and the warnings for what it could not carry."""
     spec = _FAMILIES[family]
-    opts = options or {}
+    opts = decode_options(OpenAIOptions, options)
     warnings: list[str] = []
     if len(req.prompt) > spec.prompt_max:
         raise ProviderError(
@@ -104,6 +120,8 @@ def encode_request(
     _style(req, family, body, warnings)
     if spec.native_formats:
         _gpt_image_fields(req, opts, body, warnings)
+    elif opts != OpenAIOptions():
+        warnings.append("options: output_compression/background/moderation apply to GPT image models only")
     if req.user is not None:
         body["user"] = req.user
     warnings.extend(_dropped(req, family))
@@ -150,20 +168,20 @@ def _style(req: ImageRequest, family: str, body: dict[str, Any], warnings: list[
 
 
 def _gpt_image_fields(
-    req: ImageRequest, opts: Mapping[str, object], body: dict[str, Any], warnings: list[str]
+    req: ImageRequest, opts: OpenAIOptions, body: dict[str, Any], warnings: list[str]
 ) -> None:
     body["output_format"] = req.output_format.value
-    compression = opts.get("output_compression")
-    if isinstance(compression, int) and req.output_format is not OutputFormat.PNG:
-        body["output_compression"] = max(0, min(100, compression))
-    background = opts.get("background")
-    if background in ("transparent", "opaque", "auto"):
-        body["background"] = background
-    moderation = opts.get("moderation")
+    if opts.output_compression is not None and req.output_format is not OutputFormat.PNG:
+        body["output_compression"] = opts.output_compression
+    if opts.background == "transparent" and req.output_format is OutputFormat.JPEG:
+        # OpenAI answers 400: transparency needs png or webp. Keep the format the client asked for.
+        warnings.append("background: transparent is not possible with output_format jpeg; dropped")
+    elif opts.background is not None:
+        body["background"] = opts.background
     if req.safe_mode is False:
         body["moderation"] = "low"
-    elif moderation in ("auto", "low"):
-        body["moderation"] = moderation
+    elif opts.moderation is not None:
+        body["moderation"] = opts.moderation
 
 
 def _dropped(req: ImageRequest, family: str) -> list[str]:
@@ -210,11 +228,18 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
 @register("openai")
 class OpenAIAdapter:
     kind: ClassVar[str] = "openai"
+    options_type: ClassVar[type[OpenAIOptions]] = OpenAIOptions
 
     def __init__(self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient) -> None:
         self._provider = provider
         self._settings = decode_settings(OpenAISettings, settings)
         self._client = client
+        check_base_url(
+            provider,
+            self._settings.base_url,
+            allowed_hosts=None,
+            allow_private=self._settings.allow_private_base_url,
+        )
         # The server itself may serve its results (LocalAI, relays); over http only if it is http.
         base = httpx.URL(self._settings.base_url)
         self._download = upstream.DownloadPolicy(

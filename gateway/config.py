@@ -202,6 +202,7 @@ def _check_model(config: RoutingConfig, slug: str, model: ModelConfig, source: s
                 f"unknown provider {deployment.provider!r}; expected one of {sorted(config.providers)}",
                 source=source,
             )
+        _check_options(config, f"models.{slug}.deployments[{i}].options", deployment, source)
     if model.strategy == "weighted" and not any(d.weight > 0 for d in model.deployments):
         raise ConfigError(f"models.{slug}.deployments", "every weight is 0", source=source)
     for i, other in enumerate(model.fallback_models):
@@ -209,6 +210,18 @@ def _check_model(config: RoutingConfig, slug: str, model: ModelConfig, source: s
         if target is None or target[0] == slug:
             why = "is this model" if target else "is not a configured model or alias"
             raise ConfigError(f"models.{slug}.fallback_models[{i}]", f"{other!r} {why}", source=source)
+
+
+def _check_options(config: RoutingConfig, path: str, deployment: DeploymentConfig, source: str) -> None:
+    """A deployment's `options:` against the Struct its adapter declares: a misspelt or mistyped
+    key is refused here (check-config, load, reload), never silently ignored at request time."""
+    from adapters.base import AdapterSettingsError, check_options
+
+    try:
+        check_options(config.providers[deployment.provider].adapter, deployment.options)
+    except AdapterSettingsError as exc:
+        key = exc.path or split_validation_error(str(exc))[0]
+        raise ConfigError(f"{path}.{key}" if key else path, str(exc), source=source) from exc
 
 
 def resolve_provider_settings(

@@ -83,14 +83,23 @@ async def merge(
         images=[_image_object(image) for image in images[: req.n]],
         error=error,
         provider_metadata=ProviderMetadata(
-            provider=first.deployment.provider,
-            model=first.deployment.config.model,
+            provider=_one_or_mixed({image.provider for image in images[: req.n]}, first.deployment.provider),
+            model=_one_or_mixed(
+                {o.deployment.config.model for o in outcomes if o.result is not None and o.deployment},
+                first.deployment.config.model,
+            ),
             raw=raws[0] if len(raws) == 1 else {"calls": raws},
             attempts=attempts,
             warnings=warnings,
         ),
     )
     return response, images[: req.n]
+
+
+def _one_or_mixed(names: set[str], fallback: str) -> str:
+    """`provider` / `model` of the answer: the one name, or "mixed" when the images came from several
+    (spec/image-generate.md; each image's provider is in `attempts` and the X-Provider header)."""
+    return "mixed" if len(names) > 1 else next(iter(names), fallback)
 
 
 def _partial_error(wanted: int, produced: int, failures: list[ProviderError]) -> ErrorDetail | None:

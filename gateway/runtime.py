@@ -96,6 +96,8 @@ class Runtime:
                 )
             except AdapterSettingsError as exc:
                 path = f"providers.{name}.settings" + (f".{exc.path}" if exc.path else "")
+                if exc.path == "base_url" and "base_url" not in provider.settings:
+                    path = f"providers.{name}.base_url"  # given at the provider level
                 raise ConfigError(path, str(exc)) from exc
         return cls(config=config, adapters=adapters, disabled=disabled, clients=clients)
 

@@ -42,6 +42,7 @@ class FreeLimits:
     min_side: int = 64
     max_side: int = 2048
     max_pixels: int | None = None
+    min_pixels: int | None = None  # gpt-image-2: at least 655,360 pixels, whatever the ratio
     max_ratio: float | None = None  # long edge / short edge
     max_short_side: int | None = None
 
@@ -63,7 +64,7 @@ def requested_size(req: ImageRequest) -> tuple[int, int] | None:
         w, h = req.aspect_ratio
         side = req.width or req.height
         if side is not None:  # one explicit side plus a ratio: derive the other side
-            return (side, round(side * h / w)) if req.width else (round(side * w / h), side)
+            return (side, max(1, round(side * h / w))) if req.width else (max(1, round(side * w / h)), side)
         edge = long_edge or BASE_LONG_EDGE
         return (edge, max(1, round(edge * h / w))) if w >= h else (max(1, round(edge * w / h)), edge)
     side = req.width or req.height or long_edge
@@ -100,18 +101,23 @@ def snap_free(size: tuple[int, int], limits: FreeLimits, *, explicit: bool = Tru
         scale = min(scale, math.sqrt(limits.max_pixels / (w * h)))
     if scale >= 1.0 and min(w, h) < limits.min_side:  # too small: grow, the clamp below bounds it
         scale = limits.min_side / min(w, h)
+    if limits.min_pixels is not None and w * h * scale * scale < limits.min_pixels:
+        scale = math.sqrt(limits.min_pixels / (w * h))  # too few pixels: grow keeping the ratio
     w, h = w * scale, h * scale
-    return _result(size, _enforce(_fit(w, limits), _fit(h, limits), limits), explicit)
+    return _result(size, _enforce(_fit(w, limits), _fit(h, limits), limits, w / h), explicit)
 
 
 def nearest_aspect(
-    size: tuple[int, int], ratios: list[tuple[int, int]]
+    size: tuple[int, int], ratios: list[tuple[int, int]], *, asked: tuple[int, int] | None = None
 ) -> tuple[tuple[int, int], str | None]:
-    """The allowed aspect ratio nearest to the requested size's ratio, with a warning if it differs."""
+    """The allowed aspect ratio nearest to the requested size's ratio, with a warning if it differs.
+
+    `asked` is the client's own `aspect_ratio`: the warning names it as sent ("1:3"), not the ratio
+    of the pixels derived from it (341x1024 -> "341:1024")."""
     ratio = math.log(size[0] / size[1])
     best = min(ratios, key=lambda r: abs(math.log(r[0] / r[1]) - ratio))
     g = math.gcd(size[0], size[1])
-    exact = (size[0] // g, size[1] // g)
+    exact = asked or (size[0] // g, size[1] // g)
     if math.isclose(best[0] / best[1], size[0] / size[1], rel_tol=1e-3):
         return best, None
     return best, f"aspect_ratio: {exact[0]}:{exact[1]} is not supported; used {best[0]}:{best[1]}"
@@ -135,13 +141,28 @@ def clamp(name: str, value: float, low: float, high: float) -> tuple[float, str 
     return value, None
 
 
-def _enforce(w: int, h: int, limits: FreeLimits) -> tuple[int, int]:
-    """Rounding can overshoot a hard cap by one step: shrink a side by the multiple until none is broken."""
+def _enforce(w: int, h: int, limits: FreeLimits, target: float) -> tuple[int, int]:
+    """Rounding can overshoot a hard cap (or undershoot `min_pixels`) by one step: move a side by
+    the multiple until no rule is broken."""
     m, low = limits.multiple, math.ceil(limits.min_side / limits.multiple) * limits.multiple
+    high = math.floor(limits.max_side / m) * m
     for _ in range(10_000):
         too_many = limits.max_pixels is not None and w * h > limits.max_pixels
         too_long = limits.max_ratio is not None and max(w, h) / min(w, h) > limits.max_ratio
         too_wide = limits.max_short_side is not None and min(w, h) > limits.max_short_side
+        too_few = limits.min_pixels is not None and w * h < limits.min_pixels
+        if too_few and not (too_many or too_long or too_wide):
+            # Grow the side that keeps the ratio closest to the request, within the side/ratio caps.
+            grown = [
+                (cw, ch)
+                for cw, ch in ((w + m, h), (w, h + m))
+                if max(cw, ch) <= high
+                and (limits.max_ratio is None or max(cw, ch) / min(cw, ch) <= limits.max_ratio)
+            ]
+            if not grown:
+                break
+            w, h = min(grown, key=lambda c: abs(math.log(c[0] / c[1] / target)))
+            continue
         if not (too_many or too_long or too_wide):
             break
         shrink_width = (w >= h) != (too_wide and not (too_many or too_long))

@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import sizing
 from gateway.canonical import ImageRequest
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.backend import RedisUnavailable
@@ -25,7 +26,7 @@ from gateway.metrics import DEGRADED_DECISIONS, RATE_LIMITED
 log = logging.getLogger("imagegate.limits")
 STATE_KEY = "ratelimit_policies"
 _MEGAPIXEL = 1024 * 1024
-_DEFAULT_SIDE = 1024
+_DEFAULT_SIZE = (sizing.BASE_LONG_EDGE, sizing.BASE_LONG_EDGE)  # no size asked: the usual provider default
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,9 @@ def request_cost(policy: RatePolicy, req: ImageRequest) -> int:
     if policy.cost == "images":
         cost = req.n
     elif policy.cost == "megapixels":
-        pixels = req.n * (req.width or _DEFAULT_SIDE) * (req.height or _DEFAULT_SIDE)
+        # The size the adapters will ask for (resolution and aspect_ratio included), not just width x height.
+        width, height = sizing.requested_size(req) or _DEFAULT_SIZE
+        pixels = req.n * width * height
         cost = max(1, math.ceil(pixels / _MEGAPIXEL))
     else:
         cost = 1

@@ -135,11 +135,38 @@ class FakeBFL(Fake):
         *,
         pending_polls: int = 0,
         terminal: str = "get_result_ready.json",
+        relay: str | None = None,
     ) -> None:
         super().__init__(failure)
         self.pending_polls = pending_polls
         self.terminal = terminal
         self.polls = 0
+        self.seeds: list[int | None] = []  # the `seed` of each submit
+        # A BFL relay / local test server (e.g. "http://127.0.0.1:8765") serving submit, polling
+        # and results from its own origin, as `allow_private_base_url` allows.
+        self.relay: str | None = relay
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.relay is None:
+            return super().handle(request)
+        self.requests.append(request)
+        if str(request.url).startswith(self.relay):  # the relay's paths, served as BFL's own
+            path = request.url.raw_path.decode()
+            host = "delivery-us1.bfl.ai" if path.startswith("/results/") else "api.bfl.ai"
+            if path.startswith("/v1/get_result"):
+                host = "api.us1.bfl.ai"
+            as_bfl = httpx.Request(
+                request.method, f"https://{host}{path}", headers=request.headers, content=request.content
+            )
+            response = self.route(as_bfl)
+        else:
+            response = json_response({"detail": "Not Found"}, 404)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            text = response.content.decode()
+            for origin in ("https://api.us1.bfl.ai", "https://delivery-us1.bfl.ai"):
+                text = text.replace(origin, self.relay)
+            return json_response(json.loads(text), response.status_code)
+        return response
 
     def route(self, request: httpx.Request) -> httpx.Response:
         host, path = request.url.host, request.url.path
@@ -148,12 +175,16 @@ class FakeBFL(Fake):
             if failed is not None:
                 return failed
             self.calls += 1
+            self.seeds.append(json.loads(request.content).get("seed"))
             return json_response(fixture("bfl/submit_flux-pro-1.1_200.json"))
         if host == "api.us1.bfl.ai" and path == "/v1/get_result":
             self.polls += 1
             if self.polls <= self.pending_polls:
                 return json_response(fixture("bfl/get_result_pending.json"))
             result = fixture(f"bfl/{self.terminal}")
+            if isinstance(result.get("result"), dict):  # BFL reports the seed it used: ours or its own
+                sent = self.seeds[-1] if self.seeds else None
+                result["result"]["seed"] = sent if sent is not None else PROVIDER_DRAWN_SEED
             if self.failure and self.failure.no_image and result.get("result"):
                 result["result"].pop("sample")
             return json_response(result)
@@ -162,7 +193,12 @@ class FakeBFL(Fake):
         return json_response({"detail": "Not Found"}, 404)
 
 
+PROVIDER_DRAWN_SEED = 3_735_928_559  # what A1111 / BFL may pick themselves: > 2^31-1
+
+
 class FakeA1111(Fake):
+    own_seed = PROVIDER_DRAWN_SEED
+
     def route(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/sdapi/v1/txt2img":
             failed = self.fail_generation(request)
@@ -175,7 +211,8 @@ class FakeA1111(Fake):
 
     def result(self, body: dict[str, Any]) -> dict[str, Any]:
         n = body.get("n_iter", 1) * body.get("batch_size", 1)
-        base_seed = body["seed"] if body.get("seed", -1) != -1 else 1234567890
+        # Like A1111's get_fixed_seed: -1 becomes random.randrange(4294967294), often above 2^31-1.
+        base_seed = body["seed"] if body.get("seed", -1) != -1 else self.own_seed
         seeds = [base_seed + i for i in range(n)]
         images = [] if self.failure and self.failure.no_image else [self._b64(i) for i in range(n)]
         info = fixture("a1111/txt2img_200.json")["info"]

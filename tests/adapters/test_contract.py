@@ -141,7 +141,7 @@ PROVIDER_ERRORS = [
     ("flux", "bfl/error_403_not_authenticated.json", 403, F.CREDENTIAL, None),
     ("flux", "bfl/error_422_validation.json", 422, F.CALLER_FAULT, None),
     ("flux", "bfl/error_429_too_many_active_tasks.json", 429, F.RATE_LIMITED, "rate_limit_exceeded"),
-    ("a1111", "a1111/error_404_sampler_not_found.json", 404, F.CALLER_FAULT, "HTTPException"),
+    ("a1111", "a1111/error_404_sampler_not_found.json", 404, F.MODEL_UNAVAILABLE, "HTTPException"),
     ("a1111", "a1111/error_422_validation.json", 422, F.CALLER_FAULT, None),
     ("a1111", "a1111/error_500_oom.json", 500, F.TRANSIENT, "OutOfMemoryError"),
     (

@@ -44,7 +44,7 @@ def oa(model: str, **fields: Any) -> tuple[dict[str, Any], list[str]]:
         ("gpt-image-2", {"width": 4096, "height": 1024}, "3072x1024", True),
         ("gpt-image-2", {"aspect_ratio": (16, 9), "resolution": Resolution.R4K}, "3840x2160", True),
         ("dall-e-3", {"resolution": Resolution.R4K}, "1024x1024", True),
-        ("gpt-image-2", {"aspect_ratio": (4, 1)}, "768x256", True),
+        ("gpt-image-2", {"aspect_ratio": (4, 1)}, "1392x480", True),  # >= 655,360 px
         ("some-local-model", {"width": 500, "height": 300}, "504x304", True),
     ],
 )
@@ -194,7 +194,7 @@ def test_flux_output_format(fmt: OutputFormat, sent: str) -> None:
     [
         ("flux-dev", {"quality": Quality.HIGH}, 49, None, []),
         ("flux-dev", {"quality": Quality.LOW}, 14, None, []),
-        ("flux-dev", {"quality": Quality.HIGH, "steps": 20}, 20, None, []),
+        ("flux-dev", {"quality": Quality.HIGH, "steps": 20}, 20, None, ["quality:"]),  # steps wins, warned
         ("flux-dev", {"steps": 80, "guide_scale": 9.0}, 50, 5.0, ["steps:", "guide_scale:"]),
         ("flux-2-flex", {"guide_scale": 7.0}, None, 7.0, []),
         (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from gateway.canonical import ImageRequest
+from gateway.canonical import ImageRequest, Resolution
 from gateway.config import ConfigError, parse_config
 from gateway.limits.breaker import RedisBreaker
 from gateway.limits.client_ip import ip_identity, resolve_client_ip
@@ -58,6 +58,22 @@ def test_request_cost() -> None:
     assert (
         request_cost(pixels, ImageRequest(model="m", prompt="p", n=10, width=4096, height=4096)) == 20
     )  # capped
+
+
+def test_megapixel_cost_follows_resolution_and_aspect_ratio() -> None:
+    """Issue 14 item 14: the cost uses the size the adapters resolve (gateway/sizing.py), so a
+    resolution "4K" request weighs ~16 MP, not the 1 MP of the width x height default."""
+    pixels = RatePolicy(rate=1, burst=100, cost="megapixels")
+
+    def cost(**fields: object) -> int:
+        return request_cost(pixels, ImageRequest(model="m", prompt="p", **fields))  # type: ignore[arg-type]
+
+    assert cost(resolution=Resolution.R4K) == 16
+    assert cost(resolution=Resolution.R2K) == 4
+    assert cost(aspect_ratio=(16, 9), resolution=Resolution.R4K) == 9  # 4096x2304
+    assert cost(width=4096, aspect_ratio=(1, 1)) == 16  # one side + a ratio
+    assert cost(width=2048) == 4  # one side alone is a square
+    assert cost() == 1
 
 
 def test_breaker_opens_after_k_failures_and_probes_once() -> None:
