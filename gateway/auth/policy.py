@@ -47,10 +47,6 @@ class AuthPolicy:
         )
         return cls(config, frozenset(d.lower() for d in domains), parsed, domains[0], origins[0], challenge)
 
-    @property
-    def leeway(self) -> timedelta:
-        return timedelta(seconds=self.config.leeway_seconds)
-
 
 def derived_domains(host: str, port: int) -> list[str]:
     """`127.0.0.1:8000` -> ["localhost:8000", "127.0.0.1:8000"]; other hosts name themselves."""
