@@ -1,4 +1,9 @@
-"""GET /api/v1/auth/nonce: a server-issued nonce and everything a client needs to build its message."""
+"""GET /api/v1/auth/nonce: a server-issued nonce and everything a client needs to build its message.
+
+Unauthenticated, and every call stores a key for 5 minutes: so it exists only when the gateway asks
+for issued nonces (`auth.require_issued_nonce: true`; else 404, and nothing is stored), and the IP
+rate limit (`limits.ip`, a bucket of its own) applies before anything is stored.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ import msgspec
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 
+from gateway.api.images import client_ip
 from gateway.api.types import HttpRequest
 from gateway.auth.replay import ISSUED_NONCE_TTL_MS
 from gateway.auth.siwx import SiwxAuthenticator
+from gateway.limits.client_ip import ip_identity
 from gateway.services import Services
 
 _ENCODER = msgspec.json.Encoder()
@@ -31,6 +38,10 @@ async def issue_nonce(request: HttpRequest) -> Response[bytes]:
     authenticator = services.authenticator
     if not isinstance(authenticator, SiwxAuthenticator):
         raise NotFoundException("authentication is disabled on this gateway")
+    if not authenticator.policy.config.require_issued_nonce:
+        raise NotFoundException("this gateway does not issue nonces: use a random one of your own")
+    limits = services.runtime.config.limits
+    await services.limits.rate_limits.check_ip_nonce(request.scope["state"], limits, ip_identity(client_ip(request)))
     nonce = await authenticator.replay.issue_nonce()
     now = datetime.now(UTC).replace(microsecond=0)
     body = NonceResponse(

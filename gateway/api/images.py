@@ -11,7 +11,7 @@ from gateway.api.metrics import set_metrics_model
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
 from gateway.canonical import OutputType
-from gateway.errors import PayloadTooLarge, UnsupportedMediaType
+from gateway.errors import ModelNotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.limits.client_ip import ip_identity, resolve_client_ip
 from gateway.metrics import IMAGES_GENERATED
 from gateway.runtime import Runtime
@@ -36,10 +36,13 @@ async def generate_image(request: HttpRequest) -> Response[bytes] | Stream:
     runtime = services.runtime
     request_id = request_id_of(request.scope)
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
-    # Validate before authenticating, so a malformed request never burns the caller's nonce.
+    # Validate and resolve the model before authenticating, so a malformed request or a typo in
+    # `model` (404) never burns the caller's single-use nonce.
     req = decode_generate_request(body).to_canonical(runtime.config.server)
     model, limits, state = _model_slug(runtime, req.model), runtime.config.limits, request.scope["state"]
     set_metrics_model(state, model)
+    if runtime.config.resolve_model(req.model) is None:
+        raise ModelNotFound(f"model {req.model!r} is not served here; GET /api/v1/models lists the models")
     ip = client_ip(request)
     await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, model)  # before auth
     # The CAIP-10 principal: for logs and per-account limits. Never the header itself.

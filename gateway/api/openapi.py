@@ -124,6 +124,11 @@ def _describe_nonce(paths: dict[str, Any], error: dict[str, Any]) -> None:
             "description": "A server-issued nonce",
             "content": {"application/json": {"schema": {"$ref": _REF.format(name="NonceResponse")}}},
         },
-        "404": {"description": "Authentication is disabled", "content": error},
-        "503": {"description": "auth_unavailable: the replay store is unreachable", "content": error},
+        "404": {
+            "description": "Authentication is disabled, or the gateway does not issue nonces "
+            "(auth.require_issued_nonce is false)",
+            "content": error,
+        },
+        "429": {"description": "rate_limited: the IP limit (limits.ip) applies", "content": error},
+        "503": {"description": "auth_unavailable: the replay store is unreachable or full", "content": error},
     }

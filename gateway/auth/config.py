@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
 from gateway.auth.chains import caip2_namespace
+
+# Upper bounds on the time settings. Beyond them a setting is a typo, not a policy, and it used to
+# pass check-config and then overflow the time check of every signed request. A week of lifetime is
+# already a long-lived bearer credential (and a week-long replay key per request in Redis); ten
+# minutes of leeway is the most any wallet needs (Phantom uses ten minutes of skew).
+MAX_LEEWAY_SECONDS = 600
+MAX_AGE_SECONDS = 7 * 24 * 3600
+LeewaySeconds = Annotated[int, msgspec.Meta(ge=0, le=MAX_LEEWAY_SECONDS)]
+AgeSeconds = Annotated[int, msgspec.Meta(ge=0, le=MAX_AGE_SECONDS)]
 
 
 class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -22,9 +31,9 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     replay: Literal["single_use", "session"] = "single_use"
     nonce_required: bool = True
     require_issued_nonce: bool = False
-    leeway_seconds: int = 60
-    max_age_seconds: int = 3600
-    max_lifetime_seconds: int = 3600
+    leeway_seconds: LeewaySeconds = 60
+    max_age_seconds: AgeSeconds = 3600
+    max_lifetime_seconds: AgeSeconds = 3600
 
     def __post_init__(self) -> None:
         # msgspec reports a ValueError raised here as a validation error at `$.auth`.
@@ -42,8 +51,6 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             raise ValueError("nonce_required: false is only allowed with replay: session")
         if not self.nonce_required and self.require_issued_nonce:
             raise ValueError("require_issued_nonce: true needs nonce_required: true")
-        if min(self.leeway_seconds, self.max_age_seconds, self.max_lifetime_seconds) < 0:
-            raise ValueError("leeway_seconds, max_age_seconds and max_lifetime_seconds must be >= 0")
 
 
 def _origin_shape(origin: str) -> bool:

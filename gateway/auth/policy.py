@@ -21,6 +21,8 @@ _NONCE = re.compile(r"[A-Za-z0-9]{8,128}")
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})"
 )
+_EPOCH = datetime(1970, 1, 1)
+_MS = timedelta(milliseconds=1)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LOOPBACK = {"127.0.0.1", "localhost", "0.0.0.0", "::", "::1"}
 
@@ -44,10 +46,6 @@ class AuthPolicy:
             f'chains="{" ".join(config.chains)}"'
         )
         return cls(config, frozenset(d.lower() for d in domains), parsed, domains[0], origins[0], challenge)
-
-    @property
-    def leeway(self) -> timedelta:
-        return timedelta(seconds=self.config.leeway_seconds)
 
 
 def derived_domains(host: str, port: int) -> list[str]:
@@ -110,27 +108,46 @@ def parse_time(value: str, field: str) -> datetime:
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, f"{field} is not a real date-time") from exc
 
 
-def check_time_and_nonce(message: SiwxMessage, policy: AuthPolicy, now: datetime) -> datetime:
-    """Step 8 (time bounds, then the nonce); returns the expiration time, which the replay key outlives
-    by the leeway."""
-    config, leeway = policy.config, policy.leeway
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch (UTC), for any aware datetime from year 1 to 9999 at any offset.
+
+    Computed on naive datetimes and timedeltas, whose range covers every RFC 3339 time: converting
+    `9999-12-31T23:59:59-12:00` to UTC (or adding a leeway to it) would leave datetime's range and
+    raise OverflowError, so no arithmetic on a client-supplied time is done with aware datetimes."""
+    offset = moment.utcoffset() or timedelta(0)
+    return ((moment.replace(tzinfo=None) - _EPOCH) - offset) // _MS
+
+
+def check_time_and_nonce(message: SiwxMessage, policy: AuthPolicy, now: datetime) -> int:
+    """Step 8 (time bounds, then the nonce); returns the expiration time in epoch ms, which the replay
+    key outlives by the leeway. All comparisons are on integers: client times cannot overflow them."""
+    config = policy.config
+    leeway, max_age, max_lifetime = (
+        1000 * s for s in (config.leeway_seconds, config.max_age_seconds, config.max_lifetime_seconds)
+    )
     single_use = config.replay == "single_use"
     if message.issued_at is None and single_use:
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Issued At is required")
     if message.expiration_time is None:
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Expiration Time is required")
-    expires = parse_time(message.expiration_time, "Expiration Time")
-    issued = parse_time(message.issued_at, "Issued At") if message.issued_at is not None else None
-    not_before = parse_time(message.not_before, "Not Before") if message.not_before is not None else None
-    if issued is not None and issued > now + leeway:
+    now_ms = epoch_ms(now)
+    expires = epoch_ms(parse_time(message.expiration_time, "Expiration Time"))
+    issued = epoch_ms(parse_time(message.issued_at, "Issued At")) if message.issued_at is not None else None
+    not_before = (
+        epoch_ms(parse_time(message.not_before, "Not Before")) if message.not_before is not None else None
+    )
+    if issued is not None and issued > now_ms + leeway:
         raise SiwxRejected(AuthCode.ISSUED_IN_FUTURE, "Issued At is in the future")
-    if issued is not None and now - issued > timedelta(seconds=config.max_age_seconds) + leeway:
+    if issued is not None and now_ms - issued > max_age + leeway:
         raise SiwxRejected(AuthCode.EXPIRED, "Issued At is too old")
-    if now >= expires + leeway:
+    if now_ms >= expires + leeway:
         raise SiwxRejected(AuthCode.EXPIRED, "the message has expired")
-    if expires - (issued if issued is not None else now) > timedelta(seconds=config.max_lifetime_seconds):
+    # Without Issued At (the AiMo SDK) the lifetime is counted from our clock, so the client's clock
+    # skew counts against it: allow the leeway there, as every other comparison with `now` does.
+    lifetime_from, allowed = (issued, max_lifetime) if issued is not None else (now_ms, max_lifetime + leeway)
+    if expires - lifetime_from > allowed:
         raise SiwxRejected(AuthCode.LIFETIME_TOO_LONG, "Expiration Time is too far after Issued At")
-    if not_before is not None and not_before > now + leeway:
+    if not_before is not None and not_before > now_ms + leeway:
         raise SiwxRejected(AuthCode.NOT_YET_VALID, "the message is not valid yet (Not Before)")
     if message.nonce is not None and not _NONCE.fullmatch(message.nonce):
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce must be 8 to 128 letters and digits")

@@ -1,8 +1,10 @@
 """Step 10: replay protection over any StateStore (Redis, or the in-memory twin).
 
 One key per (account, nonce), value = sha256 of the message bytes (never the signature: signatures
-are malleable), written with a single atomic `SET NX GET PXAT <expiration + leeway>` after the
-signature verified. nil -> first use; same digest -> the same envelope again (`single_use`: reject,
+are malleable), written with a single atomic `SET NX GET PX <ttl>` after the signature verified. The
+lifetime is relative (the message's remaining validity on the gateway's clock, plus a leeway): an
+absolute `PXAT` from our clock expired early whenever the store's clock ran ahead, and the message
+could then be replayed for as long as the skew. A claim with no validity left is refused, never sent. nil -> first use; same digest -> the same envelope again (`single_use`: reject,
 `session`: accept); different digest -> the nonce was reused in another message: reject.
 Server-issued nonces (`require_issued_nonce`) live under their own key for 5 minutes and are
 consumed (DEL) on first use. A store error fails closed: AuthUnavailable (503).
@@ -18,7 +20,7 @@ from typing import Literal
 from gateway.auth.codes import AuthCode, SiwxRejected
 from gateway.errors import AuthUnavailable
 from gateway.metrics import DEGRADED_DECISIONS
-from gateway.state.base import StateStore, StoreUnavailable
+from gateway.state.base import StateStore, StoreFull, StoreUnavailable
 
 ISSUED_NONCE_TTL_MS = 5 * 60 * 1000
 # A replay-store outage is usually a blink (failover, restart): ask clients to come back soon.
@@ -32,21 +34,24 @@ class ReplayGuard:
     policy: Literal["single_use", "session"] = "single_use"
     require_issued_nonce: bool = False
 
-    async def admit(
-        self, *, chain: str, address: str, nonce: str | None, text: str, expire_at_ms: int
-    ) -> None:
-        """Accept this (verified) message once (`single_use`) or until it expires (`session`)."""
+    async def admit(self, *, chain: str, address: str, nonce: str | None, text: str, ttl_ms: int) -> None:
+        """Accept this (verified) message once (`single_use`) or until it expires (`session`).
+
+        `ttl_ms`: how long the claim must be remembered from now; <= 0 is refused as expired (a
+        claim the store would not keep must not be accepted)."""
+        if ttl_ms <= 0:
+            raise SiwxRejected(AuthCode.EXPIRED, "the message has expired")
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii")
         key_nonce = nonce if nonce is not None else digest.decode("ascii")
         key = f"{_PREFIX}:n:{chain}:{address.lower() if chain.startswith('eip155:') else address}:{key_nonce}"
         try:
-            previous = await self.store.set_nx_get(key, digest, expire_at_ms=expire_at_ms)
+            previous = await self.store.set_nx_get(key, digest, ttl_ms=ttl_ms)
             if previous is None and self.require_issued_nonce and not await self._consume(key_nonce):
                 raise SiwxRejected(AuthCode.NONCE_UNKNOWN, "this nonce was not issued by the gateway")
         except StoreUnavailable as exc:
             DEGRADED_DECISIONS.labels("auth", "reject").inc()
             raise AuthUnavailable(
-                "authentication is unavailable: the replay store is unreachable",
+                f"authentication is unavailable: the replay store is {_state(exc)}",
                 retry_after=STORE_RETRY_AFTER_S,
             ) from exc
         if previous is None:
@@ -64,9 +69,14 @@ class ReplayGuard:
         except StoreUnavailable as exc:
             DEGRADED_DECISIONS.labels("auth", "reject").inc()
             raise AuthUnavailable(
-                "cannot issue a nonce: the replay store is unreachable", retry_after=STORE_RETRY_AFTER_S
+                f"cannot issue a nonce: the replay store is {_state(exc)}", retry_after=STORE_RETRY_AFTER_S
             ) from exc
         return nonce
 
     async def _consume(self, nonce: str) -> bool:
         return await self.store.delete(f"{_PREFIX}:issued:{nonce}")
+
+
+def _state(exc: StoreUnavailable) -> str:
+    # A full in-memory store refuses new keys (evicting one would allow a replay): also a 503.
+    return "full" if isinstance(exc, StoreFull) else "unreachable"

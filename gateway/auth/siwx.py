@@ -17,7 +17,7 @@ from litestar.datastructures import Headers
 from gateway.auth.codes import AuthCode, SiwxRejected
 from gateway.auth.envelope import HEADER_NAME, decode_envelope
 from gateway.auth.message import parse_message
-from gateway.auth.policy import AuthPolicy, check_binding, check_time_and_nonce
+from gateway.auth.policy import AuthPolicy, check_binding, check_time_and_nonce, epoch_ms
 from gateway.auth.principal import Principal
 from gateway.auth.replay import ReplayGuard
 from gateway.auth.signatures import verify_evm, verify_solana
@@ -40,7 +40,7 @@ class Verified:
     address: str
     nonce: str | None
     text: str
-    expire_at_ms: int
+    expire_at_ms: int  # when this gateway stops accepting the message: Expiration Time + leeway
 
 
 def verify_token(token: str | None, policy: AuthPolicy, now: datetime) -> Verified:
@@ -54,14 +54,23 @@ def verify_token(token: str | None, policy: AuthPolicy, now: datetime) -> Verifi
         address = verify_evm(signed, message.address, envelope.signature)
     else:
         address = verify_solana(signed, message.address, envelope.signature)
-    expire_at = expires + policy.leeway
     return Verified(
         principal=Principal(account=f"{chain}:{address}", chain=chain),
         address=address,
         nonce=message.nonce,
         text=message.text,
-        expire_at_ms=int(expire_at.timestamp() * 1000),
+        expire_at_ms=expires + policy.config.leeway_seconds * 1000,
     )
+
+
+def claim_ttl_ms(verified: Verified, policy: AuthPolicy, now: datetime) -> int:
+    """How long the replay key must live, relative to `now` (never an absolute time: the store's
+    clock may run ahead of ours, and a key that expires early in the store is a replay window).
+
+    The message's remaining validity on our clock, plus one leeway so a replica whose clock is up to
+    `leeway` behind the one that stored the key still finds it. <= 0: already expired (refused)."""
+    remaining = verified.expire_at_ms - epoch_ms(now)
+    return remaining + policy.config.leeway_seconds * 1000 if remaining > 0 else 0
 
 
 def _header(headers: Headers) -> str | None:
@@ -85,13 +94,14 @@ class SiwxAuthenticator:
 
     async def authenticate(self, headers: Headers, client_ip: str) -> Principal:
         try:
-            verified = verify_token(_header(headers), self.policy, self._clock())
+            now = self._clock()
+            verified = verify_token(_header(headers), self.policy, now)
             await self.replay.admit(
                 chain=verified.principal.chain,
                 address=verified.address,
                 nonce=verified.nonce,
                 text=verified.text,
-                expire_at_ms=verified.expire_at_ms,
+                ttl_ms=claim_ttl_ms(verified, self.policy, now),
             )
         except SiwxRejected as exc:
             AUTH_FAILURES.labels(exc.code.value).inc()

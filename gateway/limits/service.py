@@ -69,6 +69,14 @@ class RateLimits:
         if config.ip is not None:
             await self._check(state, config, "ip", config.ip, identity, req, model)
 
+    async def check_ip_nonce(self, state: MutableMapping[str, Any], config: LimitsConfig, identity: str) -> None:
+        """The IP limit on `GET /api/v1/auth/nonce` (each call stores a key for 5 minutes): the `ip`
+        policy, one unit a call, in a bucket of its own so nonces and generations do not share a budget."""
+        if config.ip is not None:
+            policy = config.ip
+            bucket = Bucket("ip:nonce", policy.emission_us, policy.burst, 1)
+            await self._enforce(state, config, "ip", "ip:nonce", policy, identity, bucket)
+
     async def check_account(
         self,
         state: MutableMapping[str, Any],
@@ -92,8 +100,20 @@ class RateLimits:
     ) -> None:
         bucket_name, policy = limits.policy_for(model)
         bucket = Bucket(f"{scope}:{bucket_name}", policy.emission_us, policy.burst, request_cost(policy, req))
-        decision = await self._decide(config, scope, tag, bucket)
         name = scope if bucket_name == "all" else f"{scope}:{model}"
+        await self._enforce(state, config, scope, name, policy, tag, bucket)
+
+    async def _enforce(
+        self,
+        state: MutableMapping[str, Any],
+        config: LimitsConfig,
+        scope: str,
+        name: str,
+        policy: RatePolicy,
+        tag: str,
+        bucket: Bucket,
+    ) -> None:
+        decision = await self._decide(config, scope, tag, bucket)
         outcome = decision.buckets[0]
         if decision.allowed:
             evaluated = Evaluated(name, policy, outcome.remaining, _seconds(outcome.reset_after_us))

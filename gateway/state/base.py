@@ -9,6 +9,11 @@ class StoreUnavailable(Exception):
     """The store could not be reached or did not answer in time. Callers decide fail-open/closed."""
 
 
+class StoreFull(StoreUnavailable):
+    """The (bounded, in-memory) store is full of live keys and refuses new ones. Never solved by
+    evicting a live key: an evicted replay key lets its signed message be replayed."""
+
+
 class StateStore(abc.ABC):
     """Keys are namespaced by the caller (`ig:{…}`); values are bytes."""
 
@@ -29,10 +34,11 @@ class StateStore(abc.ABC):
         """Delete `key`; True when it existed."""
 
     @abc.abstractmethod
-    async def set_nx_get(self, key: str, value: bytes, *, expire_at_ms: int) -> bytes | None:
-        """Atomically: if `key` is unset, set it to `value` expiring at the absolute unix time
-        `expire_at_ms` and return None; else return the current value and change nothing.
-        (Redis: one `SET key value NX GET PXAT expire_at_ms`.)"""
+    async def set_nx_get(self, key: str, value: bytes, *, ttl_ms: int) -> bytes | None:
+        """Atomically: if `key` is unset, set it to `value` expiring `ttl_ms` (> 0) from now on the
+        store's own clock and return None; else return the current value and change nothing.
+        (Redis: one `SET key value NX GET PX ttl_ms`.) Relative on purpose: an absolute expiry
+        computed on the caller's clock is early by however far the store's clock runs ahead."""
 
     @abc.abstractmethod
     async def now_ms(self) -> int:

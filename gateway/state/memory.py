@@ -1,4 +1,10 @@
-"""In-memory store: the embedded default. State is per process; keys expire lazily and by sweep."""
+"""In-memory store: the embedded default. State is per process; keys expire lazily and by sweep.
+
+Bounded: at most `max_keys` live keys. Expired keys are dropped first; when every key is still live
+a new key is refused (`StoreFull`, which callers turn into 503) rather than evicting one, because an
+evicted replay key would let its signed message be accepted again. Keys already present can always
+be read, overwritten and deleted.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,18 @@ import heapq
 import time
 from collections.abc import Callable
 
-from gateway.state.base import StateStore
+from gateway.state.base import StateStore, StoreFull
+
+# ~430 bytes per replay key in CPython (key string, digest, tuple, dict slot, heap entry; measured with
+# tracemalloc): the default bounds the embedded store near 430 MB, under a 1 GiB container limit, and
+# holds ~270 single-use requests a second with 1-hour messages (far more with the client's 5 minutes).
+DEFAULT_MAX_KEYS = 1_000_000
 
 
 class MemoryStore(StateStore):
     kind = "memory"
 
-    def __init__(self, *, clock_ms: Callable[[], int] | None = None, max_keys: int = 1_000_000) -> None:
+    def __init__(self, *, clock_ms: Callable[[], int] | None = None, max_keys: int = DEFAULT_MAX_KEYS) -> None:
         self._data: dict[str, tuple[bytes, int | None]] = {}
         self._expiries: list[tuple[int, str]] = []
         self._clock = clock_ms or _wall_clock_ms
@@ -32,13 +43,19 @@ class MemoryStore(StateStore):
         self._data.pop(key, None)
         return existed
 
-    async def set_nx_get(self, key: str, value: bytes, *, expire_at_ms: int) -> bytes | None:
+    async def set_nx_get(self, key: str, value: bytes, *, ttl_ms: int) -> bytes | None:
+        if ttl_ms <= 0:
+            raise ValueError("ttl_ms must be positive: a claim that expires at once is not stored")
         # No await between the read and the write: atomic with respect to other coroutines.
         current = self._live(key)
         if current is not None:
             return current
-        self._put(key, value, expire_at_ms)
+        self._put(key, value, self._clock() + ttl_ms)
         return None
+
+    def __len__(self) -> int:
+        """Keys held, live or not yet swept (what `max_keys` bounds)."""
+        return len(self._data)
 
     async def now_ms(self) -> int:
         return self._clock()
@@ -59,9 +76,18 @@ class MemoryStore(StateStore):
 
     def _put(self, key: str, value: bytes, expires_at: int | None) -> None:
         self._sweep()
+        if key not in self._data and len(self._data) >= self._max_keys:
+            raise StoreFull(f"in-memory store full: {self._max_keys} live keys")
         self._data[key] = (value, expires_at)
         if expires_at is not None:
             heapq.heappush(self._expiries, (expires_at, key))
+            if len(self._expiries) > 2 * self._max_keys:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop heap entries of deleted or overwritten keys, so the heap stays O(max_keys) too."""
+        self._expiries = [(at, key) for key, (_, at) in self._data.items() if at is not None]
+        heapq.heapify(self._expiries)
 
     def _sweep(self) -> None:
         now = self._clock()

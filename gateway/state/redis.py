@@ -49,9 +49,11 @@ class RedisStore(StateStore):
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis DEL failed: {type(exc).__name__}") from exc
 
-    async def set_nx_get(self, key: str, value: bytes, *, expire_at_ms: int) -> bytes | None:
+    async def set_nx_get(self, key: str, value: bytes, *, ttl_ms: int) -> bytes | None:
+        if ttl_ms <= 0:
+            raise ValueError("ttl_ms must be positive: a claim that expires at once is not stored")
         try:
-            previous = await self.client.set(key, value, nx=True, get=True, pxat=expire_at_ms)
+            previous = await self.client.set(key, value, nx=True, get=True, px=ttl_ms)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis SET NX GET failed: {type(exc).__name__}") from exc
         return previous if isinstance(previous, bytes) else None

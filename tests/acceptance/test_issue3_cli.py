@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.acceptance.conftest import Served, run_cli
+from tests.acceptance.conftest import REPO, Served, run_cli, start_gateway, stop_gateway
 
 pytestmark = pytest.mark.slow
 
@@ -78,10 +78,22 @@ def test_header_for_another_domain_is_refused(gateway: Served, http: httpx.Clien
     assert CHALLENGE.match(response.headers["www-authenticate"])
 
 
-def test_issued_nonce_endpoint(gateway: Served, http: httpx.Client) -> None:
-    issued = http.get(gateway.url + "/api/v1/auth/nonce").json()
-    assert set(issued) == {"nonce", "domain", "uri", "chains", "issued_at", "expiration_time"}
-    assert re.fullmatch(r"[A-Za-z0-9]{8,128}", issued["nonce"])
+def test_issued_nonce_endpoint(gateway: Served, http: httpx.Client, tmp_path: Path) -> None:
+    # Off unless the gateway requires issued nonces (issue 13: each call stores a key).
+    off = http.get(gateway.url + "/api/v1/auth/nonce")
+    assert off.status_code == 404 and off.json()["error"]["code"] == "not_found"
+    routing = tmp_path / "routing.yaml"
+    bundled = (REPO / "gateway" / "default_routing.yaml").read_text()
+    routing.write_text(bundled.replace("  replay: single_use\n", "  replay: single_use\n  require_issued_nonce: true\n"))
+    issuing = start_gateway(tmp_path, "--config", str(routing))
+    try:
+        issued = http.get(issuing.url + "/api/v1/auth/nonce").json()
+        assert set(issued) == {"nonce", "domain", "uri", "chains", "issued_at", "expiration_time"}
+        assert re.fullmatch(r"[A-Za-z0-9]{8,128}", issued["nonce"])
+        done = run_cli("generate", "a fox", "--url", issuing.url, "--issued-nonce", "--out-dir", str(tmp_path))
+        assert done.returncode == 0, done.stderr
+    finally:
+        stop_gateway(issuing)
 
 
 def test_serve_refuses_several_workers_without_a_shared_replay_store() -> None:

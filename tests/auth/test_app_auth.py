@@ -122,6 +122,17 @@ async def test_an_invalid_body_does_not_burn_the_nonce(client: AsyncTestClient) 
     assert (await client.post(URL, json=BODY, headers=headers)).status_code == 200
 
 
+async def test_an_unknown_model_does_not_burn_the_nonce(client: AsyncTestClient) -> None:
+    """A typo in `model` is a 404 decided before authentication: the same single-use header then
+    works with the right model (it used to be consumed by the 404 request: 401 auth_nonce_reused)."""
+    headers = sig_header()
+    typo = await client.post(URL, json={**BODY, "model": "mokc"}, headers=headers)
+    assert typo.status_code == 404 and typo.json()["error"]["code"] == "model_not_found"
+    assert (await client.post(URL, json=BODY, headers=headers)).status_code == 200
+    streamed = await client.post(URL, json={**BODY, "model": "mokc", "stream": True}, headers=sig_header())
+    assert streamed.status_code == 404 and streamed.json()["error"]["code"] == "model_not_found"
+
+
 async def test_header_message_and_signature_never_reach_logs_or_responses(
     client: AsyncTestClient, records: Records
 ) -> None:
@@ -189,7 +200,7 @@ async def test_redis_stopped_mid_test_fails_closed_then_recovers() -> None:
             down = await client.post(URL, json=BODY, headers=sig_header())
             assert down.status_code == 503 and down.json()["error"]["code"] == "auth_unavailable"
             assert down.headers["retry-after"] == "2"
-            assert (await client.get("/api/v1/auth/nonce")).status_code == 503
+            assert (await client.get("/api/v1/auth/nonce")).status_code == 404  # not issuing nonces
             forged = await client.post(URL, json=BODY, headers={"Sign-In-With-X": "garbage"})
             assert forged.status_code == 401  # decided without Redis
             server = RedisServer(port).start()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from gateway.cli import main
 from gateway.config import ConfigError, load_config, parse_config
 from tests.support.app import MOCK_ROUTING
 
@@ -41,10 +44,49 @@ def test_a_full_section_parses() -> None:
         ("  origins: ['https://api.example.com/path']\n", "auth", "origins"),
         ("  nonce_required: false\n", "auth", "replay: session"),
         ("  replay: session\n  nonce_required: false\n  require_issued_nonce: true\n", "auth", "nonce_required"),
-        ("  leeway_seconds: -1\n", "auth", ">= 0"),
+        ("  leeway_seconds: -1\n", "auth.leeway_seconds", ">= 0"),
     ],
 )
 def test_invalid_sections_name_their_path(section: str, path: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(with_auth(section))
     assert caught.value.path == path and fragment in str(caught.value)
+
+
+# Huge values passed check-config and then overflowed the time check of every signed request (500).
+HUGE = [
+    ("leeway_seconds", 10**12, "<= 600"),
+    ("leeway_seconds", 601, "<= 600"),
+    ("max_age_seconds", 10**15, "<= 604800"),
+    ("max_lifetime_seconds", 2**63, "<= 604800"),
+    ("max_lifetime_seconds", 604801, "<= 604800"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "fragment"), HUGE)
+def test_huge_time_settings_are_refused_by_load_config(
+    tmp_path: Path, field: str, value: int, fragment: str
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(with_auth(f"  {field}: {value}\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.path == f"auth.{field}" and fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(("field", "value", "fragment"), HUGE)
+def test_huge_time_settings_fail_check_config_naming_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], field: str, value: int, fragment: str
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(with_auth(f"  {field}: {value}\n"))
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"auth.{field}" in err and fragment in err and "Traceback" not in err
+
+
+def test_the_largest_allowed_time_settings_load() -> None:
+    auth = parse_config(with_auth(
+        "  leeway_seconds: 600\n  max_age_seconds: 604800\n  max_lifetime_seconds: 604800\n"
+    )).auth
+    assert (auth.leeway_seconds, auth.max_age_seconds, auth.max_lifetime_seconds) == (600, 604800, 604800)

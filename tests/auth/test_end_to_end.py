@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from PIL import Image
 
@@ -23,6 +24,16 @@ def gateway_url() -> Iterator[str]:
     settings = Settings(host="127.0.0.1", port=port)
     assert load_config().auth.enabled is True  # the bundled routing authenticates
     with live_server(create_app(settings), port) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def issuing_gateway_url() -> Iterator[str]:
+    """The bundled routing with `auth.require_issued_nonce: true` (the nonce endpoint is off without it)."""
+    port = free_port()
+    bundled = load_config()
+    config = msgspec.structs.replace(bundled, auth=msgspec.structs.replace(bundled.auth, require_issued_nonce=True))
+    with live_server(create_app(Settings(host="127.0.0.1", port=port), config=config), port) as url:
         yield url
 
 
@@ -56,7 +67,7 @@ def test_generate_command_saves_images(
 
 
 def test_generate_with_a_solana_key_and_an_issued_nonce(
-    gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    issuing_gateway_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.auth.support import SOLANA_SEED
 
@@ -65,7 +76,7 @@ def test_generate_with_a_solana_key_and_an_issued_nonce(
             "generate",
             "a fox",
             "--url",
-            gateway_url.replace("127.0.0.1", "localhost"),
+            issuing_gateway_url.replace("127.0.0.1", "localhost"),
             "--solana-key",
             SOLANA_SEED,
             "--issued-nonce",

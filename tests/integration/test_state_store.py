@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from gateway.state import StateStore
 
 
@@ -29,32 +31,34 @@ async def test_delete_reports_existence(store: StateStore) -> None:
 
 
 async def test_set_nx_get_first_claim_returns_none(store: StateStore) -> None:
-    now = await store.now_ms()
-    assert await store.set_nx_get("ig:test:n", b"digest", expire_at_ms=now + 10_000) is None
+    assert await store.set_nx_get("ig:test:n", b"digest", ttl_ms=10_000) is None
     assert await store.get("ig:test:n") == b"digest"
 
 
 async def test_set_nx_get_second_claim_returns_existing_and_keeps_it(store: StateStore) -> None:
-    now = await store.now_ms()
-    await store.set_nx_get("ig:test:n2", b"first", expire_at_ms=now + 10_000)
-    assert await store.set_nx_get("ig:test:n2", b"second", expire_at_ms=now + 10_000) == b"first"
+    await store.set_nx_get("ig:test:n2", b"first", ttl_ms=10_000)
+    assert await store.set_nx_get("ig:test:n2", b"second", ttl_ms=10_000) == b"first"
     assert await store.get("ig:test:n2") == b"first"
 
 
-async def test_set_nx_get_expires_at_absolute_time(store: StateStore) -> None:
-    now = await store.now_ms()
-    await store.set_nx_get("ig:test:n3", b"x", expire_at_ms=now + 60)
+async def test_set_nx_get_expires_after_its_relative_ttl(store: StateStore) -> None:
+    await store.set_nx_get("ig:test:n3", b"x", ttl_ms=60)
     await asyncio.sleep(0.15)
-    assert await store.set_nx_get("ig:test:n3", b"y", expire_at_ms=now + 10_000) is None
+    assert await store.set_nx_get("ig:test:n3", b"y", ttl_ms=10_000) is None
+
+
+async def test_set_nx_get_refuses_a_claim_that_would_not_be_stored(store: StateStore) -> None:
+    for ttl_ms in (0, -5):
+        with pytest.raises(ValueError):
+            await store.set_nx_get("ig:test:n4", b"x", ttl_ms=ttl_ms)
 
 
 async def test_concurrent_claims_admit_exactly_one(store: StateStore) -> None:
     from tests.auth.test_replay import warm_pool
 
     await warm_pool(store)  # one try per command: open the burst's connections first (CI load)
-    now = await store.now_ms()
     results = await asyncio.gather(
-        *(store.set_nx_get("ig:test:race", str(i).encode(), expire_at_ms=now + 10_000) for i in range(50))
+        *(store.set_nx_get("ig:test:race", str(i).encode(), ttl_ms=10_000) for i in range(50))
     )
     assert sum(result is None for result in results) == 1
 

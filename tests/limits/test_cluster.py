@@ -116,8 +116,8 @@ async def test_leases_work_on_a_cluster(backend: RedisBackend) -> None:
 async def test_replay_keys_work_on_a_cluster(cluster: str) -> None:
     store = RedisStore(connect(cluster))  # type: ignore[arg-type]
     key = "ig:nonce:{eip155:1:0xabc}:n-1"
-    assert await store.set_nx_get(key, b"digest", expire_at_ms=int(time.time() * 1000) + 60_000) is None
-    assert await store.set_nx_get(key, b"other", expire_at_ms=int(time.time() * 1000) + 60_000) == b"digest"
+    assert await store.set_nx_get(key, b"digest", ttl_ms=60_000) is None
+    assert await store.set_nx_get(key, b"other", ttl_ms=60_000) == b"digest"
     await store.aclose()
 
 
