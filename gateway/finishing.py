@@ -77,7 +77,9 @@ async def check_image(provider: str, image: ProviderImage, req: ImageRequest) ->
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, message) from None
 
 
-async def _checked_or_error(provider: str, image: ProviderImage, req: ImageRequest) -> CheckedImage | ProviderError:
+async def _checked_or_error(
+    provider: str, image: ProviderImage, req: ImageRequest
+) -> CheckedImage | ProviderError:
     try:
         return await check_image(provider, image, req)
     except ProviderError as exc:
@@ -95,6 +97,8 @@ def _check(image: ProviderImage, req: ImageRequest, max_pixels: int) -> CheckedI
             if passed.width * passed.height > max_pixels:
                 raise imaging.NotAnImage(f"image dimensions {passed.width}x{passed.height} are out of bounds")
             imaging.prove_decodable(image.image_bytes(), passed.format)
-            return CheckedImage(b64=image.b64, seed=image.seed, format=target, width=passed.width, height=passed.height)
+            return CheckedImage(
+                b64=image.b64, seed=image.seed, format=target, width=passed.width, height=passed.height
+            )
     data, info = imaging.finish(image.image_bytes(), target, embed_prompt=embed, max_pixels=max_pixels)
     return CheckedImage(data=data, seed=image.seed, format=info.format, width=info.width, height=info.height)

@@ -24,7 +24,7 @@ which `upstream` maps to UPSTREAM_INVALID: the provider answered, with a body we
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import httpx
@@ -35,6 +35,7 @@ POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000,
 # one JSON body; a hostile body costs at most this much memory before the read stops.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _INFLATED = ("gzip", "x-gzip", "deflate")  # the only encodings we ask for (Accept-Encoding below)
+_INFLATE_STEP = 256 * 1024
 
 
 class ResponseRefused(httpx.DecodingError):
@@ -81,19 +82,33 @@ class _Stream(httpx.AsyncByteStream):
         try:
             async for chunk in self._inner:
                 received += len(chunk)
-                if self._inflater is not None:
-                    # At most one byte more than the cap allows: enough to know it is too large.
-                    chunk = self._inflater.decompress(chunk, self._max_bytes - size + 1)
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise ResponseRefused(f"response body exceeds {self._max_bytes} bytes")
-                yield chunk
-            if self._inflater is not None and received and not self._inflater.eof:
-                raise ResponseRefused("compressed response body is truncated")
+                for piece in self._inflated(chunk):
+                    size += len(piece)
+                    if size > self._max_bytes:
+                        raise ResponseRefused(f"response body exceeds {self._max_bytes} bytes")
+                    yield piece
+            if self._inflater is not None and received:
+                tail = self._inflater.flush()
+                if not self._inflater.eof or size + len(tail) > self._max_bytes:
+                    raise ResponseRefused("compressed response body is truncated or too large")
+                if tail:
+                    yield tail
         except zlib.error as exc:
             raise ResponseRefused("compressed response body does not inflate") from exc
         except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise _remap(exc) from exc
+
+    def _inflated(self, chunk: bytes) -> Iterator[bytes]:
+        """The chunk itself, or what it inflates to in pieces of at most _INFLATE_STEP bytes (one
+        16 KiB read of a gzip bomb can expand to megabytes: never let it do so in one go)."""
+        if self._inflater is None:
+            yield chunk
+            return
+        while chunk:
+            piece = self._inflater.decompress(chunk, _INFLATE_STEP)
+            if piece:
+                yield piece
+            chunk = self._inflater.unconsumed_tail
 
     async def aclose(self) -> None:
         await self._inner.aclose()
