@@ -25,7 +25,9 @@ from gateway.canonical import ImageRequest, OutputFormat, OutputType, ProviderIm
 from gateway.errors import FailureClass, ProviderError
 
 PIXEL_MARGIN = 4  # providers snap sizes up (and aspect-only ones pick their own): room for that
-MIN_PIXEL_CAP = 2048 * 2048
+# Floor for size-less or small requests: models pick their own size (flux ultra ~4.2 MP, A1111
+# hires fix upscales 2-2.5x), so the floor leaves room; 16 MP RGBA is 64 MiB per decoding thread.
+MIN_PIXEL_CAP = 4096 * 4096
 
 
 class CheckedImage(ProviderImage, frozen=True, kw_only=True):

@@ -141,6 +141,7 @@ async def test_a_decompression_bomb_is_refused_from_its_header(monkeypatch: pyte
             await finishing.check_image("p", image, request())
     assert decoded == []
     assert finishing.pixel_cap(request(width=8192, height=8192)) == 8192 * 8192  # asked for: allowed
+    assert finishing.pixel_cap(request(aspect_ratio=(16, 9))) >= 2752 * 1536  # flux ultra picks ~4.2 MP
 
 
 async def test_a_result_keeps_its_good_images_and_fails_only_when_none_decodes() -> None:
