@@ -7,6 +7,10 @@ tests, benchmarks and operators rehearsing fallbacks use it too. It never touche
 It streams natively: `stream_steps` progress reports (step 0 at once, then one per slice of the
 latency) and `stream_previews` low-resolution previews per image, then the final images. An injected
 failure surfaces after `fail_at_step` progress reports, so a stream can die half-way like a real one.
+
+Drawing is CPU work (an 8192x8192 PNG takes seconds and ~200 MB): it runs in the gateway's bounded
+image pool (gateway/imaging.py `off_loop`), never on the event loop, and sizes are capped by
+`max_side` (default 2048: a bundled deployment cannot be made to draw 64-megapixel images).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import msgspec
 from PIL import Image, ImageDraw
 
 from adapters.base import AdapterSettingsError, decode_settings, register
-from gateway import sizing
+from gateway import imaging, sizing
 from gateway.canonical import (
     CallContext,
     Capabilities,
@@ -65,6 +69,7 @@ class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     script: list[_Failure | Literal["ok"]] = msgspec.field(default_factory=list)
     retry_after_seconds: float | None = None  # sent with rate_limited failures
     max_n: int = 4  # images per call; larger n is fanned out by the gateway
+    max_side: int = 2048  # longest side drawn (64..8192); larger requests are scaled down, with a warning
     native_format: Literal["png", "jpeg", "webp"] | None = None  # None: produce the requested format
     rng_seed: int | None = None  # fixes the failure/latency draws (tests); None: OS entropy
     fail_seeds: list[int] = msgspec.field(default_factory=list)  # calls whose first seed is listed fail
@@ -82,6 +87,8 @@ class MockAdapter:
         self._settings = decode_settings(MockSettings, settings)
         if not 0.0 <= self._settings.failure_rate <= 1.0:
             raise AdapterSettingsError("must be between 0 and 1", "failure_rate")
+        if not 64 <= self._settings.max_side <= 8192:
+            raise AdapterSettingsError("must be between 64 and 8192", "max_side")
         self._rng = random.Random(self._settings.rng_seed)
         # Observable by tests: calls that reached this double, streamed steps run, streams cancelled.
         self.calls = 0
@@ -96,6 +103,7 @@ class MockAdapter:
             supports_steps=True,
             supports_guidance=True,
             formats=[OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP],
+            max_side=self._settings.max_side,
             streaming=True,
         )
 
@@ -106,14 +114,14 @@ class MockAdapter:
             await asyncio.sleep(delay)
         if failure is not None:
             raise self._injected_failure(failure)
-        return self._result(req, ctx, base_seed)
+        return await self._result(req, ctx, base_seed)
 
     async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
         self.calls += 1
         delay, failure, base_seed = self._draw(req)
         steps = max(1, self._settings.stream_steps)
         preview_steps = set(range(steps, max(0, steps - self._settings.stream_previews), -1))
-        width, height = _size_for(req)
+        (width, height), _ = _size_for(req, self._settings.max_side)
         try:
             for step in range(steps + 1):
                 if failure is not None and step >= self._settings.fail_at_step:
@@ -124,10 +132,11 @@ class MockAdapter:
                 yield ProgressUpdate(step=step, total_steps=steps)
                 if step in preview_steps:
                     for i in range(req.n):
-                        yield PreviewImage(index=i, data=_preview(req, base_seed + i, width, height, step))
+                        data = await imaging.off_loop(_preview, req, base_seed + i, width, height, step)
+                        yield PreviewImage(index=i, data=data)
             if failure is not None:
                 raise self._injected_failure(failure)
-            yield self._result(req, ctx, base_seed)
+            yield await self._result(req, ctx, base_seed)
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
@@ -147,14 +156,14 @@ class MockAdapter:
         base_seed = req.seed if req.seed is not None else self._rng.randrange(0, 2**31)
         return delay, settings.failure_class if base_seed in settings.fail_seeds else None, base_seed
 
-    def _result(self, req: ImageRequest, ctx: CallContext, base_seed: int) -> ProviderResult:
+    async def _result(self, req: ImageRequest, ctx: CallContext, base_seed: int) -> ProviderResult:
         settings = self._settings
         fmt = OutputFormat(settings.native_format) if settings.native_format else req.output_format
-        width, height = _size_for(req)
-        images = [
-            ProviderImage(data=render(req.prompt, base_seed + i, width, height, fmt), seed=base_seed + i)
-            for i in range(req.n)
-        ]
+        (width, height), size_warning = _size_for(req, settings.max_side)
+        images = []
+        for i in range(req.n):  # one at a time: the pool bounds concurrency across calls
+            data = await imaging.off_loop(render, req.prompt, base_seed + i, width, height, fmt)
+            images.append(ProviderImage(data=data, seed=base_seed + i))
         raw: dict[str, object] = {
             "id": f"mock-{ctx.request_id}-{ctx.attempt}",
             "model": ctx.provider_model,
@@ -163,7 +172,8 @@ class MockAdapter:
             "size": f"{width}x{height}",
             "format": fmt.value,
         }
-        return ProviderResult(images=images, raw=raw, warnings=_dropped(req))
+        warnings = _dropped(req) + ([size_warning] if size_warning else [])
+        return ProviderResult(images=images, raw=raw, warnings=warnings)
 
     async def aclose(self) -> None:
         return None
@@ -192,10 +202,13 @@ _STATUS_FOR_FAILURE = {
 }
 
 
-def _size_for(req: ImageRequest) -> tuple[int, int]:
-    """The shared size rules (width+height > ratio+resolution > ratio > resolution), within 64..8192."""
-    width, height = sizing.requested_size(req) or (sizing.BASE_LONG_EDGE, sizing.BASE_LONG_EDGE)
-    return min(8192, max(64, width)), min(8192, max(64, height))
+def _size_for(req: ImageRequest, max_side: int) -> tuple[tuple[int, int], str | None]:
+    """The shared size rules (width+height > ratio+resolution > ratio > resolution), scaled into
+    64..max_side keeping the ratio; a warning when the size changed."""
+    size = sizing.requested_size(req) or (sizing.BASE_LONG_EDGE, sizing.BASE_LONG_EDGE)
+    limits = sizing.FreeLimits(multiple=1, min_side=64, max_side=max_side)
+    snapped = sizing.snap_free(size, limits, explicit=sizing.is_explicit(req))
+    return snapped.size, snapped.warning
 
 
 def _dropped(req: ImageRequest) -> list[str]:

@@ -26,6 +26,7 @@ import msgspec
 import yaml
 
 from gateway.auth.config import AuthConfig
+from gateway.http_client import DEFAULT_MAX_RESPONSE_BYTES
 from gateway.limits.config import LimitsConfig
 from gateway.policy_config import CircuitBreakerConfig, FallbackConfig, RetryConfig, TimeoutsConfig
 
@@ -64,6 +65,9 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     lease_wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # wait for a free slot, then fall back
     idempotent: bool = False  # true: a call whose outcome is unknown may be retried (never double-bills)
     retry_on_5xx: bool = True  # retry explicit 500/502/503/504 answers
+    # Largest provider response body (JSON, download or stream, after gzip), read as it arrives and
+    # abandoned at the cap (UPSTREAM_INVALID -> fallback; 502 at the end). docs/providers.md.
+    max_response_bytes: Annotated[int, msgspec.Meta(ge=65536)] = DEFAULT_MAX_RESPONSE_BYTES
 
 
 class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -12,22 +12,47 @@ policy depends on that distinction, so failures are re-mapped here by what actua
     aiohttp.ConnectionTimeoutError (connect timeout)   -> httpx.ConnectTimeout  (CONNECT)
     aiohttp.SocketTimeoutError (read timeout)          -> httpx.ReadTimeout     (AMBIGUOUS)
     any other aiohttp connection or payload error      -> httpx.ReadError       (AMBIGUOUS)
+
+Every response body is also bounded here, so no adapter path (JSON, download, stream) can read a
+hostile body whole: the bytes are counted as they arrive and the read stops at the client's
+`max_response_bytes` (a declared Content-Length over the cap fails before reading). A gzip/deflate
+body is inflated here, in bounded steps, so the cap counts what the body expands to (a small
+"gzip bomb" cannot grow past it either). Both raise `ResponseRefused` (an httpx.DecodingError),
+which `upstream` maps to UPSTREAM_INVALID: the provider answered, with a body we will not take.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30.0)
+# The per-provider default (`providers.<name>.max_response_bytes`): room for 4 large base64 PNGs in
+# one JSON body; a hostile body costs at most this much memory before the read stops.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+_INFLATED = ("gzip", "x-gzip", "deflate")  # the only encodings we ask for (Accept-Encoding below)
+_INFLATE_STEP = 256 * 1024
 
 
-def build_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """An AsyncClient for providers: no redirects, aiohttp pool with precise failure mapping."""
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=_Transport(limits=POOL_LIMITS))
+class ResponseRefused(httpx.DecodingError):
+    """A provider body larger than the cap, or in a content-encoding we did not ask for."""
+
+
+def build_client(
+    timeout: httpx.Timeout, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+) -> httpx.AsyncClient:
+    """An AsyncClient for providers: no redirects, aiohttp pool with precise failure mapping, every
+    response body capped at `max_response_bytes` (after inflating gzip/deflate)."""
+    return httpx.AsyncClient(
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"accept-encoding": "gzip, deflate"},  # never br/zstd: we inflate (and bound) these two
+        transport=_Transport(limits=POOL_LIMITS, max_response_bytes=max_response_bytes),
+    )
 
 
 def _remap(exc: Exception) -> Exception:
@@ -44,21 +69,56 @@ def _remap(exc: Exception) -> Exception:
 
 
 class _Stream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+    """The body as it arrives, inflated if it was gzip/deflate, stopped past `max_bytes`."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, max_bytes: int, inflate: bool) -> None:
         self._inner = inner
+        self._max_bytes = max_bytes
+        # wbits 47: zlib or gzip header, detected (a "deflate" body is zlib-wrapped per RFC 9110).
+        self._inflater = zlib.decompressobj(wbits=47) if inflate else None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = received = 0
         try:
             async for chunk in self._inner:
-                yield chunk
+                received += len(chunk)
+                for piece in self._inflated(chunk):
+                    size += len(piece)
+                    if size > self._max_bytes:
+                        raise ResponseRefused(f"response body exceeds {self._max_bytes} bytes")
+                    yield piece
+            if self._inflater is not None and received:
+                tail = self._inflater.flush()
+                if not self._inflater.eof or size + len(tail) > self._max_bytes:
+                    raise ResponseRefused("compressed response body is truncated or too large")
+                if tail:
+                    yield tail
+        except zlib.error as exc:
+            raise ResponseRefused("compressed response body does not inflate") from exc
         except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise _remap(exc) from exc
+
+    def _inflated(self, chunk: bytes) -> Iterator[bytes]:
+        """The chunk itself, or what it inflates to in pieces of at most _INFLATE_STEP bytes (one
+        16 KiB read of a gzip bomb can expand to megabytes: never let it do so in one go)."""
+        if self._inflater is None:
+            yield chunk
+            return
+        while chunk:
+            piece = self._inflater.decompress(chunk, _INFLATE_STEP)
+            if piece:
+                yield piece
+            chunk = self._inflater.unconsumed_tail
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
 class _Transport(AiohttpTransport):
+    def __init__(self, *, limits: httpx.Limits, max_response_bytes: int) -> None:
+        super().__init__(limits=limits)
+        self._max_response_bytes = max_response_bytes
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.userinfo:
             # httpx already turned `user:pass@` into an Authorization header; aiohttp refuses a URL
@@ -69,5 +129,28 @@ class _Transport(AiohttpTransport):
         except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise _remap(exc) from exc
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Stream(response.stream)
-        return response
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        declared = response.headers.get("content-length", "")
+        reason = None
+        if encoding not in ("identity", *_INFLATED):
+            reason = f"content-encoding {encoding!r} was not asked for"
+        elif declared.isdigit() and int(declared) > self._max_response_bytes:
+            reason = f"declared size {declared} bytes is over the {self._max_response_bytes}-byte cap"
+        if reason is not None:
+            await response.aclose()
+            raise ResponseRefused(f"response refused: {reason}", request=request)
+        inflate = encoding in _INFLATED
+        stream = _Stream(response.stream, self._max_response_bytes, inflate)
+        if not inflate:
+            response.stream = stream
+            return response
+        # httpx must not inflate a second time: hand it the inflated body without the encoding.
+        dropped = ("content-encoding", "content-length")
+        headers = [(k, v) for k, v in response.headers.multi_items() if k not in dropped]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            stream=stream,
+            request=request,
+            extensions=response.extensions,
+        )

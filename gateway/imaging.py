@@ -1,15 +1,28 @@
 """Image bytes: detect the real format by magic bytes, read dimensions, transcode, strip or embed metadata.
 
-Nothing here trusts a provider's label. Images already in the requested format and carrying no
-metadata are passed through untouched (no decode, no re-encode).
+Nothing here trusts a provider's label, nor its bytes: every image is proven to decode before it is
+used. Images already in the requested format and carrying no metadata keep their bytes (no
+re-encode) but are still decoded once (`prove_decodable`), since a valid header and chunk framing
+say nothing of the compressed pixel data. The size in the header is checked against a pixel cap
+before any pixel is decoded.
+
+Decoding and encoding are CPU- and memory-heavy, so they run in one bounded thread pool
+(`off_loop`): at most IMAGE_THREADS images are being decoded at once in a process, which bounds the
+memory pixels can take to IMAGE_THREADS x (the largest image allowed) and keeps the event loop free.
 """
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+import functools
 import io
+import os
+import struct
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from PIL import Image, PngImagePlugin
 
@@ -24,6 +37,19 @@ _SAVE_OPTIONS: dict[OutputFormat, dict[str, object]] = {
 EXIF_IMAGE_DESCRIPTION = 0x010E
 EXIF_USER_COMMENT = 0x9286
 MAX_PIXELS = 8192 * 8192
+IMAGE_THREADS = max(1, min(4, os.cpu_count() or 1))  # decoding is CPU-bound: more threads than cores buy nothing
+# What Pillow raises for a body that does not decode (truncated, bad zlib/DCT stream, bad chunks).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+# Process-wide on purpose (like the metric collectors): the bound it gives is a per-process one.
+_POOL = ThreadPoolExecutor(max_workers=IMAGE_THREADS, thread_name_prefix="imagegate-image")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def off_loop(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run an image job in the bounded image pool (never on the event loop, never unbounded)."""
+    return await asyncio.get_running_loop().run_in_executor(_POOL, functools.partial(fn, *args, **kwargs))
 
 
 class NotAnImage(ValueError):
@@ -47,8 +73,8 @@ def sniff_format(data: bytes) -> OutputFormat | None:
     return None
 
 
-def inspect(data: bytes) -> ImageInfo:
-    """Format from magic bytes; dimensions from the header only (Pillow opens lazily)."""
+def inspect(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Format from magic bytes; dimensions from the header only (Pillow opens lazily), within `max_pixels`."""
     fmt = sniff_format(data)
     if fmt is None:
         raise NotAnImage("bytes are not a PNG, JPEG or WebP image")
@@ -57,9 +83,28 @@ def inspect(data: bytes) -> ImageInfo:
             width, height = image.size
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise NotAnImage(f"unreadable {fmt.value} image: {type(exc).__name__}") from exc
-    if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
+    if width <= 0 or height <= 0 or width * height > min(max_pixels, MAX_PIXELS):
         raise NotAnImage(f"image dimensions {width}x{height} are out of bounds")
     return ImageInfo(fmt, width, height)
+
+
+def prove_decodable(data: bytes, fmt: OutputFormat) -> None:
+    """Decode the image once (NotAnImage if it does not), for bytes that will go out unchanged.
+
+    PNG: `verify()` checks the chunk CRCs, then `load()` inflates and unfilters every row (verify
+    alone never reads the zlib stream). JPEG: a DCT-scaled draft decode reads the whole entropy-coded
+    stream at 1/64 of the pixels. WebP: a full decode. Call only after `inspect` bounded the size.
+    """
+    try:
+        if fmt is OutputFormat.PNG:
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            if fmt is OutputFormat.JPEG:
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+            image.load()
+    except _DECODE_ERRORS as exc:
+        raise NotAnImage(f"{fmt.value} image does not decode: {type(exc).__name__}") from exc
 
 
 def has_metadata(data: bytes, fmt: OutputFormat) -> bool:
@@ -125,12 +170,20 @@ def _png_walk(read: Callable[[int, int], bytes], total: int) -> tuple[int, int, 
     return width, height, metadata
 
 
-def finish(data: bytes, target: OutputFormat, *, embed_prompt: str | None = None) -> tuple[bytes, ImageInfo]:
-    """Return bytes in `target` format, metadata stripped (or only the prompt embedded), with their info."""
-    info = inspect(data)
+def finish(
+    data: bytes, target: OutputFormat, *, embed_prompt: str | None = None, max_pixels: int = MAX_PIXELS
+) -> tuple[bytes, ImageInfo]:
+    """Return bytes in `target` format, metadata stripped (or only the prompt embedded), with their
+    info; NotAnImage when the bytes are not an image within `max_pixels` that decodes."""
+    info = inspect(data, max_pixels)
     if info.format is target and embed_prompt is None and not has_metadata(data, info.format):
+        prove_decodable(data, info.format)
         return data, info
-    return _reencode(data, target, embed_prompt), ImageInfo(target, info.width, info.height)
+    try:
+        encoded = _reencode(data, target, embed_prompt)  # decodes every pixel: that is the proof
+    except _DECODE_ERRORS as exc:
+        raise NotAnImage(f"{info.format.value} image does not decode: {type(exc).__name__}") from exc
+    return encoded, ImageInfo(target, info.width, info.height)
 
 
 def _reencode(data: bytes, target: OutputFormat, embed_prompt: str | None) -> bytes:

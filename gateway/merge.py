@@ -6,15 +6,14 @@ failure; some images -> `status: partial` with `error`; all -> `completed`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import re
 import time
 from dataclasses import dataclass
 
-from gateway import imaging, upstream
-from gateway.canonical import ImageRequest, OutputFormat, OutputType, ProviderImage
+from gateway import finishing, imaging, upstream
+from gateway.canonical import ImageRequest, OutputFormat
 from gateway.errors import (
     ContentPolicyViolation,
     FailureClass,
@@ -59,17 +58,15 @@ async def merge(
         assert isinstance(raw, dict)
         raws.append(raw)
         warnings.extend(w for w in outcome.result.warnings if w not in warnings)
-        for provider_image in outcome.result.images:
+        provider = outcome.deployment.provider
+        # Normally checked already, inside the attempt (finishing.check_result); extras never decoded.
+        for provider_image in outcome.result.images[: outcome.shard.request.n]:
             try:
-                data, b64, info = await _finish(provider_image, req)
-            except (imaging.NotAnImage, binascii.Error) as exc:
-                failures.append(
-                    ProviderError(outcome.deployment.provider, FailureClass.UPSTREAM_INVALID, str(exc))
-                )
+                image = await finishing.check_image(provider, provider_image, req)
+            except ProviderError as exc:
+                failures.append(exc)
                 continue
-            images.append(
-                FinishedImage(len(images), data, info, provider_image.seed, outcome.deployment.provider, b64)
-            )
+            images.append(FinishedImage(len(images), image.data, image.info, image.seed, provider, image.b64))
     attempts = [attempt for outcome in outcomes for attempt in outcome.attempts]
     if not images:
         raise error_for(failures)
@@ -111,23 +108,6 @@ def _partial_error(wanted: int, produced: int, failures: list[ProviderError]) ->
         error_for(failures) if failures else UpstreamError("provider returned fewer images than requested")
     )
     return ErrorDetail(code=cause.error_code, message=f"{missing} of {wanted} images failed: {cause.message}")
-
-
-async def _finish(image: ProviderImage, req: ImageRequest) -> tuple[bytes, str | None, imaging.ImageInfo]:
-    """(bytes, base64 text passed through, info). A clean PNG that arrived as base64 and is wanted
-    as a PNG data URL is never decoded: its chunk headers give the size and prove it clean."""
-    embed = req.prompt if req.embed_exif_metadata else None
-    if image.b64 is not None and embed is None and req.output_type is OutputType.DATA_URL:
-        passed = imaging.inspect_base64(image.b64)
-        if passed is not None and passed.format is req.output_format:
-            return b"", image.b64, passed
-    data = image.image_bytes()
-    info = imaging.inspect(data)
-    if info.format is req.output_format and embed is None and not imaging.has_metadata(data, info.format):
-        return data, None, info
-    # Re-encoding is CPU-bound: keep it off the event loop.
-    data, info = await asyncio.to_thread(imaging.finish, data, req.output_format, embed_prompt=embed)
-    return data, None, info
 
 
 def data_url(data: bytes, fmt: OutputFormat) -> str:
@@ -206,17 +186,36 @@ _SECRET_SUFFIXES = ("_key", "_key_id", "_secret", "_token", "_password")
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
 
-def scrub(value: object) -> object:
+# What `provider_metadata.raw` may carry: it is for debugging, and a provider decides its size.
+RAW_MAX_STRING = 4096  # chars; longer strings keep RAW_KEPT_PREFIX chars and say how many were cut
+RAW_KEPT_PREFIX = 256
+RAW_MAX_ITEMS = 64  # list items and object keys per level
+RAW_MAX_DEPTH = 16
+
+
+def scrub(value: object, depth: int = 0) -> object:
     """A provider body fit for a response: credential-looking keys dropped, URL query strings
-    (signatures) cut. Base64 payloads are already elided by the adapters."""
+    (signatures) cut, and bounded (long strings, long lists, wide or deep objects elided). Base64
+    payloads are already elided by the adapters."""
+    if depth > RAW_MAX_DEPTH and isinstance(value, dict | list):
+        return "<elided: nested too deep>"
     if isinstance(value, dict):
-        return {
-            key: scrub(item)
+        kept = [
+            (key, item)
             for key, item in value.items()
             if str(key).lower() not in _SECRET_KEYS and not str(key).lower().endswith(_SECRET_SUFFIXES)
-        }
+        ]
+        scrubbed = {str(key)[:RAW_KEPT_PREFIX]: scrub(item, depth + 1) for key, item in kept[:RAW_MAX_ITEMS]}
+        if len(kept) > RAW_MAX_ITEMS:
+            scrubbed["<elided>"] = f"{len(kept) - RAW_MAX_ITEMS} more keys"
+        return scrubbed
     if isinstance(value, list):
-        return [scrub(item) for item in value]
+        items = [scrub(item, depth + 1) for item in value[:RAW_MAX_ITEMS]]
+        if len(value) > RAW_MAX_ITEMS:
+            items.append(f"<elided: {len(value) - RAW_MAX_ITEMS} more items>")
+        return items
+    if isinstance(value, str) and len(value) > RAW_MAX_STRING:
+        value = f"{value[:RAW_KEPT_PREFIX]}... <elided: {len(value)} chars>"
     if isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value:
         return value.split("?", 1)[0]
     if isinstance(value, str):  # a provider may echo a credential inside text

@@ -88,7 +88,7 @@ class Runtime:
                 continue
             http = client
             if dedicated_clients:
-                http = _client_for(provider.timeouts)
+                http = _client_for(provider)
                 clients.append(http)
             try:
                 adapters[name] = build_adapter(
@@ -128,6 +128,9 @@ class Runtime:
             await http.aclose()
 
 
-def _client_for(timeouts: TimeoutsConfig) -> httpx.AsyncClient:
+def _client_for(provider: ProviderConfig) -> httpx.AsyncClient:
+    timeouts = provider.timeouts
     read = timeouts.attempt_seconds or 300.0
-    return http_client.build_client(httpx.Timeout(read, connect=timeouts.connect_seconds))
+    return http_client.build_client(
+        httpx.Timeout(read, connect=timeouts.connect_seconds), max_response_bytes=provider.max_response_bytes
+    )

@@ -7,6 +7,8 @@ httpx exceptions are translated into `ProviderError` here and nowhere else:
      │                                   -> FailureClass.CONNECT    (nothing reached the provider)
      └── WriteError, WriteTimeout, ReadError, ReadTimeout, RemoteProtocolError, anything else
                                          -> FailureClass.AMBIGUOUS  (sent, or maybe sent: outcome unknown)
+    httpx.DecodingError (incl. http_client.ResponseRefused: over the response byte cap)
+                                         -> FailureClass.UPSTREAM_INVALID (an answer we will not take)
 
 Also here: Retry-After parsing, JSON decoding that fails as UPSTREAM_INVALID, base64 elision and
 URL redaction for `provider_metadata.raw`, and `download()` for result URLs (https only unless the
@@ -32,6 +34,7 @@ import msgspec
 
 from gateway.canonical import ProviderImage
 from gateway.errors import FailureClass, ProviderError
+from gateway.http_client import ResponseRefused
 from gateway.imaging import sniff_format
 from gateway.logsafe import escape_controls
 
@@ -52,6 +55,9 @@ DOWNLOAD_TRANSPORT = "download_transport_error"  # provider_code of a download t
 
 def transport_error(provider: str, exc: Exception, *, what: str = "request") -> ProviderError:
     """Map an httpx exception to a ProviderError; the message names the class, never the URL or headers."""
+    if isinstance(exc, httpx.DecodingError):  # the provider answered, with a body we refuse
+        detail = str(exc) if isinstance(exc, ResponseRefused) else "body does not decode"
+        return ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} {what}: {detail}")
     if isinstance(exc, _CONNECT_ERRORS):
         failure, detail = FailureClass.CONNECT, "could not connect"
     else:
@@ -319,6 +325,8 @@ async def download(
             f"{provider} download timed out",
             provider_code=DOWNLOAD_TRANSPORT,
         ) from None
+    except httpx.DecodingError as exc:  # too large or undecodable: never worth a retry
+        raise transport_error(provider, exc, what="download") from exc
     except httpx.HTTPError as exc:
         error = transport_error(provider, exc, what="download")
         raise ProviderError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from gateway import metrics
+from gateway import finishing, metrics
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.config import RoutingConfig
 from gateway.errors import FailureClass, ProviderError
@@ -273,9 +273,9 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
             raise ProviderError(
                 deployment.provider, FailureClass.UPSTREAM_INVALID, f"adapter error ({type(exc).__name__})"
             ) from exc
-    if not result.images:
-        raise ProviderError(deployment.provider, FailureClass.UPSTREAM_INVALID, "provider returned no image")
-    return result
+        # Every image proven to decode (and finished) before this attempt counts as a success;
+        # outside the attempt timeout (the answer is in), inside the lease (the call's work).
+        return await finishing.check_result(deployment.provider, req, result)
 
 
 def _check_time(deployment: Deployment, ctx: CallContext, run: _Run) -> None:

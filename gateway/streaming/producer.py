@@ -17,7 +17,7 @@ import logging
 
 import msgspec
 
-from gateway.canonical import ImageRequest, ProviderImage, ProviderResult
+from gateway.canonical import ImageRequest
 from gateway.errors import GatewayError
 from gateway.merge import merge
 from gateway.metrics import IMAGES_GENERATED
@@ -114,20 +114,16 @@ async def _announce(
 ) -> tuple[ShardOutcome, list[ImageObject]]:
     """Finish the outcome's images (transcode, strip metadata) with merge, numbered from `first_index`.
 
-    Returns the outcome and the image objects to announce. When every image finished cleanly the
-    outcome carries the finished bytes, so the final merge passes them through instead of
-    transcoding twice; otherwise it is left as is and the final merge reports the bad image.
+    Returns the outcome and the image objects to announce. The executor already proved and
+    finished the images (gateway/finishing.py), so neither this merge nor the final one decodes
+    them again.
     """
     if outcome.result is None or outcome.deployment is None:
         return outcome, []
     try:
-        response, finished = await merge(job.request_id, outcome.shard.request, [outcome])
+        response, _ = await merge(job.request_id, outcome.shard.request, [outcome])
     except GatewayError:
         return outcome, []  # nothing usable in this shard; the final merge reports why
     objects = [msgspec.structs.replace(image, index=first_index + i) for i, image in enumerate(response.images)]
     IMAGES_GENERATED.labels(job.slug, outcome.deployment.provider).inc(len(objects))
-    if len(finished) != len(outcome.result.images):
-        return outcome, objects
-    images = [ProviderImage(data=image.data, seed=image.seed, b64=image.b64) for image in finished]
-    result = ProviderResult(images=images, raw=outcome.result.raw, warnings=outcome.result.warnings)
-    return dataclasses.replace(outcome, result=result), objects
+    return outcome, objects

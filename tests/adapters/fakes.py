@@ -67,6 +67,7 @@ class Failure:
     no_image: bool = False
     not_image: bool = False
     malformed: bool = False
+    image: bytes | None = None  # the image delivered instead of a good one (truncated, corrupt...)
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Fake:
     calls: int = 0  # generation calls (one per billed job)
 
     def image(self) -> bytes:
+        if self.failure and self.failure.image is not None:
+            return self.failure.image
         return NOT_AN_IMAGE if self.failure and self.failure.not_image else distinct_png(self.calls)
 
     def transport(self) -> httpx.MockTransport:
@@ -221,6 +224,7 @@ class FakeA1111(Fake):
 
     def _b64(self, i: int) -> str:
         data = NOT_AN_IMAGE if self.failure and self.failure.not_image else distinct_png(self.calls * 16 + i)
+        data = self.failure.image if self.failure and self.failure.image is not None else data
         return base64.b64encode(data).decode()
 
 

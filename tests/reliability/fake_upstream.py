@@ -25,6 +25,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import functools
 import io
 import json
 import random
@@ -33,6 +34,7 @@ import struct
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
@@ -51,6 +53,14 @@ FaultKind = Literal[
     "slow_drip",  # a valid 200 body sent a few bytes at a time
     "wrong_content_type",  # 200 text/html
     "redirect",  # 302 to `location`
+    # Provider output the gateway must survive (issue 14, items 1-2): a 200 whose images or size are hostile.
+    "truncated_png",  # b64_json of a PNG cut in half (signature and IHDR intact)
+    "corrupt_idat",  # b64_json of a PNG with intact chunk framing and CRCs but garbage zlib data
+    "bomb_png",  # b64_json of a ~260 KB PNG that decodes to 8192x8192 RGBA (256 MiB of pixels)
+    "huge_body",  # a 100 MB JSON body, chunked (no Content-Length), sent until the peer hangs up
+    "gzip_bomb",  # a ~200 KB gzip body (Content-Encoding: gzip) that inflates to 200 MB
+    "long_string",  # a valid image plus a 20 MiB non-base64 string field (`revised_prompt`)
+    "many_images",  # 300 valid images whatever `n` asked for
 ]
 
 
@@ -365,6 +375,8 @@ class FakeUpstream:
             await _respond(writer, 200, b"<html>maintenance</html>", "text/html")
         elif fault.kind == "redirect":
             await _respond(writer, 302, b"", extra={"Location": fault.location or "/"})
+        elif fault.kind in _HOSTILE:
+            return await _HOSTILE[fault.kind](writer, _n_and_size(body))
         elif fault.kind == "slow_drip":
             writer.write(_head(200, "application/json", len(ok_body)))
             for i in range(0, len(ok_body), behaviour.drip_chunk_bytes):
@@ -518,6 +530,100 @@ def _png(width: int, height: int) -> bytes:
             Image.new("RGB", (width, height), (200, 40, 40)).save(out, format="PNG")
             cached = _PNG_CACHE[(width, height)] = out.getvalue()
         return cached
+
+
+# ---- hostile provider output -------------------------------------------------------------------
+
+HUGE_BODY_BYTES = 100 * 1000 * 1000
+
+
+def _images_body(images: list[bytes], **extra: object) -> bytes:
+    data = [{"b64_json": base64.b64encode(image).decode()} for image in images]
+    return json.dumps({"created": int(time.time()), "data": data, **extra}).encode()
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, offset = [], 8
+    while offset < len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        chunks.append((data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]))
+        offset += 12 + length
+    return chunks
+
+
+def _png_from(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    out = b"\x89PNG\r\n\x1a\n"
+    for kind, payload in chunks:
+        out += len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
+    return out
+
+
+def truncated_png(width: int = 64, height: int = 64) -> bytes:
+    data = _png(width, height)
+    return data[: len(data) // 2]
+
+
+def corrupt_idat_png(width: int = 64, height: int = 64) -> bytes:
+    """Every chunk well framed with a correct CRC, but the IDAT's deflate stream is garbage."""
+    chunks = _png_chunks(_png(width, height))
+    chunks = [(k, bytes([0x78, 0x9C]) + bytes(range(7, 250)) * 4 if k == b"IDAT" else p) for k, p in chunks]
+    return _png_from(chunks)
+
+
+@functools.lru_cache(maxsize=1)
+def bomb_png(side: int = 8192) -> bytes:
+    """A small PNG whose header says side x side RGBA: rows of zeros compress ~1000:1."""
+    row = b"\x00" + b"\x00" * (side * 4)
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
+    return _png_from([(b"IHDR", ihdr), (b"IDAT", idat), (b"IEND", b"")])
+
+
+@functools.lru_cache(maxsize=1)
+def _gzip_bomb() -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b" " * (1 << 20)
+    return b"".join(packer.compress(block) for _ in range(200)) + packer.flush()
+
+
+async def _hostile_images(writer: asyncio.StreamWriter, images: list[bytes], **extra: object) -> bool:
+    await _respond(writer, 200, _images_body(images, **extra))
+    return True
+
+
+async def _huge_body(writer: asyncio.StreamWriter, _request: tuple[int, tuple[int, int]]) -> bool:
+    """Chunked, so nothing declares the size up front: only reading shows how large it is."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    writer.write(head)
+    piece = b"A" * (1 << 20)
+    prefix = b'{"created": 1, "data": [{"b64_json": "'
+    writer.write(b"%x\r\n%s\r\n" % (len(prefix), prefix))
+    for _ in range(HUGE_BODY_BYTES // len(piece)):
+        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        await writer.drain()  # raises once the gateway hangs up, which is the point
+    writer.write(b'3\r\n"}]\r\n0\r\n\r\n')
+    await writer.drain()
+    return False
+
+
+async def _gzip(writer: asyncio.StreamWriter, _request: tuple[int, tuple[int, int]]) -> bool:
+    await _respond(writer, 200, _gzip_bomb(), extra={"Content-Encoding": "gzip"})
+    return False
+
+
+LONG_STRING_CHARS = 20 * 1024 * 1024
+_HOSTILE = {
+    "truncated_png": lambda w, r: _hostile_images(w, [truncated_png(*r[1])] * r[0]),
+    "corrupt_idat": lambda w, r: _hostile_images(w, [corrupt_idat_png(*r[1])] * r[0]),
+    "bomb_png": lambda w, r: _hostile_images(w, [bomb_png()] * r[0]),
+    "huge_body": _huge_body,
+    "gzip_bomb": _gzip,
+    "long_string": lambda w, r: _hostile_images(
+        w, [_png(*r[1])] * r[0], revised_prompt="a cat, " * (LONG_STRING_CHARS // 7)
+    ),
+    "many_images": lambda w, r: _hostile_images(w, [_png(*r[1])] * 300),
+}
 
 
 def _label(fault: Fault) -> str:

@@ -90,7 +90,10 @@ async def test_a1111_failure_after_the_first_image_ends_partial(env) -> None:  #
     hosts, live = env
     events = await collect(live.client, {**BODY, "model": "sd15", "n": 2})
     steps = summary(events)
-    assert steps[: len(A1111_JOB) + 1] == [*A1111_JOB, ("image", 0, "png")]  # jobs run one by one
+    assert steps[: len(A1111_JOB)] == A1111_JOB  # jobs run one by one
+    # The first image is announced once proven to decode (off the event loop), so the second job's
+    # first progress report may come before it.
+    assert ("image", 0, "png") in steps
     assert steps[-1] == ("completed", "partial", 1)
     response = check_stream(events)
     assert isinstance(response, GenerateResponse) and response.error is not None

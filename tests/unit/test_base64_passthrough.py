@@ -9,10 +9,10 @@ import zlib
 import pytest
 from PIL import Image, PngImagePlugin
 
-from gateway import imaging, upstream
+from gateway import finishing, imaging, upstream
 from gateway.canonical import ImageRequest, OutputFormat, OutputType, ProviderImage
 from gateway.errors import FailureClass, ProviderError
-from gateway.merge import FinishedImage, _finish, _image_object
+from gateway.merge import FinishedImage, _image_object
 
 
 def png(width: int = 40, height: int = 24, *, text: str | None = None) -> bytes:
@@ -88,6 +88,11 @@ def test_base64_image_checks_magic_without_decoding_everything() -> None:
 
 def request(**overrides: object) -> ImageRequest:
     return ImageRequest(model="m", prompt="a cat", **overrides)  # type: ignore[arg-type]
+
+
+async def _finish(image: ProviderImage, req: ImageRequest) -> tuple[bytes, str | None, imaging.ImageInfo]:
+    checked = await finishing.check_image("p", image, req)
+    return checked.data, checked.b64, checked.info
 
 
 async def test_finish_passes_clean_png_base64_through_unchanged() -> None:
