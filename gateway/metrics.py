@@ -81,7 +81,7 @@ CIRCUIT_STATE = Gauge(
     "imagegate_circuit_state",
     "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.",
     ["deployment"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",  # a dead worker's breaker says nothing about the fleet
 )
 CIRCUIT_TRANSITIONS = Counter(
     "imagegate_circuit_transitions_total", "Circuit breaker state changes.", ["deployment", "state"]

@@ -79,7 +79,8 @@ def client_ip(request: HttpRequest) -> str:
     """The socket peer, or X-Forwarded-For when the peer is a trusted proxy (`limits.trusted_proxies`)."""
     peer = request.client.host if request.client else ""
     trusted = request.app.state.services.runtime.config.limits.trusted_proxies
-    return resolve_client_ip(peer, request.headers.get("x-forwarded-for"), tuple(trusted))
+    # Every field line, not `.get` (the first): a proxy's appended line is the only trustworthy one.
+    return resolve_client_ip(peer, request.headers.getall("x-forwarded-for", []), tuple(trusted))
 
 
 def _model_slug(runtime: Runtime, requested: str) -> str:
