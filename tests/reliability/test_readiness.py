@@ -51,7 +51,9 @@ def test_readyz_fails_while_writes_are_paused(controlled_redis: ControlledRedis,
     figures.record("readyz under CLIENT PAUSE WRITE", status=status, seconds=round(seconds, 3))
 
 
-def test_readyz_fails_when_a_noeviction_redis_is_full(controlled_redis: ControlledRedis, gateway: str) -> None:
+def test_readyz_fails_when_a_noeviction_redis_is_full(
+    controlled_redis: ControlledRedis, gateway: str
+) -> None:
     admin = controlled_redis.client()
     try:
         admin.config_set("maxmemory-policy", "noeviction")
