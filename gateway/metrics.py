@@ -92,6 +92,18 @@ CONFIG_RELOADS = Counter(
 REDIS_ERRORS = Counter(
     "imagegate_redis_errors_total", "Redis calls that failed or timed out, by operation.", ["operation"]
 )
+REDIS_POOL_EXHAUSTED = Counter(
+    "imagegate_redis_pool_exhausted_total",
+    "Redis commands that found no free connection slot within the wait, by pool (limits/store): the "
+    "process is busy, Redis is not blamed.",
+    ["pool"],
+)
+OVERLOAD_SHED = Counter(
+    "imagegate_overload_shed_total",
+    "Requests shed with 503 service_unavailable because this process is at capacity, by reason "
+    "(admission_queue, admission_wait, redis_pool).",
+    ["reason"],
+)
 DEGRADED_DECISIONS = Counter(
     "imagegate_degraded_decisions_total",
     "Decisions taken without Redis, by component and decision (e.g. ratelimit/local, auth/reject).",

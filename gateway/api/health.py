@@ -15,6 +15,7 @@ import msgspec
 from litestar import Response, get
 
 from gateway.api.types import HttpRequest
+from gateway.limits.redis_client import PoolExhausted
 from gateway.services import Services
 from gateway.state.base import StoreUnavailable
 
@@ -42,6 +43,8 @@ async def readyz(request: HttpRequest) -> Response[bytes]:
         store.update(ok=False, error=str(exc))
     except TimeoutError:
         store.update(ok=False, error="store write timed out")
+    except PoolExhausted:  # every connection busy serving requests: evidence of load, not of a bad Redis
+        store.update(busy=True)
     config = services.runtime.config
     # Redis for rate limits and leases (may be the store's)
     limits = await services.limits.status(f"{READY_KEY}:limits")

@@ -41,11 +41,14 @@ async def generate_image(request: HttpRequest) -> Response[bytes] | Stream:
     model, limits, state = _model_slug(runtime, req.model), runtime.config.limits, request.scope["state"]
     set_metrics_model(state, model)
     ip = client_ip(request)
-    await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, model)  # before auth
-    # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
-    principal = await services.authenticator.authenticate(request.headers, ip)
-    request.state.principal = principal
-    await services.limits.rate_limits.check_account(state, limits, principal.account, req, model)
+    # A bounded number of requests at once in the CPU + Redis phase (gateway.limits.admission), so a
+    # burst queues here instead of starving the Redis calls' timeouts on the one event loop.
+    async with services.limits.admission.slot(limits.admission):
+        await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, model)  # before auth
+        # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
+        principal = await services.authenticator.authenticate(request.headers, ip)
+        request.state.principal = principal
+        await services.limits.rate_limits.check_account(state, limits, principal.account, req, model)
     if req.stream:
         return stream_generation(runtime, req, request_id=request_id, router=services.router)
     generation = await cancel_on_disconnect(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
+from gateway.limits.admission import Admission
 from gateway.limits.backend import RedisBackend, RedisUnavailable
 from gateway.limits.config import LimitsConfig
 from gateway.limits.gcra import MemoryLimiter
@@ -19,6 +20,7 @@ class LimitsRuntime:
     rate_limits: RateLimits = field(default_factory=lambda: RateLimits(MemoryLimiter()))
     gate: ConcurrencyGate = field(default_factory=LocalLeases)
     backend: RedisBackend | None = None  # None: the embedded default (per-process state)
+    admission: Admission = field(default_factory=Admission)  # bounds the authenticating phase
 
     @classmethod
     def open(cls, redis_url: str | None, config: LimitsConfig) -> LimitsRuntime:
