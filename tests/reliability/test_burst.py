@@ -63,3 +63,20 @@ def test_redis_stopped_still_fails_closed(controlled_redis: ControlledRedis, gat
     assert codes == {"auth_unavailable": BURST}, codes
     assert metric_sum(samples, "imagegate_degraded_decisions_total", component="auth") == BURST
     assert metric_sum(samples, "imagegate_overload_shed_total") == 0
+
+
+def test_load_beyond_the_admission_bound_is_shed_as_overload(
+    controlled_redis: ControlledRedis, tmp_path: Path
+) -> None:
+    # One request authenticating at a time and no queue: a burst must be shed, and shed honestly.
+    limits = {"admission": {"max_concurrent": 1, "max_queue": 0, "wait_seconds": 5}}
+    text = routing_yaml(auth=AUTH_ON, limits=limits)
+    with GatewayCluster(1, text, tmp_path, redis_url=controlled_redis.url) as cluster:
+        codes = burst(cluster.urls[0], "shed")
+        samples = scrape(cluster.urls[0])
+    figures.record("400-request burst, admission bound 1 / queue 0", codes=codes)
+    assert codes.get("service_unavailable", 0) > 0 and codes.get(None, 0) > 0, codes
+    assert codes.get("auth_unavailable", 0) == 0, codes
+    shed = metric_sum(samples, "imagegate_overload_shed_total", reason="admission_queue")
+    assert shed == codes["service_unavailable"]
+    assert metric_sum(samples, "imagegate_degraded_decisions_total") == 0
