@@ -94,9 +94,9 @@ REDIS_ERRORS = Counter(
 )
 REDIS_POOL_EXHAUSTED = Counter(
     "imagegate_redis_pool_exhausted_total",
-    "Redis commands that found no free connection slot within the wait, by pool (limits/store): the "
-    "process is busy, Redis is not blamed.",
-    ["pool"],
+    "Redis commands that found no free connection slot within the wait, by component (limits/store): "
+    "the process is busy, Redis is not blamed.",
+    ["component"],
 )
 OVERLOAD_SHED = Counter(
     "imagegate_overload_shed_total",

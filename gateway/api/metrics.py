@@ -28,7 +28,9 @@ from gateway.metrics import (
     CONFIG_RELOADS,
     IN_FLIGHT,
     LEASES_IN_USE,
+    OVERLOAD_SHED,
     RATE_LIMITED,
+    REDIS_POOL_EXHAUSTED,
     REQUEST_DURATION,
     REQUESTS,
     RETRY_BUDGET_EXHAUSTED,
@@ -149,3 +151,7 @@ def prime_metrics(config: RoutingConfig) -> None:
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):
         CONFIG_RELOADS.labels(result)
+    for reason in ("admission_queue", "admission_wait", "redis_pool"):
+        OVERLOAD_SHED.labels(reason)
+    for pool in ("limits", "store"):
+        REDIS_POOL_EXHAUSTED.labels(pool)

@@ -38,18 +38,20 @@ class PoolExhausted(Exception):
 
 
 class _Slots:
-    def __init__(self, size: int, wait_s: float, pool: str) -> None:
+    def __init__(self, size: int, wait_s: float, component: str) -> None:
         self._semaphore = asyncio.Semaphore(size)
         self._wait_s = wait_s
-        self._pool = pool
+        self._component = component
 
     async def run(self, command: Callable[[], Awaitable[Any]]) -> Any:
         try:
             async with asyncio.timeout(self._wait_s):
                 await self._semaphore.acquire()
         except TimeoutError:
-            REDIS_POOL_EXHAUSTED.labels(self._pool).inc()
-            raise PoolExhausted(f"no {self._pool} redis connection free within {self._wait_s:g}s") from None
+            REDIS_POOL_EXHAUSTED.labels(self._component).inc()
+            raise PoolExhausted(
+                f"no {self._component} redis connection free within {self._wait_s:g}s"
+            ) from None
         try:
             return await command()  # created only once a slot is held (never an unawaited coroutine)
         finally:
@@ -83,11 +85,11 @@ def is_cluster_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() in _CLUSTER_SCHEMES
 
 
-def connect(url: str, config: RedisClientConfig | None = None, *, pool: str = "limits") -> RedisClient:
-    """`pool` names the client in metrics (`limits` or `store`)."""
+def connect(url: str, config: RedisClientConfig | None = None, *, component: str = "limits") -> RedisClient:
+    """`component` names the client in metrics (`limits` or `store`)."""
     cfg = config or RedisClientConfig()
     timeout = cfg.timeout_ms / 1000
-    slots = _Slots(cfg.pool_size, cfg.pool_wait_ms / 1000, pool)
+    slots = _Slots(cfg.pool_size, cfg.pool_wait_ms / 1000, component)
     scheme, rest = url.split("://", 1)
     if scheme.lower() in _CLUSTER_SCHEMES:
         cluster = SlottedRedisCluster.from_url(

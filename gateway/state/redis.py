@@ -24,7 +24,7 @@ class RedisStore(StateStore):
         # pool; `redis+cluster://` URLs get a cluster client (gateway.limits.redis_client). No free
         # connection in time raises PoolExhausted (overload), never StoreUnavailable (Redis down).
         config = RedisClientConfig(timeout_ms=round(timeout_s * 1000), pool_size=256)
-        return cls(connect(url, config, pool="store"))
+        return cls(connect(url, config, component="store"))
 
     async def ping(self) -> None:
         try:

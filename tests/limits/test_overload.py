@@ -39,9 +39,9 @@ def degraded() -> float:
 
 
 async def test_a_busy_store_pool_is_overload_not_auth_unavailable(redis_url: str, redis_client) -> None:  # type: ignore[no-untyped-def]
-    store = RedisStore(connect(redis_url, ONE_SLOT, pool="store"))
+    store = RedisStore(connect(redis_url, ONE_SLOT, component="store"))
     guard = ReplayGuard(store)
-    before = (sample("imagegate_redis_pool_exhausted_total", pool="store"), degraded())
+    before = (sample("imagegate_redis_pool_exhausted_total", component="store"), degraded())
     holder = asyncio.create_task(store.client.execute_command("BLPOP", "ig:test:never", "0.5"))
     await asyncio.sleep(0)  # the holder takes the only slot
     try:
@@ -49,13 +49,13 @@ async def test_a_busy_store_pool_is_overload_not_auth_unavailable(redis_url: str
             await guard.admit(chain="eip155:1", address="0xA", nonce="n1", text="m", expire_at_ms=2**41)
         assert not isinstance(caught.value, AuthUnavailable)
         assert caught.value.code == "service_unavailable" and caught.value.retry_after
-        assert sample("imagegate_redis_pool_exhausted_total", pool="store") == before[0] + 1
+        assert sample("imagegate_redis_pool_exhausted_total", component="store") == before[0] + 1
         assert degraded() == before[1]  # the Redis-degraded alert stays quiet
     finally:
         await holder
         await store.aclose()
     # A slot free again: the same claim goes through (the busy moment burned nothing).
-    store = RedisStore(connect(redis_url, ONE_SLOT, pool="store"))
+    store = RedisStore(connect(redis_url, ONE_SLOT, component="store"))
     try:
         await ReplayGuard(store).admit(
             chain="eip155:1", address="0xA", nonce="n1", text="m", expire_at_ms=2**41
