@@ -81,7 +81,7 @@ CIRCUIT_STATE = Gauge(
     "imagegate_circuit_state",
     "Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.",
     ["deployment"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",  # a dead worker's breaker says nothing about the fleet
 )
 CIRCUIT_TRANSITIONS = Counter(
     "imagegate_circuit_transitions_total", "Circuit breaker state changes.", ["deployment", "state"]
@@ -91,6 +91,18 @@ CONFIG_RELOADS = Counter(
 )
 REDIS_ERRORS = Counter(
     "imagegate_redis_errors_total", "Redis calls that failed or timed out, by operation.", ["operation"]
+)
+REDIS_POOL_EXHAUSTED = Counter(
+    "imagegate_redis_pool_exhausted_total",
+    "Redis commands that found no free connection slot within the wait, by component (limits/store): "
+    "the process is busy, Redis is not blamed.",
+    ["component"],
+)
+OVERLOAD_SHED = Counter(
+    "imagegate_overload_shed_total",
+    "Requests shed with 503 service_unavailable because this process is at capacity, by reason "
+    "(admission_queue, admission_wait, redis_pool).",
+    ["reason"],
 )
 DEGRADED_DECISIONS = Counter(
     "imagegate_degraded_decisions_total",

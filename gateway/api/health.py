@@ -1,15 +1,30 @@
-"""Liveness (cheap, no I/O) and readiness (store reachable, config loaded)."""
+"""Liveness (cheap, no I/O) and readiness (store accepts writes, config loaded).
+
+Readiness writes, not pings: a Redis that answers PING may still refuse every write (`CLIENT PAUSE
+... WRITE`, a full `noeviction` Redis, a read-only replica after a failover), and then every nonce
+claim fails. The probe is one `SET ig:readyz:<host>:<pid> 1 PX 5000`, bounded by a deadline.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import os
+import socket
 
 import msgspec
 from litestar import Response, get
 
 from gateway.api.types import HttpRequest
+from gateway.limits.redis_client import PoolExhausted
 from gateway.services import Services
 from gateway.state.base import StoreUnavailable
 
 _ENCODER = msgspec.json.Encoder()
+# Per process: replicas never contend on one key, and the key expires on its own.
+READY_KEY = f"ig:readyz:{socket.gethostname()}:{os.getpid()}"
+READY_TTL_MS = 5000
+# Above the store's command timeout (250 ms), well below a Kubernetes probe's timeoutSeconds (2 s).
+READY_DEADLINE_S = 1.0
 
 
 @get("/healthz", summary="Liveness", operation_id="healthz")
@@ -22,11 +37,17 @@ async def readyz(request: HttpRequest) -> Response[bytes]:
     services: Services = request.app.state.services
     store: dict[str, object] = {"kind": services.store.kind, "ok": True}
     try:
-        await services.store.ping()
+        async with asyncio.timeout(READY_DEADLINE_S):
+            await services.store.set(READY_KEY, b"1", ttl_ms=READY_TTL_MS)
     except StoreUnavailable as exc:
         store.update(ok=False, error=str(exc))
+    except TimeoutError:
+        store.update(ok=False, error="store write timed out")
+    except PoolExhausted:  # every connection busy serving requests: evidence of load, not of a bad Redis
+        store.update(busy=True)
     config = services.runtime.config
-    limits = await services.limits.status()  # Redis for rate limits and leases (may be the store's)
+    # Redis for rate limits and leases (may be the store's)
+    limits = await services.limits.status(f"{READY_KEY}:limits")
     # Rate limits degrade to per-process without Redis, unless `limits.fail_closed` says otherwise.
     ready = bool(store["ok"]) and (bool(limits["ok"]) or not config.limits.fail_closed)
     body = {

@@ -44,11 +44,14 @@ async def generate_image(request: HttpRequest) -> Response[bytes] | Stream:
     if runtime.config.resolve_model(req.model) is None:
         raise ModelNotFound(f"model {req.model!r} is not served here; GET /api/v1/models lists the models")
     ip = client_ip(request)
-    await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, model)  # before auth
-    # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
-    principal = await services.authenticator.authenticate(request.headers, ip)
-    request.state.principal = principal
-    await services.limits.rate_limits.check_account(state, limits, principal.account, req, model)
+    # A bounded number of requests at once in the CPU + Redis phase (gateway.limits.admission), so a
+    # burst queues here instead of starving the Redis calls' timeouts on the one event loop.
+    async with services.limits.admission.slot(limits.admission):
+        await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, model)  # before auth
+        # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
+        principal = await services.authenticator.authenticate(request.headers, ip)
+        request.state.principal = principal
+        await services.limits.rate_limits.check_account(state, limits, principal.account, req, model)
     if req.stream:
         return stream_generation(runtime, req, request_id=request_id, router=services.router)
     generation = await cancel_on_disconnect(
@@ -82,7 +85,8 @@ def client_ip(request: HttpRequest) -> str:
     """The socket peer, or X-Forwarded-For when the peer is a trusted proxy (`limits.trusted_proxies`)."""
     peer = request.client.host if request.client else ""
     trusted = request.app.state.services.runtime.config.limits.trusted_proxies
-    return resolve_client_ip(peer, request.headers.get("x-forwarded-for"), tuple(trusted))
+    # Every field line, not `.get` (the first): a proxy's appended line is the only trustworthy one.
+    return resolve_client_ip(peer, request.headers.getall("x-forwarded-for", []), tuple(trusted))
 
 
 def _model_slug(runtime: Runtime, requested: str) -> str:

@@ -3,12 +3,15 @@
 The middleware counts REQUESTS / REQUEST_DURATION / IN_FLIGHT by the route's path template (never
 the raw path) and the canonical model the handler resolved (`other` for anything unknown), and
 writes the rate-limit headers of the policies the handler evaluated. With several workers
-(PROMETHEUS_MULTIPROC_DIR set) /metrics aggregates every worker's files with a MultiProcessCollector.
+(PROMETHEUS_MULTIPROC_DIR set) /metrics aggregates every worker's files with a MultiProcessCollector,
+after dropping the live gauges of workers that died without a clean shutdown (see `reap_dead_workers`).
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import time
 from collections.abc import MutableMapping
 from typing import Any
@@ -25,7 +28,9 @@ from gateway.metrics import (
     CONFIG_RELOADS,
     IN_FLIGHT,
     LEASES_IN_USE,
+    OVERLOAD_SHED,
     RATE_LIMITED,
+    REDIS_POOL_EXHAUSTED,
     REQUEST_DURATION,
     REQUESTS,
     RETRY_BUDGET_EXHAUSTED,
@@ -76,13 +81,50 @@ class ObserveMiddleware:
 
 @get("/metrics", include_in_schema=False, sync_to_thread=False)
 def metrics() -> Response[bytes]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if path := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        reap_dead_workers(path)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         body = generate_latest(registry)
     else:
         body = generate_latest(REGISTRY)
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)
+
+
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
+
+
+def reap_dead_workers(path: str) -> list[int]:
+    """Drop the live gauges (`livesum`/`livemax`/...) of every worker whose process is gone.
+
+    A SIGKILLed or OOM-killed worker never runs its shutdown hook, so its in-flight and lease
+    gauges would be summed forever. The HTTP server's supervisor offers no portable death hook, so
+    the scrape itself checks: any pid with a `gauge_live*_<pid>.db` file that is no longer a running
+    process is marked dead (its counters and histograms stay: they are history, not state)."""
+    dead: set[int] = set()
+    for file in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        match = _LIVE_GAUGE_FILE.match(os.path.basename(file))
+        if match is not None and not _alive(int(match.group(1))):
+            dead.add(int(match.group(1)))
+    for pid in sorted(dead):
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+    return sorted(dead)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else: not ours to judge
+    try:  # a killed child its parent has not reaped yet is a zombie: dead for our purposes
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): signal 0 is the best evidence there is
 
 
 def release_process_metrics() -> None:
@@ -109,3 +151,7 @@ def prime_metrics(config: RoutingConfig) -> None:
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):
         CONFIG_RELOADS.labels(result)
+    for reason in ("admission_queue", "admission_wait", "redis_pool"):
+        OVERLOAD_SHED.labels(reason)
+    for pool in ("limits", "store"):
+        REDIS_POOL_EXHAUSTED.labels(pool)

@@ -1,7 +1,8 @@
 """One guarded Redis connection for limits and leases: breaker, deadline, error accounting.
 
 Every call either returns Redis' answer within the deadline or raises `RedisUnavailable` (the
-breaker was open, the pool was exhausted, Redis timed out, refused or errored). Callers then apply
+breaker was open, Redis timed out, refused or errored) or `RedisBusy` (no connection slot free in
+time: this process is overloaded, Redis is not blamed, the breaker is not fed). Callers then apply
 their documented fail mode; nothing here retries.
 """
 
@@ -17,7 +18,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.limits.breaker import RedisBreaker
 from gateway.limits.config import RedisClientConfig
-from gateway.limits.redis_client import RedisClient, connect
+from gateway.limits.redis_client import PoolExhausted, RedisClient, connect
 from gateway.metrics import REDIS_ERRORS
 
 T = TypeVar("T")
@@ -31,6 +32,10 @@ class RedisUnavailable(Exception):
     def __init__(self, message: str, *, skipped: bool = False) -> None:
         super().__init__(message)
         self.skipped = skipped
+
+
+class RedisBusy(RedisUnavailable):
+    """No connection slot within the pool wait: the process is overloaded, Redis may be healthy."""
 
 
 class RedisBackend:
@@ -64,6 +69,8 @@ class RedisBackend:
                 if not self._ready:
                     await self._prepare()
                 result = await action(self.client)
+        except PoolExhausted as exc:
+            raise RedisBusy(f"redis {operation}: {exc}") from exc
         except _ERRORS as exc:
             self.breaker.failure()
             REDIS_ERRORS.labels(operation).inc()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -33,9 +34,17 @@ def _parse(value: str) -> Address | None:
     return address
 
 
-def resolve_client_ip(peer: str, forwarded_for: str | None, trusted_proxies: tuple[str, ...]) -> str:
+def resolve_client_ip(
+    peer: str, forwarded_for: str | Sequence[str] | None, trusted_proxies: tuple[str, ...]
+) -> str:
     """The client address: the peer, unless the peer is a trusted proxy; then the right-most
-    X-Forwarded-For entry that is not itself a trusted proxy (entries further left are spoofable)."""
+    X-Forwarded-For entry that is not itself a trusted proxy (entries further left are spoofable).
+
+    `forwarded_for` is every X-Forwarded-For field line in order: a proxy may append its hop as a new
+    line (HAProxy does) instead of extending the client's line, and RFC 9110 5.3 makes repeated lines
+    one comma-joined list. Reading only the first line would read the client's forgery."""
+    if forwarded_for is not None and not isinstance(forwarded_for, str):
+        forwarded_for = ",".join(forwarded_for)
     networks = _networks(trusted_proxies)
     address = _parse(peer)
     if address is None or not networks or not forwarded_for:

@@ -8,8 +8,13 @@
       account: {rate: 60, period_seconds: 60, burst: 10, cost: images,
                 models: {flux-pro: {rate: 10, period_seconds: 60, burst: 2, cost: megapixels}}}
       leases:  {ttl_seconds: 30}        # the cap and the wait are per provider (max_concurrency, lease_wait_seconds)
-      redis:   {timeout_ms: 200, pool_size: 64, pool_wait_ms: 50, breaker_failures: 3,
+      redis:   {timeout_ms: 200, pool_size: 64, pool_wait_ms: 1000, breaker_failures: 3,
                 breaker_open_seconds: 2}
+      admission: {max_concurrent: 32, max_queue: 2048, wait_seconds: 10}   # per process, see below
+
+`admission` bounds the requests authenticating at once in one process (IP limit, signature check,
+nonce claim, account limit); more wait, and one that waits `wait_seconds` or finds `max_queue`
+already waiting gets 503 `service_unavailable` with Retry-After (gateway.limits.admission).
 
 No `ip` / `account` section: that scope is not limited. A per-model entry replaces the scope's policy
 for that model (its own bucket); other models share the scope's bucket.
@@ -58,9 +63,17 @@ class LeaseConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 class RedisClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 200  # connect and read, per command
     pool_size: Annotated[int, msgspec.Meta(ge=1)] = 64
-    pool_wait_ms: Annotated[int, msgspec.Meta(ge=0)] = 50
+    # Waiting for a free connection slot (wall time on a busy loop: generous, and running out of it
+    # is overload, not a Redis failure; gateway.limits.redis_client).
+    pool_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 1000
     breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 3  # consecutive errors that open the breaker
     breaker_open_seconds: Positive = 2.0  # then one probe call is let through
+
+
+class AdmissionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 32
+    max_queue: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 2048
+    wait_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
 
 
 class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -71,6 +84,7 @@ class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     replicas: Annotated[int, msgspec.Meta(ge=1)] = 1
     leases: LeaseConfig = msgspec.field(default_factory=LeaseConfig)
     redis: RedisClientConfig = msgspec.field(default_factory=RedisClientConfig)
+    admission: AdmissionConfig = msgspec.field(default_factory=AdmissionConfig)
 
     def __post_init__(self) -> None:
         for entry in self.trusted_proxies:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
+from gateway.limits.admission import Admission
 from gateway.limits.backend import RedisBackend, RedisUnavailable
 from gateway.limits.config import LimitsConfig
 from gateway.limits.gcra import MemoryLimiter
@@ -19,6 +20,7 @@ class LimitsRuntime:
     rate_limits: RateLimits = field(default_factory=lambda: RateLimits(MemoryLimiter()))
     gate: ConcurrencyGate = field(default_factory=LocalLeases)
     backend: RedisBackend | None = None  # None: the embedded default (per-process state)
+    admission: Admission = field(default_factory=Admission)  # bounds the authenticating phase
 
     @classmethod
     def open(cls, redis_url: str | None, config: LimitsConfig) -> LimitsRuntime:
@@ -36,13 +38,14 @@ class LimitsRuntime:
             with contextlib.suppress(RedisUnavailable):
                 await self.backend.ping()
 
-    async def status(self) -> dict[str, object]:
-        """For /readyz: which backend, whether Redis answers, and the breaker's state."""
+    async def status(self, probe_key: str = "ig:readyz:limits") -> dict[str, object]:
+        """For /readyz: which backend, whether Redis takes a write (GCRA and leases write; a PING
+        passes on a paused, full or read-only Redis), and the breaker's state."""
         if self.backend is None:
             return {"kind": "memory", "ok": True}
         report: dict[str, object] = {"kind": "redis", "ok": True}
         try:
-            await self.backend.ping()
+            await self.backend.call("ready", lambda client: client.set(probe_key, b"1", px=5000))
         except RedisUnavailable as exc:
             report.update(ok=False, error=str(exc))
         report["breaker"] = self.backend.breaker.state

@@ -18,7 +18,8 @@ from typing import Any
 from gateway import sizing
 from gateway.canonical import ImageRequest
 from gateway.errors import RateLimited, ServiceUnavailable
-from gateway.limits.backend import RedisUnavailable
+from gateway.limits.admission import overloaded
+from gateway.limits.backend import RedisBusy, RedisUnavailable
 from gateway.limits.config import LimitsConfig, RatePolicy, ScopeLimits
 from gateway.limits.gcra import Bucket, Decision, Limiter, MemoryLimiter
 from gateway.metrics import DEGRADED_DECISIONS, RATE_LIMITED
@@ -129,6 +130,8 @@ class RateLimits:
     async def _decide(self, config: LimitsConfig, scope: str, tag: str, bucket: Bucket) -> Decision:
         try:
             return await self.limiter.check(tag, [bucket])
+        except RedisBusy as exc:  # this process is overloaded: shed, neither blame Redis nor degrade
+            raise overloaded("redis_pool") from exc
         except RedisUnavailable as exc:
             if config.fail_closed:
                 DEGRADED_DECISIONS.labels("ratelimit", "reject").inc()

@@ -21,8 +21,10 @@ class RedisStore(StateStore):
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = REQUEST_PATH_TIMEOUT_S) -> RedisStore:
         # One try per command (a retried SET NX after a timeout would report a false replay), a bounded
-        # pool with a short wait; `redis+cluster://` URLs get a cluster client (gateway.limits.redis_client).
-        return cls(connect(url, RedisClientConfig(timeout_ms=round(timeout_s * 1000), pool_size=256)))
+        # pool; `redis+cluster://` URLs get a cluster client (gateway.limits.redis_client). No free
+        # connection in time raises PoolExhausted (overload), never StoreUnavailable (Redis down).
+        config = RedisClientConfig(timeout_ms=round(timeout_s * 1000), pool_size=256)
+        return cls(connect(url, config, component="store"))
 
     async def ping(self) -> None:
         try:
