@@ -46,7 +46,7 @@ async def test_a_busy_store_pool_is_overload_not_auth_unavailable(redis_url: str
     await asyncio.sleep(0)  # the holder takes the only slot
     try:
         with pytest.raises(ServiceUnavailable) as caught:
-            await guard.admit(chain="eip155:1", address="0xA", nonce="n1", text="m", expire_at_ms=2**41)
+            await guard.admit(chain="eip155:1", address="0xA", nonce="n1", text="m", ttl_ms=60_000)
         assert not isinstance(caught.value, AuthUnavailable)
         assert caught.value.code == "service_unavailable" and caught.value.retry_after
         assert sample("imagegate_redis_pool_exhausted_total", component="store") == before[0] + 1
@@ -58,7 +58,7 @@ async def test_a_busy_store_pool_is_overload_not_auth_unavailable(redis_url: str
     store = RedisStore(connect(redis_url, ONE_SLOT, component="store"))
     try:
         await ReplayGuard(store).admit(
-            chain="eip155:1", address="0xA", nonce="n1", text="m", expire_at_ms=2**41
+            chain="eip155:1", address="0xA", nonce="n1", text="m", ttl_ms=60_000
         )
     finally:
         await store.aclose()
