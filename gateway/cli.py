@@ -107,8 +107,10 @@ def _describe(config: RoutingConfig, source: str | None, *, quiet: bool = False)
     from gateway.routing.report import describe_config
 
     logging.disable(logging.WARNING if quiet else logging.NOTSET)
+    from gateway.config_sections import describe_sections
+
     try:
-        return asyncio.run(describe_config(config))
+        return asyncio.run(describe_config(config)) + describe_sections(config)
     except ConfigError as exc:
         raise ConfigError(exc.path, exc.message, source=source or "bundled default") from exc
     finally:
