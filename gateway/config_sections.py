@@ -26,13 +26,13 @@ def describe_sections(config: RoutingConfig) -> list[str]:
     auth = msgspec.to_builtins(config.auth)
     if not config.auth.domains:
         auth["domains"] = "(none: derived at start-up from the address `serve` listens on)"
-    lines.extend(_flatten(auth, "  "))
+    lines.extend(describe_fields(auth, "  "))
     lines.append("limits:")
-    lines.extend(_flatten(msgspec.to_builtins(config.limits), "  "))
+    lines.extend(describe_fields(msgspec.to_builtins(config.limits), "  "))
     return lines
 
 
-def _flatten(value: object, indent: str, prefix: str = "") -> list[str]:
+def describe_fields(value: object, indent: str = "  ", prefix: str = "") -> list[str]:
     """`name: value` per leaf; nested mappings as dotted names; lists on one line."""
     if isinstance(value, dict):
         if not value and prefix:
@@ -43,7 +43,7 @@ def _flatten(value: object, indent: str, prefix: str = "") -> list[str]:
             if _secret_name(str(key)):
                 lines.append(f"{indent}{name}: {REDACTED}")
             else:
-                lines.extend(_flatten(item, indent, name))
+                lines.extend(describe_fields(item, indent, name))
         return lines
     return [f"{indent}{prefix}: {_show(value)}"]
 
@@ -57,6 +57,8 @@ def _show(value: object) -> str:
         return ", ".join(_show(item) for item in value) if value else "(none)"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {REDACTED if _secret_name(str(k)) else _show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # `30`, not `30.0`
     text = str(value)
     if _SECRET_SHAPED.match(text):
         return REDACTED
