@@ -25,6 +25,7 @@ from gateway.config_sections import REDACTED, describe_fields
 from gateway.config_yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 from gateway.settings import Settings
 from tests.acceptance.conftest import clean_env, imagegate_command, start_gateway, stop_gateway
+from tests.reliability.figures import record
 from tests.support.redis_server import free_port
 
 BASE = """
@@ -97,6 +98,7 @@ def test_alias_bomb_is_refused_while_composing() -> None:
     elapsed = time.monotonic() - started
     assert caught.value.path.startswith("providers.mock.settings.l")
     assert f"more than {MAX_NODES} values" in caught.value.message
+    record("hostile config: alias bomb parse", bomb_bytes=len(alias_bomb().encode()), refuse_ms=round(elapsed * 1000, 1))
     assert elapsed < 5.0, elapsed  # measured ~0.02 s; the bound only catches a regression to expansion
 
 
@@ -227,6 +229,7 @@ def test_reload_of_an_alias_bomb_keeps_a_real_server_responsive(tmp_path: Path) 
     path = _write(tmp_path, BASE)
     served = start_gateway(tmp_path, "--config", str(path))
     try:
+        peak_before = _peak_rss_kib(served.process.pid)
         path.write_text(alias_bomb())
         served.process.send_signal(signal.SIGHUP)
         longest, answered, deadline = 0.0, 0, time.monotonic() + 30
@@ -240,10 +243,23 @@ def test_reload_of_an_alias_bomb_keeps_a_real_server_responsive(tmp_path: Path) 
             metrics_text = http.get(served.url + "/metrics").text
             assert 'imagegate_config_reloads_total{result="failed"} 1.0' in metrics_text
             assert http.post(served.generate_url, json={"model": "img", "prompt": "x", "width": 64, "height": 64}).status_code == 200
-        # Generous: the fixed gateway answers in milliseconds; the old one stalled for seconds.
+        record("hostile config: alias bomb hot reload", bomb_bytes=len(alias_bomb().encode()),
+               healthz_answered=answered, healthz_longest_ms=round(longest * 1000, 1),
+               peak_rss_mib_before=round(peak_before / 1024, 1),
+               peak_rss_mib_after=round(_peak_rss_kib(served.process.pid) / 1024, 1))
+        # Generous: the fixed gateway answers in milliseconds; the old one stalled for 5.2 s.
         assert answered >= 1 and longest < 2.0, (answered, longest)
     finally:
         stop_gateway(served)
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """The process's peak resident set (VmHWM), 0 where /proc is missing."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
 
 
 async def test_reload_log_never_carries_a_resolved_variable(
