@@ -134,7 +134,9 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError("", f"not valid YAML: {exc.problem or exc.context}{where}", source=source) from exc
-    except (yaml.YAMLError, RecursionError, MemoryError) as exc:  # bounded above; never a traceback
+    except yaml.YAMLError as exc:  # ReaderError: a control character, with its position
+        raise ConfigError("", f"not valid YAML: {' '.join(str(exc).split())}", source=source) from exc
+    except (RecursionError, MemoryError) as exc:  # bounded above; never a traceback either way
         raise ConfigError("", f"not valid YAML: {type(exc).__name__}", source=source) from exc
     if not isinstance(data, dict):
         raise ConfigError("", "expected a mapping at the top level", source=source)

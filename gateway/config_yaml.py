@@ -49,6 +49,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._path: list[str] = []
         self._nodes = 0
         self._sizes: dict[int, int] = {}  # id(anchored node) -> nodes it stands for
+        self._where: dict[int, str] = {}  # id(node) -> its key path, for errors while constructing
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
         self._path.append(_segment(index))
@@ -69,6 +70,7 @@ class BoundedLoader(yaml.SafeLoader):
             assert node is not None  # only an alias can compose to nothing, handled above
             if anchor is not None:
                 self._sizes[id(node)] = self._nodes - before
+            self._where[id(node)] = self.path_text()
             return node
         finally:
             self._path.pop()
@@ -105,6 +107,13 @@ class BoundedLoader(yaml.SafeLoader):
                     f" (first at line {first.start_mark.line + 1})",
                 )
         return node
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        """A scalar Python refuses (`2024-02-30`, a 5,000-digit int) names its path, not a traceback."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            raise YamlLimitError(self._where.get(id(node), ""), f"invalid value: {exc}", node.start_mark) from None
 
     def _peek(self) -> Event:
         event: Event = self.peek_event()  # type: ignore[no-untyped-call]

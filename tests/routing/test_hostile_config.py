@@ -108,6 +108,9 @@ def test_alias_bomb_is_refused_while_composing() -> None:
         ("x: &x [1, *x]\n", "x[1]", "refers to a node that contains it"),
         ("a: *nowhere\n", "", "undefined alias"),
         ("a: [1, 2\n", "", "not valid YAML"),
+        ("server: {max_steps: " + "1" * 5000 + "}\n", "server.max_steps", "invalid value"),
+        ("a: [2024-02-30]\n", "a[0]", "day is out of range"),
+        ("a: \x00\n", "", "unacceptable character"),
     ],
 )
 def test_other_bad_yaml_is_one_line(text: str, path: str, words: str) -> None:
