@@ -11,7 +11,9 @@ Shape (see docs/routing.md for the full reference):
     limits:          rate limits, concurrency leases, Redis discipline (gateway/limits/config.py)
 
 `${VAR}` in a provider's `settings` or `base_url` is replaced from the environment when the runtime
-is built (`resolve_provider_settings`); a missing or empty variable disables that provider.
+is built (`resolve_provider_settings`); a missing or empty variable disables that provider, and a
+resolved value never appears in an error (`settings_error_message`). The file is parsed within
+bounds (size, depth, aliases expanded, duplicate keys: gateway/config_yaml.py).
 """
 
 from __future__ import annotations
