@@ -11,7 +11,9 @@ Shape (see docs/routing.md for the full reference):
     limits:          rate limits, concurrency leases, Redis discipline (gateway/limits/config.py)
 
 `${VAR}` in a provider's `settings` or `base_url` is replaced from the environment when the runtime
-is built (`resolve_provider_settings`); a missing or empty variable disables that provider.
+is built (`resolve_provider_settings`); a missing or empty variable disables that provider, and a
+resolved value never appears in an error (`settings_error_message`). The file is parsed within
+bounds (size, depth, aliases expanded, duplicate keys: gateway/config_yaml.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import msgspec
 import yaml
 
 from gateway.auth.config import AuthConfig
+from gateway.config_yaml import MAX_FILE_BYTES, YamlLimitError, load_bounded
 from gateway.http_client import DEFAULT_MAX_RESPONSE_BYTES
 from gateway.limits.config import LimitsConfig
 from gateway.policy_config import CircuitBreakerConfig, FallbackConfig, RetryConfig, TimeoutsConfig
@@ -33,6 +36,7 @@ from gateway.policy_config import CircuitBreakerConfig, FallbackConfig, RetryCon
 BUNDLED_CONFIG = Path(__file__).with_name("default_routing.yaml")
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")  # a repr()-quoted value
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -114,17 +118,32 @@ def load_config(path: str | Path | None = None) -> RoutingConfig:
     """Read and validate a routing file (the bundled one when `path` is None)."""
     source = Path(path) if path is not None else BUNDLED_CONFIG
     try:
-        text = source.read_text(encoding="utf-8")
+        with source.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)  # never more: a huge file is refused unread
     except OSError as exc:
         raise ConfigError("", f"cannot read file: {exc.strerror}", source=str(source)) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError("", f"file larger than {MAX_FILE_BYTES // 1024} KiB", source=str(source))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"not UTF-8 (byte {exc.start})", source=str(source)) from exc
     return parse_config(text, source=str(source))
 
 
 def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError("", f"not valid YAML: {exc}", source=source) from exc
+        data = load_bounded(text)
+    except YamlLimitError as exc:
+        raise ConfigError(exc.path, exc.message, source=source) from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError("", f"not valid YAML: {exc.problem or exc.context}{where}", source=source) from exc
+    except yaml.YAMLError as exc:  # ReaderError: a control character, with its position
+        raise ConfigError("", f"not valid YAML: {' '.join(str(exc).split())}", source=source) from exc
+    except (RecursionError, MemoryError) as exc:  # bounded above; never a traceback either way
+        raise ConfigError("", f"not valid YAML: {type(exc).__name__}", source=source) from exc
     if not isinstance(data, dict):
         raise ConfigError("", "expected a mapping at the top level", source=source)
     _check_named_entries(data, source)
@@ -257,6 +276,47 @@ def resolve_provider_settings(
     resolved = substitute(settings)
     assert isinstance(resolved, dict)
     return resolved, missing
+
+
+def settings_error_message(
+    provider: ProviderConfig, path: str, message: str, environ: Mapping[str, str] | None = None
+) -> str:
+    """An adapter-settings error that is safe to print. msgspec echoes the bad value ("Invalid enum
+    value 'sk-...'"), which for a `${VAR}` setting is the resolved variable, maybe a secret: when the
+    value at `path` (every setting, without a path) came from `${VAR}`, quoted values are dropped
+    and the variable is named instead."""
+    raw: dict[str, Any] = dict(provider.settings)
+    if provider.base_url is not None:
+        raw.setdefault("base_url", provider.base_url)
+    names = sorted(_env_refs(_at_path(raw, path)))
+    if not names:
+        return message
+    env = os.environ if environ is None else environ
+    values = [value for name in names if (value := env.get(name))]
+    safe = _QUOTED.sub("", message).strip() or "invalid value"
+    if any(value in safe or repr(value)[1:-1] in safe for value in values):
+        safe = "invalid value"
+    return f"{safe} (value from {', '.join('${' + name + '}' for name in names)}, not shown)"
+
+
+def _env_refs(value: object) -> set[str]:
+    if isinstance(value, str):
+        return set(_ENV_REF.findall(value))
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return set().union(*(_env_refs(item) for item in items))
+
+
+def _at_path(data: object, path: str) -> object:
+    """The value at `a.b[0]` below `data`; `data` itself when the path leads nowhere."""
+    node = data
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if isinstance(node, list) and part.startswith("[") and int(part[1:-1]) < len(node):
+            node = node[int(part[1:-1])]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return data
+    return node
 
 
 def _check_limits(config: RoutingConfig, source: str) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import metrics
-from gateway.config import BUNDLED_CONFIG, ConfigError, RoutingConfig, load_config
+from gateway.config import BUNDLED_CONFIG, RoutingConfig, load_config
 from gateway.runtime import Runtime
 from gateway.services import Services
 
@@ -41,9 +41,9 @@ class Reloader:
 
     async def reload(self) -> bool:
         """Re-read the file; True when the new config now serves."""
-        try:
+        try:  # in a thread: parsing is bounded (gateway/config_yaml.py) but never on the loop
             config = await asyncio.to_thread(load_config, self._path)
-        except ConfigError as exc:
+        except Exception as exc:  # ConfigError by design; anything else is still a rejected file
             return self._reject(exc)
         with self._lock:
             try:

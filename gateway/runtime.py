@@ -22,6 +22,7 @@ from gateway.config import (
     ProviderConfig,
     RoutingConfig,
     resolve_provider_settings,
+    settings_error_message,
 )
 from gateway.policy_config import TimeoutsConfig
 
@@ -94,11 +95,13 @@ class Runtime:
                 adapters[name] = build_adapter(
                     provider.adapter, provider=name, settings=settings, client=http
                 )
-            except AdapterSettingsError as exc:
-                path = f"providers.{name}.settings" + (f".{exc.path}" if exc.path else "")
-                if exc.path == "base_url" and "base_url" not in provider.settings:
+            except (AdapterSettingsError, ValueError, TypeError) as exc:
+                where = exc.path if isinstance(exc, AdapterSettingsError) else ""
+                path = f"providers.{name}.settings" + (f".{where}" if where else "")
+                if where == "base_url" and "base_url" not in provider.settings:
                     path = f"providers.{name}.base_url"  # given at the provider level
-                raise ConfigError(path, str(exc)) from exc
+                # `from None`: the original error may carry a resolved `${VAR}` value
+                raise ConfigError(path, settings_error_message(provider, where, str(exc), environ)) from None
         return cls(config=config, adapters=adapters, disabled=disabled, clients=clients)
 
     def deployments(self, slug: str) -> list[Deployment]:
