@@ -97,3 +97,8 @@ DEGRADED_DECISIONS = Counter(
     "Decisions taken without Redis, by component and decision (e.g. ratelimit/local, auth/reject).",
     ["component", "decision"],
 )
+EDGE_REJECTIONS = Counter(
+    "imagegate_edge_rejections_total",
+    "Connections the HTTP edge refused or shed before or around the app, by reason (gateway/edge.py).",
+    ["reason"],
+)
