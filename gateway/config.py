@@ -57,7 +57,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     watch_config_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # > 0: poll the file for changes
     stream_heartbeat_seconds: Positive = 15.0  # SSE comment line when a stream is idle
     # Events a stream holds for a client that is not reading; one more: the stream ends, work is cancelled.
-    stream_max_buffered_events: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 64
+    # At least 16: a producer emits up to ~2n events (n <= 10) at once, before the reader can run.
+    stream_max_buffered_events: Annotated[int, msgspec.Meta(ge=16, le=100_000)] = 64
     # The HTTP edge (gateway/edge.py): per worker process, read at start-up (a reload leaves them).
     max_header_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1024 * 1024)] = 32768  # request line + headers
     max_header_count: Annotated[int, msgspec.Meta(ge=16, le=10_000)] = 100

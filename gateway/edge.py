@@ -42,16 +42,6 @@ from gateway.metrics import EDGE_REJECTIONS
 
 log = logging.getLogger("imagegate.edge")
 
-REASONS = (
-    "header_too_large",
-    "too_many_headers",
-    "bad_request",
-    "header_timeout",
-    "body_timeout",
-    "send_timeout",
-    "connection_limit",
-    "stream_overflow",
-)
 # Descriptors kept for everything that is not a client: Redis pools (up to 320), provider pools, logs.
 FD_RESERVE = 512
 

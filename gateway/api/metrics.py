@@ -23,6 +23,8 @@ from gateway.limits.service import STATE_KEY, ratelimit_headers
 from gateway.metrics import (
     CIRCUIT_STATE,
     CONFIG_RELOADS,
+    EDGE_REASONS,
+    EDGE_REJECTIONS,
     IN_FLIGHT,
     LEASES_IN_USE,
     RATE_LIMITED,
@@ -109,3 +111,5 @@ def prime_metrics(config: RoutingConfig) -> None:
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):
         CONFIG_RELOADS.labels(result)
+    for reason in EDGE_REASONS:
+        EDGE_REJECTIONS.labels(reason)

@@ -30,7 +30,7 @@ EDGE = {
     "header_timeout_seconds": TIMEOUT,
     "body_timeout_seconds": TIMEOUT,
     "send_timeout_seconds": TIMEOUT,
-    "stream_max_buffered_events": 8,
+    "stream_max_buffered_events": 16,
 }
 # `slow`: a mock whose streamed call lasts 20 s and sends full-size previews from its 17th step on.
 PROVIDERS = {
