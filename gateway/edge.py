@@ -189,6 +189,11 @@ class EdgeProtocol(H11Protocol):
         log.debug("refused a request: %s", reason)
         self._shut(raw_response(status, "invalid_request", message))
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """uvicorn logs two WARNING lines per request with an Upgrade header; a client could fill the
+        log with them. The request is served as plain HTTP either way (no WebSocket routes here)."""
+        log.debug("ignored an Upgrade request header")
+
     def _shut(self, response: bytes) -> None:
         """Answer `response` unless the app already started one, stop the app's I/O, close."""
         cycle = self.cycle if self.cycle is not None and not self.cycle.response_complete else None

@@ -310,3 +310,12 @@ def test_more_connections_than_descriptors_keep_healthz_answering(tmp_path: Path
         all_shed_after_s=round(shed_after, 2),
         healthz_after=after,
     )
+
+
+def test_upgrade_requests_are_plain_http_and_not_logged(gateway: GatewayProcess) -> None:
+    """No WebSocket routes: an Upgrade header is served as plain HTTP, without uvicorn's two WARNING
+    lines per request (a cheap way to flood the log)."""
+    headers = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
+    responses = [httpx.get(gateway.url + "/healthz", headers=headers, timeout=5) for _ in range(5)]
+    assert [r.status_code for r in responses] == [200] * 5
+    assert "Unsupported upgrade request" not in gateway.logs()
