@@ -175,6 +175,8 @@ class EdgeProtocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._read_phase is None and self.conn.their_state is h11.IDLE:
+            self._arm("header")  # the first byte of the next request on a keep-alive connection
         super().data_received(data)
         self._track_reading()
 
@@ -187,21 +189,22 @@ class EdgeProtocol(H11Protocol):
             reason, status, message = "bad_request", 400, "malformed HTTP request"
         EDGE_REJECTIONS.labels(reason).inc()
         log.debug("refused a request: %s", reason)
-        self._shut(raw_response(status, "invalid_request", message))
+        self._shut(raw_response(status, "invalid_request", message), self._read_phase)
 
     def _unsupported_upgrade_warning(self) -> None:
         """uvicorn logs two WARNING lines per request with an Upgrade header; a client could fill the
         log with them. The request is served as plain HTTP either way (no WebSocket routes here)."""
         log.debug("ignored an Upgrade request header")
 
-    def _shut(self, response: bytes) -> None:
-        """Answer `response` unless the app already started one, stop the app's I/O, close."""
-        cycle = self.cycle if self.cycle is not None and not self.cycle.response_complete else None
-        if cycle is None or not cycle.response_started:
+    def _shut(self, response: bytes, phase: str | None) -> None:
+        """Answer `response` if a request is waiting for one (never after or inside another
+        answer), stop the app's I/O, close."""
+        active = self.cycle if self.cycle is not None and not self.cycle.response_complete else None
+        if (active is None and phase == "header") or (active is not None and not active.response_started):
             self.transport.write(response)
-        if cycle is not None:  # the app's sends are dropped from now on; its receive says disconnect
-            cycle.disconnected = True
-            cycle.message_event.set()
+        if active is not None:  # the app's sends are dropped from now on; its receive says disconnect
+            active.disconnected = True
+            active.message_event.set()
         self.transport.close()
 
     # Reading: one timer for whatever the client still owes us (the headers, then the body).
@@ -215,12 +218,15 @@ class EdgeProtocol(H11Protocol):
         if phase == self._read_phase:
             return
         self._cancel_read_timer()
+        # An idle keep-alive connection gets no timer here (this runs on connect and after data):
+        # uvicorn's keep-alive timer owns it until the next byte arrives.
         if phase is not None:
-            # An idle keep-alive connection has no timer here: uvicorn's keep-alive timer owns it,
-            # and data_received (the only caller after connection_made) has just cancelled that one.
-            seconds = self.limits.header_timeout if phase == "header" else self.limits.body_timeout
-            self._read_phase = phase
-            self._read_timer = self.loop.call_later(seconds, self._read_timed_out, phase)
+            self._arm(phase)
+
+    def _arm(self, phase: str) -> None:
+        seconds = self.limits.header_timeout if phase == "header" else self.limits.body_timeout
+        self._read_phase = phase
+        self._read_timer = self.loop.call_later(seconds, self._read_timed_out, phase)
 
     def _cancel_read_timer(self) -> None:
         if self._read_timer is not None:
@@ -234,7 +240,7 @@ class EdgeProtocol(H11Protocol):
         EDGE_REJECTIONS.labels(f"{phase}_timeout").inc()
         log.debug("closed a connection: request %s not received in time", phase)
         what = "headers" if phase == "header" else "body"
-        self._shut(raw_response(408, "invalid_request", f"request {what} not received in time"))
+        self._shut(raw_response(408, "invalid_request", f"request {what} not received in time"), phase)
 
     # Writing: a client that does not drain what we send.
 

@@ -319,3 +319,16 @@ def test_upgrade_requests_are_plain_http_and_not_logged(gateway: GatewayProcess)
     responses = [httpx.get(gateway.url + "/healthz", headers=headers, timeout=5) for _ in range(5)]
     assert [r.status_code for r in responses] == [200] * 5
     assert "Unsupported upgrade request" not in gateway.logs()
+
+
+def test_body_timeout_after_an_early_answer_adds_nothing_to_it(gateway: GatewayProcess) -> None:
+    """The app answers 415 before reading a body that never comes: the connection is closed at the
+    body timeout, with the 415 as the only response on it (no stray 408 after a complete answer)."""
+    with connect(gateway) as sock:
+        sock.sendall(
+            b"POST " + GENERATE.encode() + b" HTTP/1.1\r\nHost: gateway.test\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n"
+        )
+        answer, closed = read_until_closed(sock, time.monotonic() + SHED_BOUND)
+    assert closed and status_of(answer) == 415
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
