@@ -107,8 +107,9 @@ def error_body(code: str, message: str) -> bytes:
 def raw_response(status: int, code: str, message: str) -> bytes:
     """A whole HTTP/1.1 error response, for moments when h11 has no request to answer."""
     body = error_body(code, message)
+    retry = "retry-after: 1\r\n" if status == 503 else ""  # over the connection cap: usually a blink
     head = (
-        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\n"
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n{retry}content-type: application/json\r\n"
         f"content-length: {len(body)}\r\nx-request-id: req-{uuid.uuid4().hex}\r\nconnection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
