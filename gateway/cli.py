@@ -76,6 +76,8 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.config_path:
         os.environ["IMAGEGATE_CONFIG"] = os.path.abspath(settings.config_path)
     _multiprocess_metrics_dir(settings.workers)
+    from gateway.edge import uvicorn_options  # after the metrics dir: it imports gateway.metrics
+
     uvicorn.run(
         "gateway.asgi:create_from_env",
         factory=True,
@@ -85,6 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=False,
+        **uvicorn_options(config.server),  # h11 + header/body/send timeouts and caps (gateway/edge.py)
     )
     return 0
 

@@ -2,7 +2,8 @@
 
 Shape (see docs/routing.md for the full reference):
 
-    server:          limits on requests (body size, prompt length, steps), the default deadline
+    server:          limits on requests (body size, prompt length, steps), the default deadline, and
+                     the HTTP edge (header size/count, read/send timeouts, connections: gateway/edge.py)
     providers:       name -> {adapter, base_url, settings, timeouts, max_concurrency, idempotent, ...}
     models:          canonical slug -> {aliases, strategy, deployments: [{provider, model, ...}],
                      fallback_models, deadline_seconds}
@@ -39,6 +40,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")  # a repr()-quoted value
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+# Bounded: a timer of 1e300 s is an OverflowError in the event loop, not "no timeout".
+EdgeSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 
 
 class ConfigError(ValueError):
@@ -58,6 +61,17 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     request_deadline_seconds: Positive = 120.0
     watch_config_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # > 0: poll the file for changes
     stream_heartbeat_seconds: Positive = 15.0  # SSE comment line when a stream is idle
+    # Events a stream holds for a client that is not reading; one more: the stream ends, work is cancelled.
+    # At least 16: a producer emits up to ~2n events (n <= 10) at once, before the reader can run.
+    stream_max_buffered_events: Annotated[int, msgspec.Meta(ge=16, le=100_000)] = 64
+    # The HTTP edge (gateway/edge.py): per worker process, read at start-up (a reload leaves them).
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1024 * 1024)] = 32768  # request line + headers
+    max_header_count: Annotated[int, msgspec.Meta(ge=16, le=10_000)] = 100
+    header_timeout_seconds: EdgeSeconds = 10.0  # connect (or a keep-alive request's 1st byte) -> headers in
+    body_timeout_seconds: EdgeSeconds = 30.0  # headers in -> whole body in
+    send_timeout_seconds: EdgeSeconds = 30.0  # a response (or stream) write that the client does not drain
+    keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5  # idle between requests
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000  # lowered below the fd limit
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -109,3 +109,18 @@ DEGRADED_DECISIONS = Counter(
     "Decisions taken without Redis, by component and decision (e.g. ratelimit/local, auth/reject).",
     ["component", "decision"],
 )
+EDGE_REASONS = (
+    "header_too_large",
+    "too_many_headers",
+    "bad_request",
+    "header_timeout",
+    "body_timeout",
+    "send_timeout",
+    "connection_limit",
+    "stream_overflow",
+)
+EDGE_REJECTIONS = Counter(
+    "imagegate_edge_rejections_total",
+    "Connections the HTTP edge refused or shed before or around the app, by reason (gateway/edge.py).",
+    ["reason"],
+)

@@ -26,6 +26,8 @@ from gateway.limits.service import STATE_KEY, ratelimit_headers
 from gateway.metrics import (
     CIRCUIT_STATE,
     CONFIG_RELOADS,
+    EDGE_REASONS,
+    EDGE_REJECTIONS,
     IN_FLIGHT,
     LEASES_IN_USE,
     OVERLOAD_SHED,
@@ -155,3 +157,5 @@ def prime_metrics(config: RoutingConfig) -> None:
         OVERLOAD_SHED.labels(reason)
     for pool in ("limits", "store"):
         REDIS_POOL_EXHAUSTED.labels(pool)
+    for reason in EDGE_REASONS:
+        EDGE_REJECTIONS.labels(reason)

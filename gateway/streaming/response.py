@@ -5,6 +5,8 @@ them (`id:` 1, 2, …), writes a `: heartbeat` comment whenever nothing was sent
 `heartbeat_seconds`, and ends after the terminal event. Litestar's streaming response listens for
 `http.disconnect` and cancels the iterator; the iterator then cancels the producer task, which
 cancels the executor and the adapter call in flight (closing the provider stream / stopping polls).
+A client that stops reading is cut by the HTTP edge (`server.send_timeout_seconds`, gateway/edge.py),
+which ends in the same disconnect; meanwhile at most `server.stream_max_buffered_events` wait here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from litestar.response import Stream
 
 from gateway.canonical import ImageRequest
 from gateway.errors import ModelNotFound
+from gateway.metrics import EDGE_REJECTIONS
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.streaming.bridge import Emit
@@ -30,12 +33,30 @@ Producer = Callable[[Emit], Coroutine[None, None, None]]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def sse_body(producer: Producer, *, heartbeat_seconds: float) -> AsyncIterator[bytes]:
-    queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
-    task = asyncio.create_task(producer(queue.put_nowait))
+async def sse_body(
+    producer: Producer, *, heartbeat_seconds: float, max_buffered_events: int = 64
+) -> AsyncIterator[bytes]:
+    # Bounded: while the client does not read, Litestar's send (and so this iterator) is blocked and
+    # events pile up here. One event too many means the client cannot keep up: the event is
+    # dropped, the producer (and the upstream work) cancelled, and the stream ends at the next chance.
+    queue: asyncio.Queue[StreamEvent] = asyncio.Queue(max_buffered_events)
+    overflowed = False
+
+    def emit(event: StreamEvent) -> None:
+        nonlocal overflowed
+        try:
+            queue.put_nowait(event)
+        except asyncio.QueueFull:
+            if not overflowed:
+                overflowed = True
+                EDGE_REJECTIONS.labels("stream_overflow").inc()
+                log.warning("stream closed: the client left %d events unread", max_buffered_events)
+            task.cancel()
+
+    task = asyncio.create_task(producer(emit))
     event_id = 0
     try:
-        while True:
+        while not overflowed:
             try:
                 event = await asyncio.wait_for(queue.get(), heartbeat_seconds)
             except TimeoutError:
@@ -55,9 +76,9 @@ async def sse_body(producer: Producer, *, heartbeat_seconds: float) -> AsyncIter
             log.error("stream producer failed", exc_info=task.exception())
 
 
-def sse_response(producer: Producer, *, heartbeat_seconds: float) -> Stream:
+def sse_response(producer: Producer, *, heartbeat_seconds: float, max_buffered_events: int = 64) -> Stream:
     return Stream(
-        sse_body(producer, heartbeat_seconds=heartbeat_seconds),
+        sse_body(producer, heartbeat_seconds=heartbeat_seconds, max_buffered_events=max_buffered_events),
         media_type="text/event-stream",
         headers=dict(SSE_HEADERS),
     )
@@ -77,4 +98,9 @@ def stream_generation(
     async def run(emit: Emit) -> None:
         await produce(job, emit)
 
-    return sse_response(run, heartbeat_seconds=runtime.config.server.stream_heartbeat_seconds)
+    server = runtime.config.server
+    return sse_response(
+        run,
+        heartbeat_seconds=server.stream_heartbeat_seconds,
+        max_buffered_events=server.stream_max_buffered_events,
+    )

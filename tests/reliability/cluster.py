@@ -15,6 +15,7 @@ Never the machine's Redis on 6379: every server here is our own, on a free loopb
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -84,6 +85,7 @@ class GatewayProcess:
     log_path: Path
     env: dict[str, str]
     log_level: str = "info"
+    nofile: int | None = None  # RLIMIT_NOFILE (soft = hard) for the gateway process
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,10 +100,21 @@ class GatewayProcess:
         ]  # fmt: skip
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=self._set_limits if self.nofile is not None else None,
         )
         log.close()
         return self
+
+    def _set_limits(self) -> None:
+        """In the child, before exec: a hard file limit the gateway cannot raise."""
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -149,6 +162,7 @@ class GatewayCluster:
     redis_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
+    nofile: int | None = None  # RLIMIT_NOFILE of each gateway process
     gateways: list[GatewayProcess] = field(default_factory=list)
 
     @property
@@ -172,7 +186,7 @@ class GatewayCluster:
         env = self.env()
         for i in range(self.size):
             log = self.workdir / f"gateway-{i}.log"
-            gateway = GatewayProcess(free_port(), self.config_path, log, env, self.log_level)
+            gateway = GatewayProcess(free_port(), self.config_path, log, env, self.log_level, self.nofile)
             self.gateways.append(gateway.start())
         try:
             for gateway in self.gateways:
