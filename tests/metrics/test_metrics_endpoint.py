@@ -28,10 +28,8 @@ limits:
 """
 # Retries with a budget of one per window (so the second is refused), and a breaker that opens after
 # two failures in a row: the mix then exercises the routing engine's retry and circuit metrics too.
-ROUTING_POLICY = """
-retry: {attempts: 2, backoff_base_seconds: 0.001, budget_ratio: 0.0, budget_min_retries: 1}
-circuit_breaker: {consecutive_failures: 2}
-"""
+RETRY_POLICY = "retry: {attempts: 2, backoff_base_seconds: 0.001, budget_ratio: 0.0, budget_min_retries: 1}\n"
+BREAKER_POLICY = "circuit_breaker: {consecutive_failures: 2}\n"
 ALLOWED_LABELS = {
     "route", "method", "model", "provider", "deployment", "from_deployment", "to_deployment", "status",
     "outcome", "failure_class", "code", "scope", "reason", "state", "result", "operation", "component",
@@ -43,7 +41,9 @@ def _routing() -> str:
     capped = MOCK_ROUTING.replace(
         "    settings: {max_n: 4}\n", "    settings: {max_n: 4}\n    max_concurrency: 2\n", 1
     )
-    return capped + LIMITS + ROUTING_POLICY
+    # MOCK_ROUTING has its own `retry:` line: replace it (a second `retry:` key is a config error).
+    retry_line = next(line for line in capped.splitlines(keepends=True) if line.startswith("retry:"))
+    return capped.replace(retry_line, RETRY_POLICY, 1) + LIMITS + BREAKER_POLICY
 
 
 @pytest.fixture
