@@ -16,8 +16,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
+from gateway.config.limits import RedisClientConfig
 from gateway.limits.breaker import RedisBreaker
-from gateway.limits.config import RedisClientConfig
 from gateway.limits.redis_client import PoolExhausted, RedisClient, connect
 from gateway.metrics import REDIS_ERRORS
 

@@ -27,7 +27,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from gateway.limits.config import RedisClientConfig
+from gateway.config.limits import RedisClientConfig
 from gateway.metrics import REDIS_POOL_EXHAUSTED
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}

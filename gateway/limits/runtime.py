@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
+from gateway.config.limits import LimitsConfig
 from gateway.limits.admission import Admission
 from gateway.limits.backend import RedisBackend, RedisUnavailable
-from gateway.limits.config import LimitsConfig
 from gateway.limits.gcra import MemoryLimiter
 from gateway.limits.leases import LocalLeases, make_gate
 from gateway.limits.redis_limiter import RedisLimiter

@@ -17,10 +17,10 @@ from typing import Any
 
 from gateway import sizing
 from gateway.canonical import ImageRequest
+from gateway.config.limits import LimitsConfig, RatePolicy, ScopeLimits
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.admission import overloaded
 from gateway.limits.backend import RedisBusy, RedisUnavailable
-from gateway.limits.config import LimitsConfig, RatePolicy, ScopeLimits
 from gateway.limits.gcra import Bucket, Decision, Limiter, MemoryLimiter
 from gateway.metrics import DEGRADED_DECISIONS, RATE_LIMITED
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.exceptions import RedisError
 
-from gateway.limits.config import RedisClientConfig
+from gateway.config.limits import RedisClientConfig
 from gateway.limits.redis_client import RedisClient, connect
 from gateway.state.base import StateStore, StoreUnavailable
 from gateway.state.memory import MemoryStore

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from gateway.config.limits import RedisClientConfig
 from gateway.errors import FailureClass, ProviderError
 from gateway.limits.backend import RedisBackend
-from gateway.limits.config import RedisClientConfig
 from gateway.limits.leases import RedisGate, lease_key, make_gate
 from gateway.metrics import DEGRADED_DECISIONS, LEASE_WAIT, LEASES_IN_USE
 from tests.reliability.figures import record

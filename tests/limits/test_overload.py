@@ -15,9 +15,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.auth.replay import ReplayGuard
+from gateway.config.limits import LimitsConfig, RedisClientConfig
 from gateway.errors import AuthUnavailable, ServiceUnavailable
 from gateway.limits.backend import RedisBackend
-from gateway.limits.config import LimitsConfig, RedisClientConfig
 from gateway.limits.gcra import Bucket
 from gateway.limits.redis_client import connect
 from gateway.limits.redis_limiter import RedisLimiter
