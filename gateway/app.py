@@ -26,6 +26,7 @@ from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
 from gateway.limits.runtime import LimitsRuntime
+from gateway.redis import RedisBackend
 from gateway.reload import Reloader
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
@@ -47,13 +48,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = http or http_client.build_client(httpx.Timeout(30.0, connect=5.0))
-        store = open_store(settings.redis_url)
+        # One Redis client (one pool) per process for the replay store, rate limits and leases.
+        redis = RedisBackend.from_url(settings.redis_url, routing.limits.redis) if settings.redis_url else None
+        store = open_store(redis)
 
         def build(config: RoutingConfig) -> Runtime:
             return Runtime.build(config, client, dedicated_clients=http is None)
 
         runtime = build(routing)
-        limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        limits = LimitsRuntime.open(redis, routing.limits)
         await limits.warm()
         prime_metrics(routing)
         app.state.services = services = Services(
@@ -74,7 +77,8 @@ def create_app(
             await reloader.aclose()
             await services.runtime.aclose()
             await store.aclose()
-            await limits.aclose()
+            if redis is not None:
+                await redis.aclose()
             release_process_metrics()
             if http is None:
                 await client.aclose()

@@ -20,9 +20,9 @@ from gateway.canonical import ImageRequest
 from gateway.config.limits import LimitsConfig, RatePolicy, ScopeLimits
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.admission import overloaded
-from gateway.limits.backend import RedisBusy, RedisUnavailable
 from gateway.limits.gcra import Bucket, Decision, Limiter, MemoryLimiter
 from gateway.metrics import DEGRADED_DECISIONS, RATE_LIMITED
+from gateway.redis.backend import RedisBusy, RedisUnavailable
 
 log = logging.getLogger("imagegate.limits")
 STATE_KEY = "ratelimit_policies"
