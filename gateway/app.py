@@ -1,4 +1,5 @@
-"""create_app(settings) -> Litestar. The lifespan owns the HTTP client, the store and the adapters."""
+"""create_app(settings) -> Litestar. The lifespan owns the store, the Redis client and the adapters
+(each provider's HTTP client lives in the Runtime)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 
-from gateway import __version__, http_client, logsafe
+from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
@@ -47,13 +48,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        client = http or http_client.build_client(httpx.Timeout(30.0, connect=5.0))
         # One Redis client (one pool) per process for the replay store, rate limits and leases.
         redis = RedisBackend.from_url(settings.redis_url, routing.limits.redis) if settings.redis_url else None
         store = open_store(redis)
 
         def build(config: RoutingConfig) -> Runtime:
-            return Runtime.build(config, client, dedicated_clients=http is None)
+            return Runtime.build(config, http)  # None: one client per provider
 
         runtime = build(routing)
         limits = LimitsRuntime.open(redis, routing.limits)
@@ -64,7 +64,6 @@ def create_app(
             runtime=runtime,
             store=store,
             authenticator=build_authenticator(routing, store, settings),
-            http=client,
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
         )
@@ -80,8 +79,6 @@ def create_app(
             if redis is not None:
                 await redis.aclose()
             release_process_metrics()
-            if http is None:
-                await client.aclose()
 
     return Litestar(
         route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz, metrics],

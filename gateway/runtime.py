@@ -71,14 +71,13 @@ class Runtime:
     def build(
         cls,
         config: RoutingConfig,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         *,
         environ: Mapping[str, str] | None = None,
-        dedicated_clients: bool = False,
     ) -> Runtime:
-        """Adapters for every provider whose credentials resolve. `dedicated_clients`: give each
-        provider its own HTTP client with its connect/attempt timeouts (production); otherwise all
-        share `client` (tests inject a fake transport there)."""
+        """Adapters for every provider whose credentials resolve. `client` None: each provider gets
+        its own HTTP client with its connect/attempt timeouts (production); otherwise all share
+        `client` (tests inject a fake transport there)."""
         check_adapters(config)
         adapters: dict[str, ImageAdapter] = {}
         disabled: dict[str, str] = {}
@@ -90,7 +89,7 @@ class Runtime:
                 log.warning("provider %s DISABLED: %s", name, disabled[name])
                 continue
             http = client
-            if dedicated_clients:
+            if http is None:
                 http = _client_for(provider)
                 clients.append(http)
             try:
