@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("gateway", "adapters")
 
 # Bottom to top: a module may import its own layer and the layers listed before it. An entry names
-# a module or a package (its submodules included); the longest matching entry wins.
+# a module or a package (its submodules included), except `gateway` itself: only its __init__ (else
+# every new top-level module would silently join the vocabulary). The longest matching entry wins.
 LAYERS: list[tuple[str, list[str]]] = [
     ("config", ["gateway.config", "gateway.settings"]),
     ("vocabulary", ["gateway", "gateway.errors", "gateway.canonical", "gateway.metrics", "gateway.logsafe"]),
@@ -42,7 +43,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("routing", ["gateway.routing"]),
     ("limits", ["gateway.limits"]),
     ("auth", ["gateway.auth"]),
-    ("pipeline", ["gateway.merge", "gateway.service", "gateway.streaming"]),
+    ("pipeline", ["gateway.merge", "gateway.service", "gateway.generation", "gateway.responders", "gateway.streaming"]),
     ("wiring", ["gateway.services", "gateway.reload"]),
     ("api", ["gateway.api"]),
     ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream"]),
@@ -81,7 +82,8 @@ def layer_of(module: str) -> int | None:
     best: tuple[int, int] | None = None  # (entry length, layer index)
     for index, (_, entries) in enumerate(LAYERS):
         for entry in entries:
-            if _within(module, entry) and (best is None or len(entry) > best[0]):
+            matches = module == entry if entry == "gateway" else _within(module, entry)
+            if matches and (best is None or len(entry) > best[0]):
                 best = (len(entry), index)
     return None if best is None else best[1]
 
@@ -110,6 +112,7 @@ def imports_of(module: str) -> Iterator[tuple[int, str]]:
 def test_every_product_module_has_a_layer() -> None:
     unplaced = sorted(module for module in MODULES if layer_of(module) is None)
     assert not unplaced, f"place these modules in tests/test_layering.py LAYERS: {unplaced}"
+    assert layer_of("gateway.brand_new") is None  # a new top-level module is not placed by default
 
 
 def test_no_module_imports_a_layer_above_its_own() -> None:
