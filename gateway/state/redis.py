@@ -39,7 +39,7 @@ class RedisStore(StateStore):
 
     async def _call(self, command: str, action: Callable[[RedisClient], Awaitable[T]]) -> T:
         try:
-            return await self.backend.call("store", action, component="store")
+            return await self.backend.call("store", action, component="store", deadline=False)
         except RedisBusy:
             raise
         except RedisUnavailable as exc:
