@@ -1,9 +1,10 @@
 """Redis store: shared state for every replica, through the process's one guarded Redis backend.
 
 One try per command (a retried SET NX after a timeout would report a false replay), the backend's
-short timeouts and its breaker (gateway/redis/; single-key commands need no whole-call deadline). Redis failing, or the breaker open, is
-`StoreUnavailable` — the store contract's error, on which the replay guard fails closed. No free
-connection slot in time is `RedisBusy` (overload: the caller sheds), never StoreUnavailable.
+short timeouts and its breaker (gateway/redis/; single-key commands need no whole-call deadline).
+Redis failing, or the breaker open, is `StoreUnavailable` — the store contract's error, on which
+the replay guard fails closed. No free connection slot in time is `RedisBusy` (overload: the
+caller sheds), never StoreUnavailable.
 """
 
 from __future__ import annotations
