@@ -44,14 +44,6 @@ def supports_streaming(adapter: ImageAdapter) -> TypeGuard[StreamingImageAdapter
     return callable(getattr(adapter, "generate_stream", None))
 
 
-class AdapterFactory(Protocol):
-    kind: ClassVar[str]
-
-    def __call__(
-        self, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient
-    ) -> ImageAdapter: ...
-
-
 class AdapterSettingsError(ValueError):
     """Provider settings failed to decode; `path` names the offending key below `settings`."""
 

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 import coincurve
 from eth_keys.backends import CoinCurveECCBackend, get_backend
 
-from gateway.auth import AuthConfig
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.signatures import EVM_RECOVERY_BACKEND, verify_evm, verify_solana
 from gateway.auth.siwx import verify_token
 from gateway.client import EvmSigner, Signer, SolanaSigner, sign_header
+from gateway.config.auth import AuthConfig
 
 URL = "https://gateway.example/api/v1/image/generate"
 

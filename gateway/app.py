@@ -1,4 +1,5 @@
-"""create_app(settings) -> Litestar. The lifespan owns the HTTP client, the store and the adapters."""
+"""create_app(settings) -> Litestar. The lifespan owns the store, the Redis client and the adapters
+(each provider's HTTP client lives in the Runtime)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from litestar import Litestar
 from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 
-from gateway import __version__, http_client, logsafe
+from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
@@ -26,6 +27,7 @@ from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
 from gateway.limits.runtime import LimitsRuntime
+from gateway.redis import RedisBackend
 from gateway.reload import Reloader
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
@@ -46,14 +48,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        client = http or http_client.build_client(httpx.Timeout(30.0, connect=5.0))
-        store = open_store(settings.redis_url)
+        # One Redis client (one pool) per process for the replay store, rate limits and leases.
+        redis = RedisBackend.from_url(settings.redis_url, routing.limits.redis) if settings.redis_url else None
+        store = open_store(redis)
 
         def build(config: RoutingConfig) -> Runtime:
-            return Runtime.build(config, client, dedicated_clients=http is None)
+            return Runtime.build(config, http)  # None: one client per provider
 
         runtime = build(routing)
-        limits = LimitsRuntime.open(settings.redis_url, routing.limits)
+        limits = LimitsRuntime.open(redis, routing.limits)
         await limits.warm()
         prime_metrics(routing)
         app.state.services = services = Services(
@@ -61,7 +64,6 @@ def create_app(
             runtime=runtime,
             store=store,
             authenticator=build_authenticator(routing, store, settings),
-            http=client,
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
         )
@@ -74,10 +76,9 @@ def create_app(
             await reloader.aclose()
             await services.runtime.aclose()
             await store.aclose()
-            await limits.aclose()
+            if redis is not None:
+                await redis.aclose()
             release_process_metrics()
-            if http is None:
-                await client.aclose()
 
     return Litestar(
         route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz, metrics],

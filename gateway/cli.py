@@ -107,7 +107,7 @@ def _describe(config: RoutingConfig, source: str | None, *, quiet: bool = False)
     the file). `quiet`: no warnings logged (serve's workers log them when they build the same)."""
     import asyncio
 
-    from gateway.config_sections import describe_sections
+    from gateway.config.describe import describe_sections
     from gateway.routing.report import describe_config
 
     logging.disable(logging.WARNING if quiet else logging.NOTSET)

@@ -33,7 +33,6 @@ from gateway.auth.signatures import checksum_address, eip191_digest
 from gateway.client_stream import StreamFailed, read_stream
 
 GENERATE_PATH = "/api/v1/image/generate"
-DEFAULT_URL = "http://127.0.0.1:8000"
 SOLANA_MAINNET = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
 
 

@@ -42,7 +42,7 @@ from gateway.metrics import EDGE_REJECTIONS
 
 log = logging.getLogger("imagegate.edge")
 
-# Descriptors kept for everything that is not a client: Redis pools (up to 320), provider pools, logs.
+# Descriptors kept for everything that is not a client: the Redis pool (64 by default), provider pools, logs.
 FD_RESERVE = 512
 
 

@@ -30,10 +30,9 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from gateway.config.providers import DEFAULT_MAX_RESPONSE_BYTES  # providers.<name>.max_response_bytes
+
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30.0)
-# The per-provider default (`providers.<name>.max_response_bytes`): room for 4 large base64 PNGs in
-# one JSON body; a hostile body costs at most this much memory before the read stops.
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _INFLATED = ("gzip", "x-gzip", "deflate")  # the only encodings we ask for (Accept-Encoding below)
 _INFLATE_STEP = 256 * 1024
 

@@ -41,7 +41,7 @@ class Reloader:
 
     async def reload(self) -> bool:
         """Re-read the file; True when the new config now serves."""
-        try:  # in a thread: parsing is bounded (gateway/config_yaml.py) but never on the loop
+        try:  # in a thread: parsing is bounded (gateway/config/bounded_yaml.py) but never on the loop
             config = await asyncio.to_thread(load_config, self._path)
         except Exception as exc:  # ConfigError by design; anything else is still a rejected file
             return self._reject(exc)

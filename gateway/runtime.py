@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.base import AdapterSettingsError, ImageAdapter, build_adapter
+from adapters.base import AdapterSettingsError, ImageAdapter, adapter_kinds, build_adapter, check_options
 from gateway import http_client
 from gateway.config import (
     ConfigError,
     DeploymentConfig,
     ProviderConfig,
     RoutingConfig,
+    TimeoutsConfig,
     resolve_provider_settings,
     settings_error_message,
+    split_validation_error,
 )
-from gateway.policy_config import TimeoutsConfig
 
 log = logging.getLogger("imagegate.routing")
 
@@ -70,14 +71,14 @@ class Runtime:
     def build(
         cls,
         config: RoutingConfig,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         *,
         environ: Mapping[str, str] | None = None,
-        dedicated_clients: bool = False,
     ) -> Runtime:
-        """Adapters for every provider whose credentials resolve. `dedicated_clients`: give each
-        provider its own HTTP client with its connect/attempt timeouts (production); otherwise all
-        share `client` (tests inject a fake transport there)."""
+        """Adapters for every provider whose credentials resolve. `client` None: each provider gets
+        its own HTTP client with its connect/attempt timeouts (production); otherwise all share
+        `client` (tests inject a fake transport there)."""
+        check_adapters(config)
         adapters: dict[str, ImageAdapter] = {}
         disabled: dict[str, str] = {}
         clients: list[httpx.AsyncClient] = []
@@ -88,7 +89,7 @@ class Runtime:
                 log.warning("provider %s DISABLED: %s", name, disabled[name])
                 continue
             http = client
-            if dedicated_clients:
+            if http is None:
                 http = _client_for(provider)
                 clients.append(http)
             try:
@@ -129,6 +130,27 @@ class Runtime:
             await adapter.aclose()
         for http in self.clients:
             await http.aclose()
+
+
+def check_adapters(config: RoutingConfig) -> None:
+    """What only the adapters know, for every provider and deployment (disabled ones too): the
+    `adapter` kind exists and each deployment's `options:` fit the Struct its adapter declares — a
+    misspelt or mistyped key is refused here (check-config, start-up, reload), never silently
+    ignored at request time. Here rather than in gateway.config, which stays below the adapters."""
+    kinds = adapter_kinds()
+    for name, provider in config.providers.items():
+        if provider.adapter not in kinds:
+            raise ConfigError(
+                f"providers.{name}.adapter", f"unknown adapter {provider.adapter!r}; expected one of {kinds}"
+            )
+    for slug, model in config.models.items():
+        for i, deployment in enumerate(model.deployments):
+            path = f"models.{slug}.deployments[{i}].options"
+            try:
+                check_options(config.providers[deployment.provider].adapter, deployment.options)
+            except AdapterSettingsError as exc:
+                key = exc.path or split_validation_error(str(exc))[0]
+                raise ConfigError(f"{path}.{key}" if key else path, str(exc)) from exc
 
 
 def _client_for(provider: ProviderConfig) -> httpx.AsyncClient:

@@ -7,13 +7,12 @@ depend on operator settings (prompt length, steps, metadata size) are checked in
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 from msgspec import Meta
 
 from gateway.canonical import ImageRequest, OutputFormat, OutputType, Quality, Resolution
-from gateway.config import ServerConfig
 from gateway.errors import InvalidRequest
 
 MAX_SEED = 2_147_483_647
@@ -24,6 +23,17 @@ PixelsText = Annotated[
     str, Meta(pattern=r"^[0-9]{1,5}$", description="pixels as a string of digits, 64..8192")
 ]
 PixelsInt = Annotated[int, Meta(ge=MIN_SIDE, le=MAX_SIDE)]
+
+
+class RequestBounds(Protocol):
+    """The operator's bounds on a request (the routing file's `server:` section satisfies it); plain
+    numbers, so the wire types do not depend on operator config."""
+
+    @property
+    def max_prompt_chars(self) -> int: ...
+
+    @property
+    def max_steps(self) -> int: ...
 
 
 class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -61,7 +71,7 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         Annotated[dict[str, Any], Meta(description="free-form; JSON encoding at most 4096 bytes")] | None
     ) = None
 
-    def to_canonical(self, limits: ServerConfig) -> ImageRequest:
+    def to_canonical(self, limits: RequestBounds) -> ImageRequest:
         """Apply the rules msgspec cannot express; raise InvalidRequest naming the field."""
         prompt = self.prompt.strip()
         if not prompt:

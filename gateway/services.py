@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
-
 from gateway.auth.principal import Authenticator
 from gateway.limits.runtime import LimitsRuntime
 from gateway.routing.executor import Router
@@ -20,7 +18,6 @@ class Services:
     runtime: Runtime  # replaced whole on reload; a request reads it once and keeps its copy
     store: StateStore
     authenticator: Authenticator
-    http: httpx.AsyncClient
     # Routing state that survives reloads: breakers, retry budget and the concurrency gate (the
     # limits work swaps `router.gate` for the Redis-backed one).
     router: Router = field(default_factory=Router.local)

@@ -2,7 +2,8 @@
 
 Readiness writes, not pings: a Redis that answers PING may still refuse every write (`CLIENT PAUSE
 ... WRITE`, a full `noeviction` Redis, a read-only replica after a failover), and then every nonce
-claim fails. The probe is one `SET ig:readyz:<host>:<pid> 1 PX 5000`, bounded by a deadline.
+claim fails. The probe is one `SET ig:readyz:<host>:<pid> 1 PX 5000`, bounded by a deadline; the
+store, rate limits and leases share one Redis client (gateway/redis/), so it answers for all three.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import msgspec
 from litestar import Response, get
 
 from gateway.api.types import HttpRequest
-from gateway.limits.redis_client import PoolExhausted
+from gateway.redis import RedisBusy
 from gateway.services import Services
 from gateway.state.base import StoreUnavailable
 
@@ -43,11 +44,11 @@ async def readyz(request: HttpRequest) -> Response[bytes]:
         store.update(ok=False, error=str(exc))
     except TimeoutError:
         store.update(ok=False, error="store write timed out")
-    except PoolExhausted:  # every connection busy serving requests: evidence of load, not of a bad Redis
+    except RedisBusy:  # every connection busy serving requests: evidence of load, not of a bad Redis
         store.update(busy=True)
     config = services.runtime.config
-    # Redis for rate limits and leases (may be the store's)
-    limits = await services.limits.status(f"{READY_KEY}:limits")
+    # Rate limits and leases use the store's Redis client: the one write above answers for them.
+    limits = services.limits.status(store)
     # Rate limits degrade to per-process without Redis, unless `limits.fail_closed` says otherwise.
     ready = bool(store["ok"]) and (bool(limits["ok"]) or not config.limits.fail_closed)
     body = {

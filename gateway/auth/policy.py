@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from gateway.auth.chains import HEADER_WORDS, Namespace, normalise_chain
 from gateway.auth.codes import AuthCode, SiwxRejected
-from gateway.auth.config import AuthConfig
 from gateway.auth.message import SiwxMessage
 from gateway.auth.signatures import is_valid_evm_address, solana_public_key
+from gateway.config.auth import AuthConfig
 
 _NONCE = re.compile(r"[A-Za-z0-9]{8,128}")
 _RFC3339 = re.compile(

@@ -20,8 +20,8 @@ from typing import Literal
 from gateway.auth.codes import AuthCode, SiwxRejected
 from gateway.errors import AuthUnavailable
 from gateway.limits.admission import overloaded
-from gateway.limits.redis_client import PoolExhausted
 from gateway.metrics import DEGRADED_DECISIONS
+from gateway.redis import RedisBusy
 from gateway.state.base import StateStore, StoreFull, StoreUnavailable
 
 ISSUED_NONCE_TTL_MS = 5 * 60 * 1000
@@ -50,7 +50,7 @@ class ReplayGuard:
             previous = await self.store.set_nx_get(key, digest, ttl_ms=ttl_ms)
             if previous is None and self.require_issued_nonce and not await self._consume(key_nonce):
                 raise SiwxRejected(AuthCode.NONCE_UNKNOWN, "this nonce was not issued by the gateway")
-        except PoolExhausted as exc:  # this process is busy, the store is fine: shed (503 + Retry-After)
+        except RedisBusy as exc:  # this process is busy, the store is fine: shed (503 + Retry-After)
             raise overloaded("redis_pool") from exc
         except StoreUnavailable as exc:
             DEGRADED_DECISIONS.labels("auth", "reject").inc()
@@ -70,7 +70,7 @@ class ReplayGuard:
         nonce = secrets.token_hex(16)
         try:
             await self.store.set(f"{_PREFIX}:issued:{nonce}", b"1", ttl_ms=ISSUED_NONCE_TTL_MS)
-        except PoolExhausted as exc:
+        except RedisBusy as exc:
             raise overloaded("redis_pool") from exc
         except StoreUnavailable as exc:
             DEGRADED_DECISIONS.labels("auth", "reject").inc()

@@ -1,20 +1,5 @@
-"""Rate limits (GCRA, Redis or memory), provider concurrency leases, and the Redis discipline.
+"""Rate limits (GCRA, Redis or memory), provider concurrency leases, and per-process admission.
 
-Only the dependency-free parts are re-exported here, because `gateway.config` imports this package;
-import the Redis-backed parts from their modules (`gateway.limits.runtime`, `.leases`, `.service`).
+`runtime.LimitsRuntime` wires them for the app; the `limits:` section is `gateway.config.limits`
+and the Redis client they share with the replay store is `gateway.redis`.
 """
-
-from gateway.limits.config import LeaseConfig, LimitsConfig, RatePolicy, RedisClientConfig, ScopeLimits
-from gateway.limits.gcra import Bucket, Decision, Limiter, MemoryLimiter
-
-__all__ = [
-    "Bucket",
-    "Decision",
-    "LeaseConfig",
-    "Limiter",
-    "LimitsConfig",
-    "MemoryLimiter",
-    "RatePolicy",
-    "RedisClientConfig",
-    "ScopeLimits",
-]

@@ -15,8 +15,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from gateway.config.limits import AdmissionConfig
 from gateway.errors import ServiceUnavailable
-from gateway.limits.config import AdmissionConfig
 from gateway.metrics import OVERLOAD_SHED
 
 OVERLOAD_RETRY_AFTER_S = 1.0

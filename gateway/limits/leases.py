@@ -24,9 +24,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gateway.errors import FailureClass, ProviderError
-from gateway.limits.backend import RedisBackend, RedisUnavailable
-from gateway.limits.redis_client import RedisClient
 from gateway.metrics import DEGRADED_DECISIONS, LEASE_WAIT, LEASES_IN_USE
+from gateway.redis.backend import RedisBackend, RedisUnavailable
+from gateway.redis.client import RedisClient
 from gateway.routing.gate import ConcurrencyGate, LocalGate
 
 log = logging.getLogger("imagegate.leases")

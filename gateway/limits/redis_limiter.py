@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.limits.backend import RedisBackend
 from gateway.limits.gcra import GCRA_LUA, Bucket, BucketState, Decision, Limiter, bucket_key
-from gateway.limits.redis_client import RedisClient
+from gateway.redis.backend import RedisBackend
+from gateway.redis.client import RedisClient
 
 
 class RedisLimiter(Limiter):

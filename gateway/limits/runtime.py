@@ -1,17 +1,18 @@
-"""What the app's lifespan builds for limits: the rate limiter, the concurrency gate, their Redis."""
+"""What the app's lifespan builds for limits: the rate limiter and the concurrency gate, on the
+process's shared Redis backend (gateway/redis/) when there is one."""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
 
+from gateway.config.limits import LimitsConfig
 from gateway.limits.admission import Admission
-from gateway.limits.backend import RedisBackend, RedisUnavailable
-from gateway.limits.config import LimitsConfig
 from gateway.limits.gcra import MemoryLimiter
 from gateway.limits.leases import LocalLeases, make_gate
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.limits.service import RateLimits
+from gateway.redis.backend import RedisBackend, RedisUnavailable
 from gateway.routing.gate import ConcurrencyGate
 
 
@@ -19,15 +20,14 @@ from gateway.routing.gate import ConcurrencyGate
 class LimitsRuntime:
     rate_limits: RateLimits = field(default_factory=lambda: RateLimits(MemoryLimiter()))
     gate: ConcurrencyGate = field(default_factory=LocalLeases)
-    backend: RedisBackend | None = None  # None: the embedded default (per-process state)
+    backend: RedisBackend | None = None  # None: the embedded default (per-process state); not owned
     admission: Admission = field(default_factory=Admission)  # bounds the authenticating phase
 
     @classmethod
-    def open(cls, redis_url: str | None, config: LimitsConfig) -> LimitsRuntime:
-        """Redis-backed when a URL is given (`redis+cluster://` for Redis Cluster), else in memory."""
-        if not redis_url:
+    def open(cls, backend: RedisBackend | None, config: LimitsConfig) -> LimitsRuntime:
+        """Redis-backed on the app's shared backend when there is one, else in memory."""
+        if backend is None:
             return cls()
-        backend = RedisBackend.from_url(redis_url, config.redis)
         gate = make_gate(backend, ttl_seconds=config.leases.ttl_seconds, replicas=config.replicas)
         return cls(rate_limits=RateLimits(RedisLimiter(backend)), gate=gate, backend=backend)
 
@@ -38,19 +38,17 @@ class LimitsRuntime:
             with contextlib.suppress(RedisUnavailable):
                 await self.backend.ping()
 
-    async def status(self, probe_key: str = "ig:readyz:limits") -> dict[str, object]:
-        """For /readyz: which backend, whether Redis takes a write (GCRA and leases write; a PING
-        passes on a paused, full or read-only Redis), and the breaker's state."""
+    def status(self, probe: dict[str, object]) -> dict[str, object]:
+        """For /readyz, from the one readiness write the store made (`probe`: its report) — the
+        store and the limits share one Redis client, so one write answers for both: which backend,
+        whether Redis takes a write (GCRA and leases write; a PING passes on a paused, full or
+        read-only Redis), and the breaker's state. A busy pool is load, not a Redis failure (as for
+        the store)."""
         if self.backend is None:
             return {"kind": "memory", "ok": True}
-        report: dict[str, object] = {"kind": "redis", "ok": True}
-        try:
-            await self.backend.call("ready", lambda client: client.set(probe_key, b"1", px=5000))
-        except RedisUnavailable as exc:
-            report.update(ok=False, error=str(exc))
+        report: dict[str, object] = {"kind": "redis", "ok": bool(probe["ok"])}
+        for key in ("error", "busy"):
+            if key in probe:
+                report[key] = probe[key]
         report["breaker"] = self.backend.breaker.state
         return report
-
-    async def aclose(self) -> None:
-        if self.backend is not None:
-            await self.backend.aclose()

@@ -17,12 +17,12 @@ from typing import Any
 
 from gateway import sizing
 from gateway.canonical import ImageRequest
+from gateway.config.limits import LimitsConfig, RatePolicy, ScopeLimits
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.admission import overloaded
-from gateway.limits.backend import RedisBusy, RedisUnavailable
-from gateway.limits.config import LimitsConfig, RatePolicy, ScopeLimits
 from gateway.limits.gcra import Bucket, Decision, Limiter, MemoryLimiter
 from gateway.metrics import DEGRADED_DECISIONS, RATE_LIMITED
+from gateway.redis.backend import RedisBusy, RedisUnavailable
 
 log = logging.getLogger("imagegate.limits")
 STATE_KEY = "ratelimit_policies"

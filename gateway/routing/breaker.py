@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from gateway import metrics
-from gateway.policy_config import CircuitBreakerConfig
+from gateway.config.policy import CircuitBreakerConfig
 
 Clock = Callable[[], float]
 

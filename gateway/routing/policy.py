@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from gateway.config.policy import FallbackConfig, fallback_allowed
 from gateway.errors import FailureClass
-from gateway.policy_config import FallbackConfig, fallback_allowed
 
 
 class Retry(Enum):

@@ -24,8 +24,8 @@ from typing import TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from gateway import metrics
+from gateway.config.policy import RetryConfig
 from gateway.errors import FailureClass, ProviderError
-from gateway.policy_config import RetryConfig
 from gateway.routing.policy import may_retry
 
 T = TypeVar("T")

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from litestar.datastructures import Headers
 
-from gateway.auth import AuthCode, AuthConfig, SiwxRejected
+from gateway.auth import AuthCode, SiwxRejected
 from gateway.auth.envelope import encode_envelope
 from gateway.auth.message import SiwxMessage, format_message
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.siwx import SiwxAuthenticator, Verified, verify_token
 from gateway.client import EvmSigner, SolanaSigner
+from gateway.config.auth import AuthConfig
 from gateway.state.base import StateStore
 
 EVM_KEY = "0x" + "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"

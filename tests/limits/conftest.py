@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.limits.backend import RedisBackend
 from gateway.limits.gcra import Limiter, MemoryLimiter
 from gateway.limits.redis_limiter import RedisLimiter
+from gateway.redis.backend import RedisBackend
 
 
 @pytest.fixture

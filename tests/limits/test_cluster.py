@@ -13,11 +13,11 @@ import redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, ResponseError
 
-from gateway.limits.backend import RedisBackend
 from gateway.limits.gcra import GCRA_LUA, Bucket
 from gateway.limits.leases import RedisGate
-from gateway.limits.redis_client import connect
 from gateway.limits.redis_limiter import RedisLimiter
+from gateway.redis.backend import RedisBackend
+from gateway.redis.client import connect
 from gateway.state.redis import RedisStore
 from tests.support.redis_server import RedisServer, free_port
 
@@ -114,7 +114,7 @@ async def test_leases_work_on_a_cluster(backend: RedisBackend) -> None:
 
 
 async def test_replay_keys_work_on_a_cluster(cluster: str) -> None:
-    store = RedisStore(connect(cluster))  # type: ignore[arg-type]
+    store = RedisStore(RedisBackend(connect(cluster)))  # type: ignore[arg-type]
     key = "ig:nonce:{eip155:1:0xabc}:n-1"
     assert await store.set_nx_get(key, b"digest", ttl_ms=60_000) is None
     assert await store.set_nx_get(key, b"other", ttl_ms=60_000) == b"digest"

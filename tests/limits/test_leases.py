@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from gateway.config.limits import RedisClientConfig
 from gateway.errors import FailureClass, ProviderError
-from gateway.limits.backend import RedisBackend
-from gateway.limits.config import RedisClientConfig
 from gateway.limits.leases import RedisGate, lease_key, make_gate
 from gateway.metrics import DEGRADED_DECISIONS, LEASE_WAIT, LEASES_IN_USE
+from gateway.redis.backend import RedisBackend
 from tests.reliability.figures import record
 from tests.support.redis_server import RedisServer, free_port
 

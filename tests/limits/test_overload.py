@@ -15,13 +15,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.auth.replay import ReplayGuard
+from gateway.config.limits import LimitsConfig, RedisClientConfig
 from gateway.errors import AuthUnavailable, ServiceUnavailable
-from gateway.limits.backend import RedisBackend
-from gateway.limits.config import LimitsConfig, RedisClientConfig
 from gateway.limits.gcra import Bucket
-from gateway.limits.redis_client import connect
 from gateway.limits.redis_limiter import RedisLimiter
 from gateway.limits.service import RateLimits
+from gateway.redis.backend import RedisBackend
+from gateway.redis.client import connect
 from gateway.state.redis import RedisStore
 
 ONE_SLOT = RedisClientConfig(timeout_ms=2000, pool_size=1, pool_wait_ms=20)
@@ -39,7 +39,7 @@ def degraded() -> float:
 
 
 async def test_a_busy_store_pool_is_overload_not_auth_unavailable(redis_url: str, redis_client) -> None:  # type: ignore[no-untyped-def]
-    store = RedisStore(connect(redis_url, ONE_SLOT, component="store"))
+    store = RedisStore(RedisBackend(connect(redis_url, ONE_SLOT), ONE_SLOT))
     guard = ReplayGuard(store)
     before = (sample("imagegate_redis_pool_exhausted_total", component="store"), degraded())
     holder = asyncio.create_task(store.client.execute_command("BLPOP", "ig:test:never", "0.5"))
@@ -55,7 +55,7 @@ async def test_a_busy_store_pool_is_overload_not_auth_unavailable(redis_url: str
         await holder
         await store.aclose()
     # A slot free again: the same claim goes through (the busy moment burned nothing).
-    store = RedisStore(connect(redis_url, ONE_SLOT, component="store"))
+    store = RedisStore(RedisBackend(connect(redis_url, ONE_SLOT), ONE_SLOT))
     try:
         await ReplayGuard(store).admit(
             chain="eip155:1", address="0xA", nonce="n1", text="m", ttl_ms=60_000

@@ -7,10 +7,10 @@ import pytest
 
 from gateway.canonical import ImageRequest, Resolution
 from gateway.config import ConfigError, parse_config
-from gateway.limits.breaker import RedisBreaker
+from gateway.config.limits import RatePolicy
 from gateway.limits.client_ip import ip_identity, resolve_client_ip
-from gateway.limits.config import RatePolicy
 from gateway.limits.service import Evaluated, ratelimit_headers, request_cost
+from gateway.redis.breaker import RedisBreaker
 from tests.support.app import MOCK_ROUTING
 
 TRUSTED = ("10.0.0.0/8", "fd00::/8")
@@ -130,8 +130,8 @@ def test_the_request_path_client_never_retries_and_bounds_the_pool_wait() -> Non
     import redis.asyncio as aioredis
     from redis.asyncio.cluster import RedisCluster
 
-    from gateway.limits.config import RedisClientConfig
-    from gateway.limits.redis_client import connect, is_cluster_url
+    from gateway.config.limits import RedisClientConfig
+    from gateway.redis.client import connect, is_cluster_url
 
     client = connect("redis://127.0.0.1:1/0", RedisClientConfig(timeout_ms=120, pool_size=8, pool_wait_ms=40))
     assert isinstance(client, aioredis.Redis)

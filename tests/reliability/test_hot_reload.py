@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("gateway.reload", reason="needs hot reload (branch `routing`)")
-
 from tests.reliability import figures
 from tests.reliability.cluster import ControlledRedis, GatewayCluster
 from tests.reliability.load import LoadReport, body_for, run_load

@@ -19,8 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("gateway.limits", reason="needs limits (branch `limits`)")
-
 from tests.reliability import figures
 from tests.reliability.cluster import ControlledRedis, GatewayCluster
 from tests.reliability.fake_upstream import Behaviour, FakeUpstream, Latency

@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-
-pytest.importorskip("adapters.flux", reason="needs provider adapters (branch `adapters`)")
-
 from litestar.testing import AsyncTestClient
 from PIL import Image
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("gateway.auth.siwx", reason="needs SIWX auth (branch `auth`)")
-
 from tests.reliability import figures
 from tests.reliability.cluster import ControlledRedis, GatewayCluster
 from tests.reliability.load import body_for, run_load

@@ -166,7 +166,6 @@ def test_canaries_survive_a_full_fault_run(
 ) -> None:
     """S6: a fake provider key and a Redis password, both canaries, through every upstream fault mode,
     a Redis outage and every GET route: in no response body or header, no log line, no metric."""
-    pytest.importorskip("adapters.openai_images", reason="needs provider adapters (branch `adapters`)")
     from tests.reliability.test_upstream_faults import KEY_ENV, config
 
     fake_upstream.configure(Behaviour(faults=FAULT_MIX, seed=5))
@@ -224,7 +223,6 @@ GET_ROUTES = ["/readyz", "/healthz", "/metrics", "/schema/openapi.json", "/api/v
 def test_provider_error_text_cannot_forge_log_lines(fake_upstream: FakeUpstream, tmp_path: Path) -> None:
     """A provider's 400 message is untrusted text that the gateway logs ("rejected our request as
     invalid: ..."); CR/LF, ANSI and fake-JSON in it must not start a log line of their own."""
-    pytest.importorskip("adapters.openai_images", reason="needs provider adapters (branch `adapters`)")
     from tests.reliability.test_upstream_faults import KEY_ENV, config
 
     script = tuple(Fault.status_code(400, message=f"Invalid size{payload}") for payload in INJECTIONS)

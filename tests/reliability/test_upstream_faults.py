@@ -13,9 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("adapters.openai_images", reason="needs provider adapters (branch `adapters`)")
-pytest.importorskip("gateway.routing.retry", reason="needs the routing engine (branch `routing`)")
-
 from tests.reliability import figures
 from tests.reliability.cluster import ControlledRedis, GatewayCluster
 from tests.reliability.fake_upstream import Behaviour, FakeUpstream, Fault, Latency

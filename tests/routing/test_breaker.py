@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.policy_config import CircuitBreakerConfig
+from gateway.config.policy import CircuitBreakerConfig
 from gateway.routing.breaker import BreakerRegistry, State
 from tests.routing.helpers import FakeAdapter, FakeClock, router_for, run, runtime_with, trail
 

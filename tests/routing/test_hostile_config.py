@@ -21,8 +21,8 @@ from gateway import metrics
 from gateway.app import create_app
 from gateway.cli import main
 from gateway.config import ConfigError, load_config, parse_config
-from gateway.config_sections import REDACTED, describe_fields
-from gateway.config_yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from gateway.config.bounded_yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from gateway.config.describe import REDACTED, describe_fields
 from gateway.settings import Settings
 from tests.acceptance.conftest import clean_env, imagegate_command, start_gateway, stop_gateway
 from tests.reliability.figures import record

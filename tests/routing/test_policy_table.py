@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.config.policy import FallbackConfig
 from gateway.errors import FailureClass
 from gateway.merge import error_for
-from gateway.policy_config import FallbackConfig
 from gateway.routing.policy import POLICY, counts_for_breaker, may_fall_back, may_retry
 from tests.routing.helpers import FakeAdapter, router_for, run, runtime_with, trail
 

@@ -107,7 +107,6 @@ async def test_sighup_triggers_a_reload(tmp_path: Path) -> None:
             runtime=Runtime.build(config, http),
             store=MemoryStore(),
             authenticator=AnonymousAuthenticator(),
-            http=http,
             router=Router.local(config),
         )
         reloader = Reloader(services, str(path), lambda c: Runtime.build(c, http))

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway import metrics
+from gateway.config.policy import RetryConfig
 from gateway.errors import FailureClass, ProviderError
-from gateway.policy_config import RetryConfig
 from gateway.routing.retry import RetryBudget, wait_seconds
 from tests.routing.helpers import FakeAdapter, FakeClock, RecordingSleep, router_for, run, runtime_with, trail
 

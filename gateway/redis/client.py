@@ -1,5 +1,6 @@
-"""The request-path Redis client: short timeouts, no client retries, a bounded number of commands in
-flight with a generous wait for a slot.
+"""The request-path Redis client (one pool per process, shared by the replay store, rate limits and
+leases): short timeouts, no client retries, a bounded number of commands in flight with a generous
+wait for a slot. Callers use it through `gateway.redis.backend.RedisBackend`.
 
 redis-py's defaults retry a timed-out command (up to 10 times with backoff in 8.x): a hung Redis would
 stall each request for seconds, and a retried GCRA or lease script could charge twice. Here every
@@ -27,8 +28,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from gateway.limits.config import RedisClientConfig
-from gateway.metrics import REDIS_POOL_EXHAUSTED
+from gateway.config.limits import RedisClientConfig
 
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -38,20 +38,16 @@ class PoolExhausted(Exception):
 
 
 class _Slots:
-    def __init__(self, size: int, wait_s: float, component: str) -> None:
+    def __init__(self, size: int, wait_s: float) -> None:
         self._semaphore = asyncio.Semaphore(size)
         self._wait_s = wait_s
-        self._component = component
 
     async def run(self, command: Callable[[], Awaitable[Any]]) -> Any:
         try:
             async with asyncio.timeout(self._wait_s):
                 await self._semaphore.acquire()
-        except TimeoutError:
-            REDIS_POOL_EXHAUSTED.labels(self._component).inc()
-            raise PoolExhausted(
-                f"no {self._component} redis connection free within {self._wait_s:g}s"
-            ) from None
+        except TimeoutError:  # counted by the backend, which knows the caller
+            raise PoolExhausted(f"no redis connection free within {self._wait_s:g}s") from None
         try:
             return await command()  # created only once a slot is held (never an unawaited coroutine)
         finally:
@@ -85,11 +81,10 @@ def is_cluster_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() in _CLUSTER_SCHEMES
 
 
-def connect(url: str, config: RedisClientConfig | None = None, *, component: str = "limits") -> RedisClient:
-    """`component` names the client in metrics (`limits` or `store`)."""
+def connect(url: str, config: RedisClientConfig | None = None) -> RedisClient:
     cfg = config or RedisClientConfig()
     timeout = cfg.timeout_ms / 1000
-    slots = _Slots(cfg.pool_size, cfg.pool_wait_ms / 1000, component)
+    slots = _Slots(cfg.pool_size, cfg.pool_wait_ms / 1000)
     scheme, rest = url.split("://", 1)
     if scheme.lower() in _CLUSTER_SCHEMES:
         cluster = SlottedRedisCluster.from_url(

@@ -1,4 +1,5 @@
-"""Issue 2 "Done when", over real HTTP against `imagegate serve` with the bundled routing."""
+"""The HTTP API end to end (the "Done when" of issue 2), over real HTTP against `imagegate serve`
+with the bundled routing."""
 
 from __future__ import annotations
 

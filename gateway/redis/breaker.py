@@ -1,4 +1,5 @@
 """A small circuit breaker in front of Redis: after K consecutive errors, skip Redis for T seconds.
+One per process, shared by every Redis user (replay store, limits, leases).
 
 While open, callers apply their fail mode at once instead of each paying the full timeout. After T
 one probe call is let through (half-open); its success closes the breaker, its failure re-opens it.
@@ -39,6 +40,11 @@ class RedisBreaker:
     def success(self) -> None:
         self._consecutive = 0
         self._open_until = None
+        self._probing = False
+
+    def abandon(self) -> None:
+        """The call ended without a word from Redis (no free slot, cancelled): no verdict, but a
+        half-open probe must not hold the breaker shut for good — the next caller probes again."""
         self._probing = False
 
     def failure(self) -> None:

@@ -1,4 +1,4 @@
-"""The `auth:` section of the routing YAML (spec/siwx-auth.md, "Configuration")."""
+"""The `auth:` section of the routing YAML (spec/siwx-auth.md, "Configuration"); gateway/auth reads it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from gateway.auth.chains import caip2_namespace
+from gateway.config.chains import caip2_namespace
 
 # Upper bounds on the time settings. Beyond them a setting is a typo, not a policy, and it used to
 # pass check-config and then overflow the time check of every signed request. A week of lifetime is

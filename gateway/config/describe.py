@@ -12,7 +12,7 @@ import re
 
 import msgspec
 
-from gateway.config import RoutingConfig
+from gateway.config.routing import RoutingConfig
 
 REDACTED = "<redacted>"
 _SECRET_WORDS = {"key", "apikey", "secret", "password", "passwd", "token", "credential", "credentials",

@@ -1,5 +1,6 @@
-"""Issue 5 "Done when": check-config on the shipped example and on broken files, a request that falls
-back (its attempts), and SIGHUP reload on a real `imagegate serve --config`."""
+"""Routing config and reload end to end (the "Done when" of issue 5): check-config on the shipped
+example and on broken files, a request that falls back (its attempts), and SIGHUP reload on a real
+`imagegate serve --config`."""
 
 from __future__ import annotations
 

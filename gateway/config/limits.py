@@ -64,7 +64,7 @@ class RedisClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 200  # connect and read, per command
     pool_size: Annotated[int, msgspec.Meta(ge=1)] = 64
     # Waiting for a free connection slot (wall time on a busy loop: generous, and running out of it
-    # is overload, not a Redis failure; gateway.limits.redis_client).
+    # is overload, not a Redis failure; gateway.redis.client).
     pool_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 1000
     breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 3  # consecutive errors that open the breaker
     breaker_open_seconds: Positive = 2.0  # then one probe call is let through

@@ -1,4 +1,5 @@
-"""Issue 3 "Done when" through the real CLI: `imagegate generate` and `imagegate sign` against serve."""
+"""The CLI and request signing end to end (the "Done when" of issue 3): `imagegate generate` and
+`imagegate sign` against serve."""
 
 from __future__ import annotations
 
