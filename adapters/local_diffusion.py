@@ -11,8 +11,6 @@ Local servers speak plain http, so http is allowed for their own host only.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Literal
@@ -361,11 +359,10 @@ def _info(value: object) -> dict[str, Any]:
 def _b64(provider: str, blob: object) -> bytes:
     if not isinstance(blob, str):
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not a base64 string")
-    payload = blob.split(",", 1)[1] if blob.startswith("data:") else blob
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not base64") from None
+    data = upstream.decode_base64(blob, data_url=True)
+    if data is None:
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not base64")
+    return data
 
 
 def _at(seeds: list[int], i: int) -> int | None:

@@ -1,7 +1,7 @@
 """Errors: what an upstream did (ProviderError) and what a client is told (GatewayError).
 
 Exception
- ├── ProviderError            raised by adapters / upstream.py; never reaches a client
+ ├── ProviderError            raised by adapters / upstream/; never reaches a client
  │     .failure: FailureClass  drives retry / fallback policy (spec/routing-policy.md)
  └── GatewayError             rendered by the one exception handler as {"error": {...}}
        ├── InvalidRequest            400 invalid_request (param names the field)
