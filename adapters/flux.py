@@ -308,9 +308,7 @@ class FluxAdapter:
             timeout=self._timeout(ctx),
         )
         if response.status_code != 200:
-            raise _renamed(
-                classify_error(response.status_code, response.headers, response.content), self._provider
-            )
+            raise classify_error(response.status_code, response.headers, response.content)
         payload = upstream.decode_json(self._provider, response, what="submit response")
         if not isinstance(payload, dict) or not isinstance(payload.get("polling_url"), str):
             raise ProviderError(
@@ -375,9 +373,7 @@ class FluxAdapter:
             what="poll",
         )
         if response.status_code != 200:
-            raise _renamed(
-                classify_error(response.status_code, response.headers, response.content), self._provider
-            )
+            raise classify_error(response.status_code, response.headers, response.content)
         return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
 
     @property
@@ -413,8 +409,3 @@ def _redacted(payload: dict[str, Any]) -> dict[str, object]:
     if isinstance(inner, dict) and isinstance(inner.get("sample"), str):
         inner["sample"] = upstream.redact_url(inner["sample"])
     return raw
-
-
-def _renamed(error: ProviderError, provider: str) -> ProviderError:
-    error.provider = provider
-    return error

@@ -328,9 +328,7 @@ class LocalDiffusionAdapter:
             ),
         )
         if response.status_code != 200:
-            error = classify_a1111(response.status_code, response.headers, response.content)
-            error.provider = self._provider
-            raise error
+            raise classify_a1111(response.status_code, response.headers, response.content)
         images, raw = decode_a1111(self._provider, upstream.decode_json(self._provider, response))
         return ProviderResult(images=images, raw=raw, warnings=warnings)
 

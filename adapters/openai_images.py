@@ -279,9 +279,7 @@ class OpenAIAdapter:
             ),
         )
         if response.status_code != 200:
-            raise _renamed(
-                classify_error(response.status_code, response.headers, response.content), self._provider
-            )
+            raise classify_error(response.status_code, response.headers, response.content)
         payload = upstream.decode_json(self._provider, response)
         images = await self._images(payload)
         raw = _raw(payload)
@@ -353,8 +351,3 @@ def _raw(payload: object) -> dict[str, object]:
         if isinstance(item, dict) and isinstance(item.get("url"), str):
             item["url"] = upstream.redact_url(item["url"])
     return raw
-
-
-def _renamed(error: ProviderError, provider: str) -> ProviderError:
-    error.provider = provider
-    return error

@@ -46,9 +46,7 @@ async def stream_image(
     response = await upstream.open_stream(client, provider, request)
     try:
         if response.status_code != 200:
-            error = classify(response.status_code, response.headers, await response.aread())
-            error.provider = provider
-            raise error
+            raise classify(response.status_code, response.headers, await response.aread())
         async for message in iter_sse(response.aiter_lines()):
             if message.data == "[DONE]":
                 break

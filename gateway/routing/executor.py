@@ -256,7 +256,10 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
         try:
             async with asyncio.timeout(timeout):
                 result = await deployment.adapter.generate(req, ctx)
-        except ProviderError:
+        except ProviderError as exc:
+            # Adapters name their kind ("openai"); routing, alerts and metrics know the deployment's
+            # provider ("azure-east"): stamped here, once, for every failure an adapter raises.
+            exc.provider = deployment.provider
             raise
         except TimeoutError:
             if time.monotonic() >= run.deadline - 0.005:
