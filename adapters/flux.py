@@ -8,7 +8,6 @@ arrive as HTTP 200 bodies and become typed failures here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -16,6 +15,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 import msgspec
 
+from adapters import polling
 from adapters.base import check_base_url, decode_options, decode_settings, register, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
@@ -204,12 +204,28 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
     )
 
 
-def classify_result(provider: str, result: Mapping[str, Any]) -> ProviderError | None:
+class _Submitted(msgspec.Struct, frozen=True):
+    polling_url: str
+
+
+class _Sample(msgspec.Struct, frozen=True):
+    sample: str | None = None  # signed delivery URL, valid for 10 minutes
+    seed: int | None = None
+
+
+class _Polled(msgspec.Struct, frozen=True):
+    """A get_result answer (tests/fixtures/bfl/get_result_*.json); unknown fields are kept in raw."""
+
+    status: str = ""
+    result: _Sample | None = None
+    progress: float | None = None
+
+
+def classify_result(provider: str, status: str) -> ProviderError | None:
     """A terminal non-Ready polling status as a failure; None while pending or when Ready."""
-    status = result.get("status")
     if status in _MODERATED:
         return ProviderError(
-            provider, FailureClass.CONTENT_POLICY, f"bfl: {status}", status=200, provider_code=str(status)
+            provider, FailureClass.CONTENT_POLICY, f"bfl: {status}", status=200, provider_code=status
         )
     if status == "Error":
         return ProviderError(
@@ -217,11 +233,7 @@ def classify_result(provider: str, result: Mapping[str, Any]) -> ProviderError |
         )
     if status == "Task not found":
         return ProviderError(
-            provider,
-            FailureClass.UPSTREAM_INVALID,
-            "bfl: task not found",
-            status=200,
-            provider_code=str(status),
+            provider, FailureClass.UPSTREAM_INVALID, "bfl: task not found", status=200, provider_code=status
         )
     return None
 
@@ -279,113 +291,101 @@ class FluxAdapter:
         body, warnings = encode_request(
             with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
-        submit = await self._submit(ctx, body)
-        result = await self._poll(str(submit["polling_url"]), ctx, report)
-        sample = result["result"].get("sample")
-        if not isinstance(sample, str):
+        url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
+        upstream.check_url(self._provider, url, self._api_hosts, allow_http=self._private, what="base_url")
+        submit = await self._exchange("POST", url, ctx, body=body)
+        try:
+            polling_url = msgspec.convert(submit, _Submitted).polling_url
+        except msgspec.ValidationError:
+            raise ProviderError(
+                self._provider, FailureClass.UPSTREAM_INVALID, "bfl submit response has no polling_url"
+            ) from None
+        # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
+        upstream.check_url(
+            self._provider, polling_url, self._api_hosts, allow_http=self._private, what="polling_url"
+        )
+        result, polled = await polling.poll_until(
+            lambda: self._exchange("GET", polling_url, ctx, what="poll"),
+            self._settle,
+            provider=self._provider,
+            deadline=ctx.deadline,
+            interval=self._settings.poll_interval_seconds,
+            max_errors=self._settings.max_poll_errors,
+            tolerated=_poll_tolerated,
+            give_up=lambda exc: _given_up("polling", exc) if _poll_tolerated(exc) else exc,
+            progress=None if report is None else lambda fraction: report(progress_fraction(fraction)),
+        )
+        if polled.sample is None:
             raise ProviderError(
                 self._provider, FailureClass.UPSTREAM_INVALID, "bfl: Ready without result.sample"
             )
-        data = upstream.require_image(self._provider, await self._fetch(sample, ctx))
-        seed = result["result"].get("seed")
+        data = await polling.download_until(  # a CDN may 404 for a moment right after Ready
+            self._client,
+            self._provider,
+            polled.sample,
+            self._download,
+            max_errors=self._settings.max_poll_errors,
+            interval=self._settings.poll_interval_seconds,
+            deadline=ctx.deadline,
+            give_up=lambda exc: _given_up("result download", exc),
+        )
+        image = ProviderImage(data=upstream.require_image(self._provider, data), seed=polled.seed)
         raw: dict[str, object] = {"submit": _redacted(submit), "result": _redacted(result)}
-        image = ProviderImage(data=data, seed=seed if isinstance(seed, int) else None)
         return ProviderResult(images=[image], raw=raw, warnings=warnings)
+
+    def _settle(self, answer: dict[str, Any]) -> tuple[dict[str, Any], _Sample] | polling.Pending:
+        try:
+            polled = msgspec.convert(answer, _Polled)
+        except msgspec.ValidationError:  # not BFL's shape: a garbled poll, asked again like a 5xx
+            raise ProviderError(
+                self._provider,
+                FailureClass.TRANSIENT,
+                "bfl polling response has an unexpected shape",
+                status=200,
+                provider_code=upstream.POLL_GARBLED,
+            ) from None
+        failure = classify_result(self._provider, polled.status)
+        if failure is not None:
+            raise failure
+        if polled.status == "Ready" and polled.result is not None:
+            return answer, polled.result
+        return polling.Pending(progress=polled.progress)
 
     async def aclose(self) -> None:
         return None
 
-    async def _submit(self, ctx: CallContext, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
-        upstream.check_url(self._provider, url, self._api_hosts, allow_http=self._private, what="base_url")
+    async def _exchange(
+        self, method: str, url: str, ctx: CallContext, *, body: object = None, what: str = "request"
+    ) -> dict[str, Any]:
+        """One call with the key (to api hosts only: the caller checked the URL) within the deadline.
+        A garbled 2xx submit is UPSTREAM_INVALID; a garbled poll is TRANSIENT, so it is asked again."""
         response = await upstream.send(
             self._client,
             self._provider,
-            "POST",
+            method,
             url,
-            headers=self._key(),
+            headers={"x-key": self._settings.api_key} if self._settings.api_key else {},
             json=body,
-            timeout=self._timeout(ctx),
+            timeout=min(
+                self._settings.request_timeout_seconds,
+                upstream.remaining_or_deadline(self._provider, ctx.deadline),
+            ),
+            what=what,
         )
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
+        if body is None:
+            return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
         payload = upstream.decode_json(self._provider, response, what="submit response")
-        if not isinstance(payload, dict) or not isinstance(payload.get("polling_url"), str):
-            raise ProviderError(
-                self._provider, FailureClass.UPSTREAM_INVALID, "bfl submit response has no polling_url"
-            )
-        # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
-        upstream.check_url(
-            self._provider,
-            payload["polling_url"],
-            self._api_hosts,
-            allow_http=self._private,
-            what="polling_url",
-        )
-        return payload
-
-    async def _poll(self, polling_url: str, ctx: CallContext, report: Report | None = None) -> dict[str, Any]:
-        errors = 0
-        while True:
-            try:
-                result = await self._poll_once(polling_url, ctx)
-            except ProviderError as exc:
-                if exc.failure not in _POLL_TOLERATED:
-                    raise
-                errors += 1
-                if errors > self._settings.max_poll_errors:
-                    raise _given_up("polling", exc) from exc
-                result = None
-            if result is not None:
-                errors = 0
-                failure = classify_result(self._provider, result)
-                if failure is not None:
-                    raise failure
-                if result.get("status") == "Ready" and isinstance(result.get("result"), dict):
-                    return result
-                progress = result.get("progress")
-                if report is not None and isinstance(progress, float | int) and progress is not True:
-                    report(progress_fraction(float(progress)))
-            left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
-
-    async def _fetch(self, sample: str, ctx: CallContext) -> bytes:
-        """Download `result.sample`; the GET is idempotent, so transient failures are tried again."""
-        errors = 0
-        while True:
-            try:
-                return await upstream.download(self._client, self._provider, sample, self._download)
-            except ProviderError as exc:
-                errors += 1  # a CDN may 404 for a moment right after Ready: see download_retryable
-                if not upstream.download_retryable(exc) or errors > self._settings.max_poll_errors:
-                    raise _given_up("result download", exc) from exc
-            left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
-
-    async def _poll_once(self, polling_url: str, ctx: CallContext) -> dict[str, Any]:
-        response = await upstream.send(
-            self._client,
-            self._provider,
-            "GET",
-            polling_url,
-            headers=self._key(),
-            timeout=self._timeout(ctx),
-            what="poll",
-        )
-        if response.status_code != 200:
-            raise classify_error(response.status_code, response.headers, response.content)
-        return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
+        return payload if isinstance(payload, dict) else {}
 
     @property
     def _private(self) -> bool:
         return self._settings.allow_private_base_url
 
-    def _key(self) -> dict[str, str]:
-        return {"x-key": self._settings.api_key} if self._settings.api_key else {}
 
-    def _timeout(self, ctx: CallContext) -> float:
-        left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
-        return min(self._settings.request_timeout_seconds, left)
+def _poll_tolerated(exc: ProviderError) -> bool:
+    return exc.failure in _POLL_TOLERATED
 
 
 def _given_up(what: str, exc: ProviderError) -> ProviderError:

@@ -17,7 +17,6 @@ from gateway.upstream.downloads import (
     check_url,
     download,
     download_retryable,
-    download_retrying,
     host_allowed,
 )
 from gateway.upstream.http import (
@@ -57,7 +56,6 @@ __all__ = [
     "decode_poll_json",
     "download",
     "download_retryable",
-    "download_retrying",
     "elide_base64",
     "host_allowed",
     "open_stream",

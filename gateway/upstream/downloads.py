@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from gateway.errors import FailureClass, ProviderError
-from gateway.upstream.http import remaining_or_deadline, transport_error
+from gateway.upstream.http import transport_error
 
 DOWNLOAD_TRANSPORT = "download_transport_error"  # provider_code of a download that got no response
 # A result that was just reported ready may 404 for a moment (a CDN, or ComfyUI's /view right after
@@ -100,33 +100,9 @@ async def download(
 
 
 def download_retryable(exc: ProviderError) -> bool:
-    """A failed result GET worth repeating: no response at all, or a transient status."""
+    """A failed result GET worth repeating (adapters.polling.download_until): no response at all,
+    or a transient status."""
     return exc.provider_code == DOWNLOAD_TRANSPORT or exc.status in DOWNLOAD_RETRY_STATUSES
-
-
-async def download_retrying(
-    client: httpx.AsyncClient,
-    provider: str,
-    url: str,
-    policy: DownloadPolicy,
-    *,
-    params: Mapping[str, str] | None = None,
-    auth: tuple[str, str] | None = None,
-    max_errors: int,
-    interval: float,
-    deadline: float,
-) -> bytes:
-    """`download`, asked again (after `interval`, within `deadline`) up to `max_errors` times on
-    the failures `download_retryable` accepts. The GET is idempotent: this never re-submits work."""
-    errors = 0
-    while True:
-        try:
-            return await download(client, provider, url, policy, params=params, auth=auth)
-        except ProviderError as exc:
-            errors += 1
-            if not download_retryable(exc) or errors > max_errors:
-                raise
-        await asyncio.sleep(min(interval, remaining_or_deadline(provider, deadline)))
 
 
 async def _download(
