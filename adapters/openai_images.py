@@ -198,13 +198,39 @@ def _dropped(req: ImageRequest, family: str) -> list[str]:
     return [f"{name}: not supported by OpenAI Images; dropped" for name, used in unsupported.items() if used]
 
 
+class _Error(msgspec.Struct, frozen=True):
+    code: str | None = None
+    type: str | None = None
+    message: str | None = None
+
+
+class _ErrorBody(msgspec.Struct, frozen=True):
+    error: _Error | None = None
+
+
+class _Item(msgspec.Struct, frozen=True):
+    b64_json: str | None = None
+    url: str | None = None
+
+
+class _Images(msgspec.Struct, frozen=True):
+    """A 200 from /images/generations (tests/fixtures/openai/generations_*.json)."""
+
+    data: list[_Item] = msgspec.field(default_factory=list)
+
+
+def _error_of(body: bytes) -> _Error:
+    """`error` of an error body; error bodies are best effort (HTML from a proxy, relays' own shapes)."""
+    try:
+        return msgspec.convert(upstream.parse_error_body(body), _ErrorBody).error or _Error()
+    except msgspec.ValidationError:
+        return _Error()
+
+
 def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
     """Status plus the parsed `error.code` / `error.type`; never the message text."""
-    parsed = upstream.parse_error_body(body)
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    error = error if isinstance(error, dict) else {}
-    code = error.get("code") if isinstance(error.get("code"), str) else None
-    kind = error.get("type") if isinstance(error.get("type"), str) else None
+    error = _error_of(body)
+    code, kind = error.code, error.type
     failure = upstream.status_failure(status)
     if code in ("content_policy_violation", "moderation_blocked"):
         failure = FailureClass.CONTENT_POLICY
@@ -212,8 +238,8 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure = FailureClass.QUOTA
     detail = code or kind or "error"
     message = f"openai HTTP {status} ({detail})"
-    if failure is FailureClass.CALLER_FAULT and isinstance(error.get("message"), str):
-        message += ": " + upstream.redact(str(error["message"])[:300], [])
+    if failure is FailureClass.CALLER_FAULT and error.message is not None:
+        message += ": " + upstream.redact(error.message[:300], [])
     return ProviderError(
         "openai",
         failure,
@@ -266,24 +292,30 @@ class OpenAIAdapter:
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         family = family_of(ctx.provider_model, self._settings.family)
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
+        url, params, timeout = self._endpoint(ctx)
         response = await upstream.send(
             self._client,
             self._provider,
             "POST",
-            self._settings.base_url.rstrip("/") + "/images/generations",
+            url,
             headers=self._headers(),
-            params={"api-version": self._settings.api_version} if self._settings.api_version else None,
+            params=params,
             json=body,
-            timeout=min(
-                self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            ),
+            timeout=timeout,
         )
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
         payload = upstream.decode_json(self._provider, response)
-        images = await self._images(payload)
-        raw = _raw(payload)
-        return ProviderResult(images=images, raw=raw, warnings=warnings)
+        try:
+            items = msgspec.convert(payload, _Images).data
+        except msgspec.ValidationError:
+            raise ProviderError(
+                self._provider, FailureClass.UPSTREAM_INVALID, "openai response is not an images list"
+            ) from None
+        if not items:
+            raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
+        images = [await self._image(item) for item in items]
+        return ProviderResult(images=images, raw=_raw(payload), warnings=warnings)
 
     async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
         """gpt-image: `stream` + `partial_images`, one image per call; other models: one final result."""
@@ -293,15 +325,14 @@ class OpenAIAdapter:
             return
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         body |= {"stream": True, "partial_images": max(0, min(3, self._settings.partial_images))}
+        url, params, timeout = self._endpoint(ctx)
         request = self._client.build_request(
             "POST",
-            self._settings.base_url.rstrip("/") + "/images/generations",
+            url,
             content=msgspec.json.encode(body),
             headers={"content-type": "application/json", "accept": "text/event-stream", **self._headers()},
-            params={"api-version": self._settings.api_version} if self._settings.api_version else None,
-            timeout=min(
-                self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            ),
+            params=params,
+            timeout=timeout,
         )
         async for update in openai_stream.stream_image(
             self._client, self._provider, request, classify_error, warnings
@@ -310,6 +341,13 @@ class OpenAIAdapter:
 
     async def aclose(self) -> None:
         return None
+
+    def _endpoint(self, ctx: CallContext) -> tuple[str, dict[str, str] | None, float]:
+        """URL, query (Azure's api-version) and timeout (within the deadline) of a generation call."""
+        version = self._settings.api_version
+        params = {"api-version": version} if version else None
+        timeout = min(self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline))
+        return self._settings.base_url.rstrip("/") + "/images/generations", params, timeout
 
     def _headers(self) -> dict[str, str]:
         settings = self._settings
@@ -325,18 +363,12 @@ class OpenAIAdapter:
             headers["openai-project"] = settings.project
         return headers
 
-    async def _images(self, payload: object) -> list[ProviderImage]:
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list) or not data:
-            raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
-        return [await self._image(item) for item in data]
-
-    async def _image(self, item: object) -> ProviderImage:
-        if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
+    async def _image(self, item: _Item) -> ProviderImage:
+        if item.b64_json is not None:
             # Kept as base64 text: decoded only if the gateway has to transcode (no decode/re-encode).
-            return upstream.base64_image(self._provider, item["b64_json"], what="b64_json")
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            blob = await upstream.download(self._client, self._provider, item["url"], self._download)
+            return upstream.base64_image(self._provider, item.b64_json, what="b64_json")
+        if item.url is not None:
+            blob = await upstream.download(self._client, self._provider, item.url, self._download)
             return ProviderImage(data=upstream.require_image(self._provider, blob), seed=None)
         raise ProviderError(
             self._provider, FailureClass.UPSTREAM_INVALID, "openai image has neither b64_json nor url"
