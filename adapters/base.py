@@ -1,4 +1,4 @@
-"""The adapter seam: one small Protocol every provider implements, and the registry of kinds.
+"""The adapter seam: one small Protocol every provider implements, and the helpers they share.
 
 An adapter is a pure translator: canonical request in, one provider HTTP exchange, `ProviderResult`
 or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metrics.
@@ -7,7 +7,7 @@ or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metr
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import ClassVar, Protocol, TypeGuard, TypeVar
 
 import httpx
@@ -60,7 +60,6 @@ class AdapterSettingsError(ValueError):
         self.path = path
 
 
-_REGISTRY: dict[str, Callable[..., ImageAdapter]] = {}
 MAX_SEED = 2**31 - 1  # the wire's seed range (gateway/schemas.py): a reported seed must fit it
 
 
@@ -77,52 +76,8 @@ def with_seed(req: ImageRequest) -> ImageRequest:
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-A = TypeVar("A")
-
-
-def register(kind: str) -> Callable[[type[A]], type[A]]:
-    """Class decorator: make an adapter class constructible from the routing YAML by `kind`."""
-
-    def wrap(cls: type[A]) -> type[A]:
-        _REGISTRY[kind] = cls  # type: ignore[assignment]
-        return cls
-
-    return wrap
-
-
-def adapter_kinds() -> list[str]:
-    _load_builtin_adapters()
-    return sorted(_REGISTRY)
-
-
-def build_adapter(
-    kind: str, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient
-) -> ImageAdapter:
-    _load_builtin_adapters()
-    try:
-        factory = _REGISTRY[kind]
-    except KeyError:
-        raise AdapterSettingsError(
-            f"unknown adapter kind {kind!r}; expected one of {sorted(_REGISTRY)}"
-        ) from None
-    return factory(provider=provider, settings=settings, client=client)
-
-
 class NoOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An adapter that takes no per-deployment `options`: any key is refused."""
-
-
-def options_type(kind: str) -> type[msgspec.Struct]:
-    """The Struct an adapter kind declares for a deployment's `options:` (its `options_type`)."""
-    _load_builtin_adapters()
-    factory = _REGISTRY.get(kind)
-    declared = getattr(factory, "options_type", None)
-    return declared if isinstance(declared, type) and issubclass(declared, msgspec.Struct) else NoOptions
-
-
-def check_options(kind: str, options: Mapping[str, object]) -> None:
-    """Validate a deployment's `options:` for its adapter (check-config / load); errors carry the key."""
-    decode_settings(options_type(kind), options)
 
 
 def decode_options(options_type: type[S], options: S | Mapping[str, object] | None) -> S:
@@ -166,8 +121,3 @@ def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S
             message, _, at = message.rpartition(" - at `$.")
             path = at.rstrip("`")
         raise AdapterSettingsError(message, path) from exc
-
-
-def _load_builtin_adapters() -> None:
-    # Importing a module registers its adapter; done lazily so `adapters.base` has no cycles.
-    import adapters.builtin  # noqa: F401

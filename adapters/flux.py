@@ -16,7 +16,7 @@ import httpx
 import msgspec
 
 from adapters import polling
-from adapters.base import check_base_url, decode_options, decode_settings, register, with_seed
+from adapters.base import check_base_url, decode_options, decode_settings, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -238,7 +238,6 @@ def classify_result(provider: str, status: str) -> ProviderError | None:
     return None
 
 
-@register("flux")
 class FluxAdapter:
     kind: ClassVar[str] = "flux"
     options_type: ClassVar[type[FluxOptions]] = FluxOptions

@@ -24,7 +24,6 @@ from adapters.base import (
     check_base_url,
     decode_options,
     decode_settings,
-    register,
     with_seed,
 )
 from adapters.streams import Report, with_updates
@@ -216,7 +215,6 @@ def classify_a1111(status: int, headers: httpx.Headers, body: bytes) -> Provider
     )
 
 
-@register("local_diffusion")
 class LocalDiffusionAdapter:
     kind: ClassVar[str] = "local_diffusion"
     options_type: ClassVar[type[LocalDiffusionOptions]] = LocalDiffusionOptions

@@ -15,7 +15,7 @@ import httpx
 import msgspec
 
 from adapters import openai_stream
-from adapters.base import check_base_url, decode_options, decode_settings, register
+from adapters.base import check_base_url, decode_options, decode_settings
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -251,7 +251,6 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
     )
 
 
-@register("openai")
 class OpenAIAdapter:
     kind: ClassVar[str] = "openai"
     options_type: ClassVar[type[OpenAIOptions]] = OpenAIOptions

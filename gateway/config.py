@@ -202,7 +202,7 @@ def split_validation_error(text: str) -> tuple[str, str]:
 
 
 def _check_references(config: RoutingConfig, source: str) -> None:
-    from adapters.base import adapter_kinds
+    from adapters.registry import adapter_kinds
 
     kinds = adapter_kinds()
     for name, provider in config.providers.items():
@@ -252,7 +252,8 @@ def _check_model(config: RoutingConfig, slug: str, model: ModelConfig, source: s
 def _check_options(config: RoutingConfig, path: str, deployment: DeploymentConfig, source: str) -> None:
     """A deployment's `options:` against the Struct its adapter declares: a misspelt or mistyped
     key is refused here (check-config, load, reload), never silently ignored at request time."""
-    from adapters.base import AdapterSettingsError, check_options
+    from adapters.base import AdapterSettingsError
+    from adapters.registry import check_options
 
     try:
         check_options(config.providers[deployment.provider].adapter, deployment.options)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.base import AdapterSettingsError, ImageAdapter, build_adapter
+from adapters.base import AdapterSettingsError, ImageAdapter
+from adapters.registry import build_adapter
 from gateway import http_client
 from gateway.config import (
     ConfigError,

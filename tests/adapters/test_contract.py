@@ -8,7 +8,8 @@ import httpx
 import msgspec
 import pytest
 
-from adapters.base import ImageAdapter, build_adapter
+from adapters.base import ImageAdapter
+from adapters.registry import build_adapter
 from gateway.canonical import ImageRequest
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
