@@ -7,7 +7,7 @@ or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metr
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import ClassVar, Protocol, TypeGuard, TypeVar
 
 import httpx
@@ -85,6 +85,25 @@ def decode_options(options_type: type[S], options: S | Mapping[str, object] | No
     if isinstance(options, options_type):
         return options
     return decode_settings(options_type, options if isinstance(options, Mapping) else {})
+
+
+# Whether a request sets a canonical field; `dropped` warns for those a provider cannot carry.
+_SET: dict[str, Callable[[ImageRequest], bool]] = {
+    "negative_prompt": lambda r: r.negative_prompt is not None,
+    "seed": lambda r: r.seed is not None,
+    "guide_scale": lambda r: r.guide_scale is not None,
+    "steps": lambda r: r.steps is not None,
+    "style": lambda r: r.style is not None,
+    "style_preset": lambda r: r.style_preset is not None,
+    "lora_strength": lambda r: r.lora_strength is not None,
+    "enable_web_search": lambda r: bool(r.enable_web_search),
+    "user": lambda r: r.user is not None,
+}
+
+
+def dropped(req: ImageRequest, fields: Iterable[str], *, by: str) -> list[str]:
+    """A warning, in `fields` order, for each of them the request sets (the provider has no slot)."""
+    return [f"{name}: not supported by {by}; dropped" for name in fields if _SET[name](req)]
 
 
 def check_base_url(

@@ -16,7 +16,7 @@ import httpx
 import msgspec
 
 from adapters import polling
-from adapters.base import check_base_url, decode_options, decode_settings, with_seed
+from adapters.base import check_base_url, decode_options, decode_settings, dropped, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -31,6 +31,8 @@ from gateway.canonical import (
 from gateway.errors import FailureClass, ProviderError
 
 _MODERATED = ("Request Moderated", "Content Moderated")
+_UNSUPPORTED = ("negative_prompt", "style", "style_preset", "lora_strength", "enable_web_search", "user")
+_POLLING_FAILED = polling.given_up("bfl", "polling")
 # Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
 _POLL_TOLERATED = (
     FailureClass.CONNECT,
@@ -122,7 +124,7 @@ def encode_request(
         body["prompt_upsampling"] = opts.prompt_upsampling
     if opts.raw is not None:
         body["raw"] = opts.raw
-    warnings.extend(_dropped(req))
+    warnings.extend(dropped(req, _UNSUPPORTED, by="BFL"))
     return body, warnings
 
 
@@ -166,18 +168,6 @@ def _steps_and_guidance(req: ImageRequest, spec: _Model, body: dict[str, Any], w
         guidance, warning = sizing.clamp("guide_scale", req.guide_scale, *spec.guidance)
         body["guidance"] = guidance
         warnings.extend([warning] if warning else [])
-
-
-def _dropped(req: ImageRequest) -> list[str]:
-    unsupported = {
-        "negative_prompt": req.negative_prompt is not None,
-        "style": req.style is not None,
-        "style_preset": req.style_preset is not None,
-        "lora_strength": req.lora_strength is not None,
-        "enable_web_search": bool(req.enable_web_search),
-        "user": req.user is not None,
-    }
-    return [f"{name}: not supported by BFL; dropped" for name, used in unsupported.items() if used]
 
 
 def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
@@ -311,7 +301,7 @@ class FluxAdapter:
             interval=self._settings.poll_interval_seconds,
             max_errors=self._settings.max_poll_errors,
             tolerated=_poll_tolerated,
-            give_up=lambda exc: _given_up("polling", exc) if _poll_tolerated(exc) else exc,
+            give_up=lambda exc: _POLLING_FAILED(exc) if _poll_tolerated(exc) else exc,
             progress=None if report is None else lambda fraction: report(progress_fraction(fraction)),
         )
         if polled.sample is None:
@@ -326,10 +316,10 @@ class FluxAdapter:
             max_errors=self._settings.max_poll_errors,
             interval=self._settings.poll_interval_seconds,
             deadline=ctx.deadline,
-            give_up=lambda exc: _given_up("result download", exc),
+            give_up=polling.given_up("bfl", "result download"),
         )
         image = ProviderImage(data=upstream.require_image(self._provider, data), seed=polled.seed)
-        raw: dict[str, object] = {"submit": _redacted(submit), "result": _redacted(result)}
+        raw: dict[str, object] = {"submit": upstream.raw_view(submit), "result": upstream.raw_view(result)}
         return ProviderResult(images=[image], raw=raw, warnings=warnings)
 
     def _settle(self, answer: dict[str, Any]) -> tuple[dict[str, Any], _Sample] | polling.Pending:
@@ -387,24 +377,3 @@ def _poll_tolerated(exc: ProviderError) -> bool:
     return exc.failure in _POLL_TOLERATED
 
 
-def _given_up(what: str, exc: ProviderError) -> ProviderError:
-    """Polling or download given up after submit: never re-submit here (no retry), but fall back
-    (spec/routing-policy.md: "BFL: polling or result download failed")."""
-    return ProviderError(
-        exc.provider,
-        FailureClass.UPSTREAM_INVALID,
-        f"bfl {what} failed: {exc.message}",
-        status=exc.status,
-        provider_code=f"{what.replace(' ', '_')}_failed",
-    )
-
-
-def _redacted(payload: dict[str, Any]) -> dict[str, object]:
-    raw = upstream.elide_base64(payload)
-    assert isinstance(raw, dict)
-    if isinstance(raw.get("polling_url"), str):
-        raw["polling_url"] = upstream.redact_url(raw["polling_url"])
-    inner = raw.get("result")
-    if isinstance(inner, dict) and isinstance(inner.get("sample"), str):
-        inner["sample"] = upstream.redact_url(inner["sample"])
-    return raw

@@ -15,7 +15,7 @@ import httpx
 import msgspec
 
 from adapters import openai_stream
-from adapters.base import check_base_url, decode_options, decode_settings
+from adapters.base import check_base_url, decode_options, decode_settings, dropped
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -30,6 +30,9 @@ from gateway.canonical import (
 from gateway.errors import FailureClass, ProviderError
 
 _ALL_FORMATS = [OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP]
+_UNSUPPORTED = (
+    "negative_prompt", "seed", "guide_scale", "steps", "style_preset", "lora_strength", "enable_web_search"
+)
 Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible"]
 
 
@@ -124,7 +127,9 @@ def encode_request(
         warnings.append("options: output_compression/background/moderation apply to GPT image models only")
     if req.user is not None:
         body["user"] = req.user
-    warnings.extend(_dropped(req, family))
+    warnings.extend(dropped(req, _UNSUPPORTED, by="OpenAI Images"))
+    if req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"):
+        warnings.append("safe_mode: not supported by OpenAI Images; dropped")
     return body, warnings
 
 
@@ -182,20 +187,6 @@ def _gpt_image_fields(
         body["moderation"] = "low"
     elif opts.moderation is not None:
         body["moderation"] = opts.moderation
-
-
-def _dropped(req: ImageRequest, family: str) -> list[str]:
-    unsupported = {
-        "negative_prompt": req.negative_prompt is not None,
-        "seed": req.seed is not None,
-        "guide_scale": req.guide_scale is not None,
-        "steps": req.steps is not None,
-        "style_preset": req.style_preset is not None,
-        "lora_strength": req.lora_strength is not None,
-        "enable_web_search": bool(req.enable_web_search),
-        "safe_mode": req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"),
-    }
-    return [f"{name}: not supported by OpenAI Images; dropped" for name, used in unsupported.items() if used]
 
 
 class _Error(msgspec.Struct, frozen=True):
@@ -314,7 +305,7 @@ class OpenAIAdapter:
         if not items:
             raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
         images = [await self._image(item) for item in items]
-        return ProviderResult(images=images, raw=_raw(payload), warnings=warnings)
+        return ProviderResult(images=images, raw=upstream.raw_view(payload), warnings=warnings)
 
     async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
         """gpt-image: `stream` + `partial_images`, one image per call; other models: one final result."""
@@ -374,11 +365,3 @@ class OpenAIAdapter:
         )
 
 
-def _raw(payload: object) -> dict[str, object]:
-    raw = upstream.elide_base64(payload)
-    if not isinstance(raw, dict):
-        return {"body": raw}
-    for item in raw.get("data") or []:
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            item["url"] = upstream.redact_url(item["url"])
-    return raw

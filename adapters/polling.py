@@ -18,7 +18,7 @@ from typing import TypeVar
 import httpx
 
 from gateway import upstream
-from gateway.errors import ProviderError
+from gateway.errors import FailureClass, ProviderError
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -73,6 +73,23 @@ async def poll_until(
                 progress(state.progress)
         left = upstream.remaining_or_deadline(provider, deadline)
         await asyncio.sleep(min(interval, left))
+
+
+def given_up(label: str, what: str) -> GiveUp:
+    """`give_up` for a submitted task whose polling or result download failed: UPSTREAM_INVALID,
+    so the billed submit is never retried, but the chain may fall back (spec/routing-policy.md,
+    "BFL: polling or result download failed"); provider_code `polling_failed` and the like."""
+
+    def wrap(exc: ProviderError) -> ProviderError:
+        return ProviderError(
+            exc.provider,
+            FailureClass.UPSTREAM_INVALID,
+            f"{label} {what} failed: {exc.message}",
+            status=exc.status,
+            provider_code=f"{what.replace(' ', '_')}_failed",
+        )
+
+    return wrap
 
 
 def _ready(data: bytes) -> bytes:

@@ -37,7 +37,15 @@ from gateway.upstream.http import (
     transport_error,
 )
 from gateway.upstream.images import base64_image, decode_base64, require_image
-from gateway.upstream.redaction import BLOB_KEYS, ELIDE_MIN_CHARS, elide_base64, redact, redact_url, scrub
+from gateway.upstream.redaction import (
+    BLOB_KEYS,
+    ELIDE_MIN_CHARS,
+    elide_base64,
+    raw_view,
+    redact,
+    redact_url,
+    scrub,
+)
 
 __all__ = [
     "BLOB_KEYS",
@@ -61,6 +69,7 @@ __all__ = [
     "open_stream",
     "parse_error_body",
     "provider_detail",
+    "raw_view",
     "redact",
     "redact_url",
     "remaining_or_deadline",

@@ -74,6 +74,24 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def raw_view(payload: object) -> dict[str, object]:
+    """A provider body as an adapter reports it in `raw`: base64 elided and every http(s) URL
+    redacted (signed result and polling URLs carry their signature in the query); a body that is
+    not a JSON object is kept under `body`."""
+    raw = _redact_urls(elide_base64(payload))
+    return raw if isinstance(raw, dict) else {"body": raw}
+
+
+def _redact_urls(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _redact_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_urls(v) for v in value]
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return redact_url(value)
+    return value
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """Remove known secret values and anything shaped like an API key from provider text."""
     for secret in secrets:
