@@ -207,7 +207,7 @@ class _Polled(msgspec.Struct, frozen=True):
     """A get_result answer (tests/fixtures/bfl/get_result_*.json); unknown fields are kept in raw."""
 
     status: str = ""
-    result: _Sample | None = None
+    result: object = None  # a _Sample once Ready; free-form (BFL: Any) for failed tasks
     progress: float | None = None
 
 
@@ -294,7 +294,7 @@ class FluxAdapter:
             self._provider, polling_url, self._api_hosts, allow_http=self._private, what="polling_url"
         )
         result, polled = await polling.poll_until(
-            lambda: self._exchange("GET", polling_url, ctx, what="poll"),
+            lambda: self._poll(polling_url, ctx),
             self._settle,
             provider=self._provider,
             deadline=ctx.deadline,
@@ -322,9 +322,10 @@ class FluxAdapter:
         raw: dict[str, object] = {"submit": upstream.raw_view(submit), "result": upstream.raw_view(result)}
         return ProviderResult(images=[image], raw=raw, warnings=warnings)
 
-    def _settle(self, answer: dict[str, Any]) -> tuple[dict[str, Any], _Sample] | polling.Pending:
+    async def _poll(self, polling_url: str, ctx: CallContext) -> tuple[dict[str, Any], _Polled]:
+        answer = await self._exchange("GET", polling_url, ctx, what="poll")
         try:
-            polled = msgspec.convert(answer, _Polled)
+            return answer, msgspec.convert(answer, _Polled)
         except msgspec.ValidationError:  # not BFL's shape: a garbled poll, asked again like a 5xx
             raise ProviderError(
                 self._provider,
@@ -333,12 +334,22 @@ class FluxAdapter:
                 status=200,
                 provider_code=upstream.POLL_GARBLED,
             ) from None
+
+    def _settle(
+        self, asked: tuple[dict[str, Any], _Polled]
+    ) -> tuple[dict[str, Any], _Sample] | polling.Pending:
+        answer, polled = asked
         failure = classify_result(self._provider, polled.status)
         if failure is not None:
             raise failure
-        if polled.status == "Ready" and polled.result is not None:
-            return answer, polled.result
-        return polling.Pending(progress=polled.progress)
+        if polled.status != "Ready" or not isinstance(polled.result, dict):
+            return polling.Pending(progress=polled.progress)
+        try:
+            return answer, msgspec.convert(polled.result, _Sample)
+        except msgspec.ValidationError:
+            raise ProviderError(
+                self._provider, FailureClass.UPSTREAM_INVALID, "bfl: Ready without result.sample"
+            ) from None
 
     async def aclose(self) -> None:
         return None

@@ -189,16 +189,6 @@ def _gpt_image_fields(
         body["moderation"] = opts.moderation
 
 
-class _Error(msgspec.Struct, frozen=True):
-    code: str | None = None
-    type: str | None = None
-    message: str | None = None
-
-
-class _ErrorBody(msgspec.Struct, frozen=True):
-    error: _Error | None = None
-
-
 class _Item(msgspec.Struct, frozen=True):
     b64_json: str | None = None
     url: str | None = None
@@ -210,18 +200,15 @@ class _Images(msgspec.Struct, frozen=True):
     data: list[_Item] = msgspec.field(default_factory=list)
 
 
-def _error_of(body: bytes) -> _Error:
-    """`error` of an error body; error bodies are best effort (HTML from a proxy, relays' own shapes)."""
-    try:
-        return msgspec.convert(upstream.parse_error_body(body), _ErrorBody).error or _Error()
-    except msgspec.ValidationError:
-        return _Error()
-
-
 def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
-    """Status plus the parsed `error.code` / `error.type`; never the message text."""
-    error = _error_of(body)
-    code, kind = error.code, error.type
+    """Status plus the parsed `error.code` / `error.type`; never the message text. Error bodies are
+    best effort, field by field (compatible servers send numeric codes, proxies HTML), so they are
+    probed, not decoded into a Struct that one odd field would reject whole."""
+    parsed = upstream.parse_error_body(body)
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    kind = error.get("type") if isinstance(error.get("type"), str) else None
     failure = upstream.status_failure(status)
     if code in ("content_policy_violation", "moderation_blocked"):
         failure = FailureClass.CONTENT_POLICY
@@ -229,8 +216,8 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
         failure = FailureClass.QUOTA
     detail = code or kind or "error"
     message = f"openai HTTP {status} ({detail})"
-    if failure is FailureClass.CALLER_FAULT and error.message is not None:
-        message += ": " + upstream.redact(error.message[:300], [])
+    if failure is FailureClass.CALLER_FAULT and isinstance(error.get("message"), str):
+        message += ": " + upstream.redact(str(error["message"])[:300], [])
     return ProviderError(
         "openai",
         failure,
@@ -336,7 +323,8 @@ class OpenAIAdapter:
         """URL, query (Azure's api-version) and timeout (within the deadline) of a generation call."""
         version = self._settings.api_version
         params = {"api-version": version} if version else None
-        timeout = min(self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline))
+        left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
+        timeout = min(self._settings.timeout_seconds, left)
         return self._settings.base_url.rstrip("/") + "/images/generations", params, timeout
 
     def _headers(self) -> dict[str, str]:
