@@ -42,6 +42,8 @@ class FailureClass(enum.StrEnum):
     CIRCUIT_OPEN = "circuit_open"  # deployment skipped by its breaker
     DEADLINE = "deadline"  # the request deadline passed
 
+GATEWAY = "gateway"  # ProviderError.provider for failures the gateway raised itself (no route at all)
+
 
 class ProviderError(Exception):
     """A typed upstream failure. `message` must already be free of secrets."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from gateway import finishing, imaging
 from gateway.canonical import ImageRequest, OutputFormat
 from gateway.errors import (
+    GATEWAY,
     ContentPolicyViolation,
     FailureClass,
     GatewayError,
@@ -130,7 +131,6 @@ def _image_object(image: FinishedImage) -> ImageObject:
     )
 
 
-GATEWAY = "gateway"  # ProviderError.provider for failures the gateway raised itself
 _SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
 
 

@@ -21,7 +21,7 @@ import msgspec
 from gateway import finishing, metrics
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.config import RoutingConfig
-from gateway.errors import FailureClass, ProviderError
+from gateway.errors import GATEWAY, FailureClass, ProviderError
 from gateway.routing.alerts import OperatorAlerts
 from gateway.routing.breaker import BreakerRegistry, Clock
 from gateway.routing.gate import ConcurrencyGate, LocalGate
@@ -33,7 +33,6 @@ from gateway.runtime import Deployment, Runtime
 from gateway.schemas import Attempt
 
 log = logging.getLogger("imagegate.routing")
-GATEWAY = "gateway"  # ProviderError.provider when no provider was involved
 
 
 @dataclass(slots=True)
