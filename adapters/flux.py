@@ -283,12 +283,8 @@ class FluxAdapter:
         url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
         upstream.check_url(self._provider, url, self._api_hosts, allow_http=self._private, what="base_url")
         submit = await self._exchange("POST", url, ctx, body=body)
-        try:
-            polling_url = msgspec.convert(submit, _Submitted).polling_url
-        except msgspec.ValidationError:
-            raise ProviderError(
-                self._provider, FailureClass.UPSTREAM_INVALID, "bfl submit response has no polling_url"
-            ) from None
+        message = "bfl submit response has no polling_url"
+        polling_url = upstream.decode_as(self._provider, submit, _Submitted, message=message).polling_url
         # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
         upstream.check_url(
             self._provider, polling_url, self._api_hosts, allow_http=self._private, what="polling_url"
@@ -324,16 +320,16 @@ class FluxAdapter:
 
     async def _poll(self, polling_url: str, ctx: CallContext) -> tuple[dict[str, Any], _Polled]:
         answer = await self._exchange("GET", polling_url, ctx, what="poll")
-        try:
-            return answer, msgspec.convert(answer, _Polled)
-        except msgspec.ValidationError:  # not BFL's shape: a garbled poll, asked again like a 5xx
-            raise ProviderError(
-                self._provider,
-                FailureClass.TRANSIENT,
-                "bfl polling response has an unexpected shape",
-                status=200,
-                provider_code=upstream.POLL_GARBLED,
-            ) from None
+        polled = upstream.decode_as(  # not BFL's shape: a garbled poll, asked again like a 5xx
+            self._provider,
+            answer,
+            _Polled,
+            message="bfl polling response has an unexpected shape",
+            failure=FailureClass.TRANSIENT,
+            status=200,
+            provider_code=upstream.POLL_GARBLED,
+        )
+        return answer, polled
 
     def _settle(
         self, asked: tuple[dict[str, Any], _Polled]
@@ -344,12 +340,8 @@ class FluxAdapter:
             raise failure
         if polled.status != "Ready" or not isinstance(polled.result, dict):
             return polling.Pending(progress=polled.progress)
-        try:
-            return answer, msgspec.convert(polled.result, _Sample)
-        except msgspec.ValidationError:
-            raise ProviderError(
-                self._provider, FailureClass.UPSTREAM_INVALID, "bfl: Ready without result.sample"
-            ) from None
+        message = "bfl: Ready without result.sample"
+        return answer, upstream.decode_as(self._provider, polled.result, _Sample, message=message)
 
     async def aclose(self) -> None:
         return None

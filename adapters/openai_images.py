@@ -283,12 +283,8 @@ class OpenAIAdapter:
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
         payload = upstream.decode_json(self._provider, response)
-        try:
-            items = msgspec.convert(payload, _Images).data
-        except msgspec.ValidationError:
-            raise ProviderError(
-                self._provider, FailureClass.UPSTREAM_INVALID, "openai response is not an images list"
-            ) from None
+        message = "openai response is not an images list"
+        items = upstream.decode_as(self._provider, payload, _Images, message=message).data
         if not items:
             raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
         images = [await self._image(item) for item in items]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -145,6 +145,27 @@ def decode_json(provider: str, response: httpx.Response, *, what: str = "respons
             f"{provider} {what} is not valid JSON",
             status=response.status_code,
         ) from None
+
+
+T = TypeVar("T")
+
+
+def decode_as(
+    provider: str,
+    value: object,
+    type_: type[T],
+    *,
+    message: str,
+    failure: FailureClass = FailureClass.UPSTREAM_INVALID,
+    status: int | None = None,
+    provider_code: str | None = None,
+) -> T:
+    """Decoded JSON as the provider's body Struct (`type_`), else a ProviderError with `message`:
+    adapters read typed fields instead of probing dicts with isinstance."""
+    try:
+        return msgspec.convert(value, type_)
+    except msgspec.ValidationError:
+        raise ProviderError(provider, failure, message, status=status, provider_code=provider_code) from None
 
 
 POLL_GARBLED = "poll_garbled"  # provider_code of a 2xx poll answer that is not a JSON object
