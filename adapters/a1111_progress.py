@@ -8,12 +8,11 @@ polls while its own job is in flight; see docs/streaming.md for what remains sha
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Awaitable, Callable, Coroutine
 
 import msgspec
 
+from gateway import upstream
 from gateway.canonical import PreviewImage, ProgressUpdate, ProviderResult
 
 PROGRESS_PATH = "/sdapi/v1/progress"
@@ -58,18 +57,10 @@ class ProgressFollower:
         image = progress.current_image
         if image and image != self._last_image:
             self._last_image = image
-            data = _b64(image)
+            data = upstream.decode_base64(image, data_url=True)
             if data:
                 updates.append(PreviewImage(data=data))
         return updates
-
-
-def _b64(text: str) -> bytes | None:
-    payload = text.split(",", 1)[1] if text.startswith("data:") else text
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 async def follow(

@@ -1,4 +1,4 @@
-"""The adapter seam: one small Protocol every provider implements, and the registry of kinds.
+"""The adapter seam: one small Protocol every provider implements, and the helpers they share.
 
 An adapter is a pure translator: canonical request in, one provider HTTP exchange, `ProviderResult`
 or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metrics.
@@ -52,7 +52,6 @@ class AdapterSettingsError(ValueError):
         self.path = path
 
 
-_REGISTRY: dict[str, Callable[..., ImageAdapter]] = {}
 MAX_SEED = 2**31 - 1  # the wire's seed range (gateway/schemas.py): a reported seed must fit it
 
 
@@ -69,52 +68,8 @@ def with_seed(req: ImageRequest) -> ImageRequest:
 S = TypeVar("S", bound=msgspec.Struct)
 
 
-A = TypeVar("A")
-
-
-def register(kind: str) -> Callable[[type[A]], type[A]]:
-    """Class decorator: make an adapter class constructible from the routing YAML by `kind`."""
-
-    def wrap(cls: type[A]) -> type[A]:
-        _REGISTRY[kind] = cls  # type: ignore[assignment]
-        return cls
-
-    return wrap
-
-
-def adapter_kinds() -> list[str]:
-    _load_builtin_adapters()
-    return sorted(_REGISTRY)
-
-
-def build_adapter(
-    kind: str, *, provider: str, settings: Mapping[str, object], client: httpx.AsyncClient
-) -> ImageAdapter:
-    _load_builtin_adapters()
-    try:
-        factory = _REGISTRY[kind]
-    except KeyError:
-        raise AdapterSettingsError(
-            f"unknown adapter kind {kind!r}; expected one of {sorted(_REGISTRY)}"
-        ) from None
-    return factory(provider=provider, settings=settings, client=client)
-
-
 class NoOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An adapter that takes no per-deployment `options`: any key is refused."""
-
-
-def options_type(kind: str) -> type[msgspec.Struct]:
-    """The Struct an adapter kind declares for a deployment's `options:` (its `options_type`)."""
-    _load_builtin_adapters()
-    factory = _REGISTRY.get(kind)
-    declared = getattr(factory, "options_type", None)
-    return declared if isinstance(declared, type) and issubclass(declared, msgspec.Struct) else NoOptions
-
-
-def check_options(kind: str, options: Mapping[str, object]) -> None:
-    """Validate a deployment's `options:` for its adapter (check-config / load); errors carry the key."""
-    decode_settings(options_type(kind), options)
 
 
 def decode_options(options_type: type[S], options: S | Mapping[str, object] | None) -> S:
@@ -122,6 +77,25 @@ def decode_options(options_type: type[S], options: S | Mapping[str, object] | No
     if isinstance(options, options_type):
         return options
     return decode_settings(options_type, options if isinstance(options, Mapping) else {})
+
+
+# Whether a request sets a canonical field; `dropped` warns for those a provider cannot carry.
+_SET: dict[str, Callable[[ImageRequest], bool]] = {
+    "negative_prompt": lambda r: r.negative_prompt is not None,
+    "seed": lambda r: r.seed is not None,
+    "guide_scale": lambda r: r.guide_scale is not None,
+    "steps": lambda r: r.steps is not None,
+    "style": lambda r: r.style is not None,
+    "style_preset": lambda r: r.style_preset is not None,
+    "lora_strength": lambda r: r.lora_strength is not None,
+    "enable_web_search": lambda r: bool(r.enable_web_search),
+    "user": lambda r: r.user is not None,
+}
+
+
+def dropped(req: ImageRequest, fields: Iterable[str], *, by: str) -> list[str]:
+    """A warning, in `fields` order, for each of them the request sets (the provider has no slot)."""
+    return [f"{name}: not supported by {by}; dropped" for name in fields if _SET[name](req)]
 
 
 def check_base_url(
@@ -158,8 +132,3 @@ def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S
             message, _, at = message.rpartition(" - at `$.")
             path = at.rstrip("`")
         raise AdapterSettingsError(message, path) from exc
-
-
-def _load_builtin_adapters() -> None:
-    # Importing a module registers its adapter; done lazily so `adapters.base` has no cycles.
-    import adapters.builtin  # noqa: F401

@@ -9,7 +9,6 @@ the gateway draws one when the request has none and reports it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import json
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters import comfyui_ws
+from adapters import comfyui_ws, polling
 from adapters.base import AdapterSettingsError
 from gateway import upstream
 from gateway.canonical import CallContext, ImageRequest, ProviderImage, ProviderResult, StreamUpdate
@@ -175,25 +174,26 @@ class ComfyBackend:
 
     async def _wait(self, prompt_id: str, ctx: CallContext) -> dict[str, Any]:
         """Poll /history until the prompt finished; failed polls (idempotent GETs) are tolerated a few times."""
-        errors = 0
-        while True:
-            try:
-                entry = await self._history(prompt_id, ctx)
-            except ProviderError as exc:
-                errors += 1
-                if exc.failure not in _POLL_TOLERATED or errors > self.settings.max_poll_errors:
-                    raise
-                entry = None
-            if entry is not None:
-                errors = 0
-                failure = classify_history(self.provider, entry)
-                if failure is not None:
-                    raise failure
-                status = entry.get("status")
-                if not isinstance(status, dict) or status.get("completed", True):
-                    return entry
-            left = upstream.remaining_or_deadline(self.provider, ctx.deadline)
-            await asyncio.sleep(min(self.settings.poll_interval_seconds, left))
+        return await polling.poll_until(
+            lambda: self._history(prompt_id, ctx),
+            self._settle,
+            provider=self.provider,
+            deadline=ctx.deadline,
+            interval=self.settings.poll_interval_seconds,
+            max_errors=self.settings.max_poll_errors,
+            tolerated=lambda exc: exc.failure in _POLL_TOLERATED,
+        )
+
+    def _settle(self, entry: dict[str, Any] | None) -> dict[str, Any] | polling.Pending:
+        if entry is None:
+            return polling.Pending()
+        failure = classify_history(self.provider, entry)
+        if failure is not None:
+            raise failure
+        status = entry.get("status")
+        if not isinstance(status, dict) or status.get("completed", True):
+            return entry
+        return polling.Pending()
 
     async def _history(self, prompt_id: str, ctx: CallContext) -> dict[str, Any] | None:
         """The finished history entry, or None while ComfyUI still answers `{}`."""
@@ -215,7 +215,7 @@ class ComfyBackend:
         )
         blobs = []
         for ref in output_images(entry):
-            data = await upstream.download_retrying(  # /view may 404 for a moment after completion
+            data = await polling.download_until(  # /view may 404 for a moment after completion
                 self.client,
                 self.provider,
                 self.base + "/view",

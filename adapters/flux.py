@@ -8,7 +8,6 @@ arrive as HTTP 200 bodies and become typed failures here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -16,7 +15,8 @@ from typing import Any, ClassVar, Literal
 import httpx
 import msgspec
 
-from adapters.base import check_base_url, decode_options, decode_settings, register, with_seed
+from adapters import polling
+from adapters.base import check_base_url, decode_options, decode_settings, dropped, with_seed
 from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
@@ -31,6 +31,8 @@ from gateway.canonical import (
 from gateway.errors import FailureClass, ProviderError
 
 _MODERATED = ("Request Moderated", "Content Moderated")
+_UNSUPPORTED = ("negative_prompt", "style", "style_preset", "lora_strength", "enable_web_search", "user")
+_POLLING_FAILED = polling.given_up("bfl", "polling")
 # Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
 _POLL_TOLERATED = (
     FailureClass.CONNECT,
@@ -122,7 +124,7 @@ def encode_request(
         body["prompt_upsampling"] = opts.prompt_upsampling
     if opts.raw is not None:
         body["raw"] = opts.raw
-    warnings.extend(_dropped(req))
+    warnings.extend(dropped(req, _UNSUPPORTED, by="BFL"))
     return body, warnings
 
 
@@ -168,18 +170,6 @@ def _steps_and_guidance(req: ImageRequest, spec: _Model, body: dict[str, Any], w
         warnings.extend([warning] if warning else [])
 
 
-def _dropped(req: ImageRequest) -> list[str]:
-    unsupported = {
-        "negative_prompt": req.negative_prompt is not None,
-        "style": req.style is not None,
-        "style_preset": req.style_preset is not None,
-        "lora_strength": req.lora_strength is not None,
-        "enable_web_search": bool(req.enable_web_search),
-        "user": req.user is not None,
-    }
-    return [f"{name}: not supported by BFL; dropped" for name, used in unsupported.items() if used]
-
-
 def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
     """BFL HTTP errors: FastAPI `{detail}` or `{error, message, retry_after}` bodies."""
     parsed = upstream.parse_error_body(body)
@@ -204,12 +194,28 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
     )
 
 
-def classify_result(provider: str, result: Mapping[str, Any]) -> ProviderError | None:
+class _Submitted(msgspec.Struct, frozen=True):
+    polling_url: str
+
+
+class _Sample(msgspec.Struct, frozen=True):
+    sample: str | None = None  # signed delivery URL, valid for 10 minutes
+    seed: int | None = None
+
+
+class _Polled(msgspec.Struct, frozen=True):
+    """A get_result answer (tests/fixtures/bfl/get_result_*.json); unknown fields are kept in raw."""
+
+    status: str = ""
+    result: object = None  # a _Sample once Ready; free-form (BFL: Any) for failed tasks
+    progress: float | None = None
+
+
+def classify_result(provider: str, status: str) -> ProviderError | None:
     """A terminal non-Ready polling status as a failure; None while pending or when Ready."""
-    status = result.get("status")
     if status in _MODERATED:
         return ProviderError(
-            provider, FailureClass.CONTENT_POLICY, f"bfl: {status}", status=200, provider_code=str(status)
+            provider, FailureClass.CONTENT_POLICY, f"bfl: {status}", status=200, provider_code=status
         )
     if status == "Error":
         return ProviderError(
@@ -217,16 +223,11 @@ def classify_result(provider: str, result: Mapping[str, Any]) -> ProviderError |
         )
     if status == "Task not found":
         return ProviderError(
-            provider,
-            FailureClass.UPSTREAM_INVALID,
-            "bfl: task not found",
-            status=200,
-            provider_code=str(status),
+            provider, FailureClass.UPSTREAM_INVALID, "bfl: task not found", status=200, provider_code=status
         )
     return None
 
 
-@register("flux")
 class FluxAdapter:
     kind: ClassVar[str] = "flux"
     options_type: ClassVar[type[FluxOptions]] = FluxOptions
@@ -279,142 +280,103 @@ class FluxAdapter:
         body, warnings = encode_request(
             with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
-        submit = await self._submit(ctx, body)
-        result = await self._poll(str(submit["polling_url"]), ctx, report)
-        sample = result["result"].get("sample")
-        if not isinstance(sample, str):
+        url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
+        upstream.check_url(self._provider, url, self._api_hosts, allow_http=self._private, what="base_url")
+        submit = await self._exchange("POST", url, ctx, body=body)
+        message = "bfl submit response has no polling_url"
+        polling_url = upstream.decode_as(self._provider, submit, _Submitted, message=message).polling_url
+        # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
+        upstream.check_url(
+            self._provider, polling_url, self._api_hosts, allow_http=self._private, what="polling_url"
+        )
+        result, polled = await polling.poll_until(
+            lambda: self._poll(polling_url, ctx),
+            self._settle,
+            provider=self._provider,
+            deadline=ctx.deadline,
+            interval=self._settings.poll_interval_seconds,
+            max_errors=self._settings.max_poll_errors,
+            tolerated=_poll_tolerated,
+            give_up=lambda exc: _POLLING_FAILED(exc) if _poll_tolerated(exc) else exc,
+            progress=None if report is None else lambda fraction: report(progress_fraction(fraction)),
+        )
+        if polled.sample is None:
             raise ProviderError(
                 self._provider, FailureClass.UPSTREAM_INVALID, "bfl: Ready without result.sample"
             )
-        data = upstream.require_image(self._provider, await self._fetch(sample, ctx))
-        seed = result["result"].get("seed")
-        raw: dict[str, object] = {"submit": _redacted(submit), "result": _redacted(result)}
-        image = ProviderImage(data=data, seed=seed if isinstance(seed, int) else None)
+        data = await polling.download_until(  # a CDN may 404 for a moment right after Ready
+            self._client,
+            self._provider,
+            polled.sample,
+            self._download,
+            max_errors=self._settings.max_poll_errors,
+            interval=self._settings.poll_interval_seconds,
+            deadline=ctx.deadline,
+            give_up=polling.given_up("bfl", "result download"),
+        )
+        image = ProviderImage(data=upstream.require_image(self._provider, data), seed=polled.seed)
+        raw: dict[str, object] = {"submit": upstream.raw_view(submit), "result": upstream.raw_view(result)}
         return ProviderResult(images=[image], raw=raw, warnings=warnings)
+
+    async def _poll(self, polling_url: str, ctx: CallContext) -> tuple[dict[str, Any], _Polled]:
+        answer = await self._exchange("GET", polling_url, ctx, what="poll")
+        polled = upstream.decode_as(  # not BFL's shape: a garbled poll, asked again like a 5xx
+            self._provider,
+            answer,
+            _Polled,
+            message="bfl polling response has an unexpected shape",
+            failure=FailureClass.TRANSIENT,
+            status=200,
+            provider_code=upstream.POLL_GARBLED,
+        )
+        return answer, polled
+
+    def _settle(
+        self, asked: tuple[dict[str, Any], _Polled]
+    ) -> tuple[dict[str, Any], _Sample] | polling.Pending:
+        answer, polled = asked
+        failure = classify_result(self._provider, polled.status)
+        if failure is not None:
+            raise failure
+        if polled.status != "Ready" or not isinstance(polled.result, dict):
+            return polling.Pending(progress=polled.progress)
+        message = "bfl: Ready without result.sample"
+        return answer, upstream.decode_as(self._provider, polled.result, _Sample, message=message)
 
     async def aclose(self) -> None:
         return None
 
-    async def _submit(self, ctx: CallContext, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
-        upstream.check_url(self._provider, url, self._api_hosts, allow_http=self._private, what="base_url")
+    async def _exchange(
+        self, method: str, url: str, ctx: CallContext, *, body: object = None, what: str = "request"
+    ) -> dict[str, Any]:
+        """One call with the key (to api hosts only: the caller checked the URL) within the deadline.
+        A garbled 2xx submit is UPSTREAM_INVALID; a garbled poll is TRANSIENT, so it is asked again."""
         response = await upstream.send(
             self._client,
             self._provider,
-            "POST",
+            method,
             url,
-            headers=self._key(),
+            headers={"x-key": self._settings.api_key} if self._settings.api_key else {},
             json=body,
-            timeout=self._timeout(ctx),
+            timeout=min(
+                self._settings.request_timeout_seconds,
+                upstream.remaining_or_deadline(self._provider, ctx.deadline),
+            ),
+            what=what,
         )
         if response.status_code != 200:
-            raise _renamed(
-                classify_error(response.status_code, response.headers, response.content), self._provider
-            )
+            raise classify_error(response.status_code, response.headers, response.content)
+        if body is None:
+            return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
         payload = upstream.decode_json(self._provider, response, what="submit response")
-        if not isinstance(payload, dict) or not isinstance(payload.get("polling_url"), str):
-            raise ProviderError(
-                self._provider, FailureClass.UPSTREAM_INVALID, "bfl submit response has no polling_url"
-            )
-        # Refuse before sending the key anywhere unexpected (SSRF / key leak guard).
-        upstream.check_url(
-            self._provider,
-            payload["polling_url"],
-            self._api_hosts,
-            allow_http=self._private,
-            what="polling_url",
-        )
-        return payload
-
-    async def _poll(self, polling_url: str, ctx: CallContext, report: Report | None = None) -> dict[str, Any]:
-        errors = 0
-        while True:
-            try:
-                result = await self._poll_once(polling_url, ctx)
-            except ProviderError as exc:
-                if exc.failure not in _POLL_TOLERATED:
-                    raise
-                errors += 1
-                if errors > self._settings.max_poll_errors:
-                    raise _given_up("polling", exc) from exc
-                result = None
-            if result is not None:
-                errors = 0
-                failure = classify_result(self._provider, result)
-                if failure is not None:
-                    raise failure
-                if result.get("status") == "Ready" and isinstance(result.get("result"), dict):
-                    return result
-                progress = result.get("progress")
-                if report is not None and isinstance(progress, float | int) and progress is not True:
-                    report(progress_fraction(float(progress)))
-            left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
-
-    async def _fetch(self, sample: str, ctx: CallContext) -> bytes:
-        """Download `result.sample`; the GET is idempotent, so transient failures are tried again."""
-        errors = 0
-        while True:
-            try:
-                return await upstream.download(self._client, self._provider, sample, self._download)
-            except ProviderError as exc:
-                errors += 1  # a CDN may 404 for a moment right after Ready: see download_retryable
-                if not upstream.download_retryable(exc) or errors > self._settings.max_poll_errors:
-                    raise _given_up("result download", exc) from exc
-            left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            await asyncio.sleep(min(self._settings.poll_interval_seconds, left))
-
-    async def _poll_once(self, polling_url: str, ctx: CallContext) -> dict[str, Any]:
-        response = await upstream.send(
-            self._client,
-            self._provider,
-            "GET",
-            polling_url,
-            headers=self._key(),
-            timeout=self._timeout(ctx),
-            what="poll",
-        )
-        if response.status_code != 200:
-            raise _renamed(
-                classify_error(response.status_code, response.headers, response.content), self._provider
-            )
-        return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
+        return payload if isinstance(payload, dict) else {}
 
     @property
     def _private(self) -> bool:
         return self._settings.allow_private_base_url
 
-    def _key(self) -> dict[str, str]:
-        return {"x-key": self._settings.api_key} if self._settings.api_key else {}
 
-    def _timeout(self, ctx: CallContext) -> float:
-        left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
-        return min(self._settings.request_timeout_seconds, left)
+def _poll_tolerated(exc: ProviderError) -> bool:
+    return exc.failure in _POLL_TOLERATED
 
 
-def _given_up(what: str, exc: ProviderError) -> ProviderError:
-    """Polling or download given up after submit: never re-submit here (no retry), but fall back
-    (spec/routing-policy.md: "BFL: polling or result download failed")."""
-    return ProviderError(
-        exc.provider,
-        FailureClass.UPSTREAM_INVALID,
-        f"bfl {what} failed: {exc.message}",
-        status=exc.status,
-        provider_code=f"{what.replace(' ', '_')}_failed",
-    )
-
-
-def _redacted(payload: dict[str, Any]) -> dict[str, object]:
-    raw = upstream.elide_base64(payload)
-    assert isinstance(raw, dict)
-    if isinstance(raw.get("polling_url"), str):
-        raw["polling_url"] = upstream.redact_url(raw["polling_url"])
-    inner = raw.get("result")
-    if isinstance(inner, dict) and isinstance(inner.get("sample"), str):
-        inner["sample"] = upstream.redact_url(inner["sample"])
-    return raw
-
-
-def _renamed(error: ProviderError, provider: str) -> ProviderError:
-    error.provider = provider
-    return error

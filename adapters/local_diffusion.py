@@ -11,8 +11,6 @@ Local servers speak plain http, so http is allowed for their own host only.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Literal
@@ -26,7 +24,6 @@ from adapters.base import (
     check_base_url,
     decode_options,
     decode_settings,
-    register,
     with_seed,
 )
 from adapters.streams import Report, with_updates
@@ -218,7 +215,6 @@ def classify_a1111(status: int, headers: httpx.Headers, body: bytes) -> Provider
     )
 
 
-@register("local_diffusion")
 class LocalDiffusionAdapter:
     kind: ClassVar[str] = "local_diffusion"
     options_type: ClassVar[type[LocalDiffusionOptions]] = LocalDiffusionOptions
@@ -330,9 +326,7 @@ class LocalDiffusionAdapter:
             ),
         )
         if response.status_code != 200:
-            error = classify_a1111(response.status_code, response.headers, response.content)
-            error.provider = self._provider
-            raise error
+            raise classify_a1111(response.status_code, response.headers, response.content)
         images, raw = decode_a1111(self._provider, upstream.decode_json(self._provider, response))
         return ProviderResult(images=images, raw=raw, warnings=warnings)
 
@@ -361,11 +355,10 @@ def _info(value: object) -> dict[str, Any]:
 def _b64(provider: str, blob: object) -> bytes:
     if not isinstance(blob, str):
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not a base64 string")
-    payload = blob.split(",", 1)[1] if blob.startswith("data:") else blob
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not base64") from None
+    data = upstream.decode_base64(blob, data_url=True)
+    if data is None:
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not base64")
+    return data
 
 
 def _at(seeds: list[int], i: int) -> int | None:

@@ -27,7 +27,7 @@ import httpx
 import msgspec
 from PIL import Image, ImageDraw
 
-from adapters.base import AdapterSettingsError, decode_settings, register
+from adapters.base import AdapterSettingsError, decode_settings
 from gateway import imaging, sizing
 from gateway.canonical import (
     CallContext,
@@ -78,7 +78,6 @@ class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     fail_at_step: int = 0  # a failing streamed call first reports this many steps (0: fails at once)
 
 
-@register("mock")
 class MockAdapter:
     kind: ClassVar[str] = "mock"
 

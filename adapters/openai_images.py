@@ -15,7 +15,7 @@ import httpx
 import msgspec
 
 from adapters import openai_stream
-from adapters.base import check_base_url, decode_options, decode_settings, register
+from adapters.base import check_base_url, decode_options, decode_settings, dropped
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -30,6 +30,9 @@ from gateway.canonical import (
 from gateway.errors import FailureClass, ProviderError
 
 _ALL_FORMATS = [OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP]
+_UNSUPPORTED = (
+    "negative_prompt", "seed", "guide_scale", "steps", "style_preset", "lora_strength", "enable_web_search"
+)
 Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible"]
 
 
@@ -124,7 +127,9 @@ def encode_request(
         warnings.append("options: output_compression/background/moderation apply to GPT image models only")
     if req.user is not None:
         body["user"] = req.user
-    warnings.extend(_dropped(req, family))
+    warnings.extend(dropped(req, _UNSUPPORTED, by="OpenAI Images"))
+    if req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"):
+        warnings.append("safe_mode: not supported by OpenAI Images; dropped")
     return body, warnings
 
 
@@ -184,22 +189,21 @@ def _gpt_image_fields(
         body["moderation"] = opts.moderation
 
 
-def _dropped(req: ImageRequest, family: str) -> list[str]:
-    unsupported = {
-        "negative_prompt": req.negative_prompt is not None,
-        "seed": req.seed is not None,
-        "guide_scale": req.guide_scale is not None,
-        "steps": req.steps is not None,
-        "style_preset": req.style_preset is not None,
-        "lora_strength": req.lora_strength is not None,
-        "enable_web_search": bool(req.enable_web_search),
-        "safe_mode": req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"),
-    }
-    return [f"{name}: not supported by OpenAI Images; dropped" for name, used in unsupported.items() if used]
+class _Item(msgspec.Struct, frozen=True):
+    b64_json: str | None = None
+    url: str | None = None
+
+
+class _Images(msgspec.Struct, frozen=True):
+    """A 200 from /images/generations (tests/fixtures/openai/generations_*.json)."""
+
+    data: list[_Item] = msgspec.field(default_factory=list)
 
 
 def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
-    """Status plus the parsed `error.code` / `error.type`; never the message text."""
+    """Status plus the parsed `error.code` / `error.type`; never the message text. Error bodies are
+    best effort, field by field (compatible servers send numeric codes, proxies HTML), so they are
+    probed, not decoded into a Struct that one odd field would reject whole."""
     parsed = upstream.parse_error_body(body)
     error = parsed.get("error") if isinstance(parsed, dict) else None
     error = error if isinstance(error, dict) else {}
@@ -225,7 +229,6 @@ def classify_error(status: int, headers: httpx.Headers, body: bytes) -> Provider
     )
 
 
-@register("openai")
 class OpenAIAdapter:
     kind: ClassVar[str] = "openai"
     options_type: ClassVar[type[OpenAIOptions]] = OpenAIOptions
@@ -266,26 +269,26 @@ class OpenAIAdapter:
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         family = family_of(ctx.provider_model, self._settings.family)
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
+        url, params, timeout = self._endpoint(ctx)
         response = await upstream.send(
             self._client,
             self._provider,
             "POST",
-            self._settings.base_url.rstrip("/") + "/images/generations",
+            url,
             headers=self._headers(),
-            params={"api-version": self._settings.api_version} if self._settings.api_version else None,
+            params=params,
             json=body,
-            timeout=min(
-                self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            ),
+            timeout=timeout,
         )
         if response.status_code != 200:
-            raise _renamed(
-                classify_error(response.status_code, response.headers, response.content), self._provider
-            )
+            raise classify_error(response.status_code, response.headers, response.content)
         payload = upstream.decode_json(self._provider, response)
-        images = await self._images(payload)
-        raw = _raw(payload)
-        return ProviderResult(images=images, raw=raw, warnings=warnings)
+        message = "openai response is not an images list"
+        items = upstream.decode_as(self._provider, payload, _Images, message=message).data
+        if not items:
+            raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
+        images = [await self._image(item) for item in items]
+        return ProviderResult(images=images, raw=upstream.raw_view(payload), warnings=warnings)
 
     async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
         """gpt-image: `stream` + `partial_images`, one image per call; other models: one final result."""
@@ -295,15 +298,14 @@ class OpenAIAdapter:
             return
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         body |= {"stream": True, "partial_images": max(0, min(3, self._settings.partial_images))}
+        url, params, timeout = self._endpoint(ctx)
         request = self._client.build_request(
             "POST",
-            self._settings.base_url.rstrip("/") + "/images/generations",
+            url,
             content=msgspec.json.encode(body),
             headers={"content-type": "application/json", "accept": "text/event-stream", **self._headers()},
-            params={"api-version": self._settings.api_version} if self._settings.api_version else None,
-            timeout=min(
-                self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline)
-            ),
+            params=params,
+            timeout=timeout,
         )
         async for update in openai_stream.stream_image(
             self._client, self._provider, request, classify_error, warnings
@@ -312,6 +314,14 @@ class OpenAIAdapter:
 
     async def aclose(self) -> None:
         return None
+
+    def _endpoint(self, ctx: CallContext) -> tuple[str, dict[str, str] | None, float]:
+        """URL, query (Azure's api-version) and timeout (within the deadline) of a generation call."""
+        version = self._settings.api_version
+        params = {"api-version": version} if version else None
+        left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
+        timeout = min(self._settings.timeout_seconds, left)
+        return self._settings.base_url.rstrip("/") + "/images/generations", params, timeout
 
     def _headers(self) -> dict[str, str]:
         settings = self._settings
@@ -327,34 +337,15 @@ class OpenAIAdapter:
             headers["openai-project"] = settings.project
         return headers
 
-    async def _images(self, payload: object) -> list[ProviderImage]:
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, list) or not data:
-            raise ProviderError(self._provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
-        return [await self._image(item) for item in data]
-
-    async def _image(self, item: object) -> ProviderImage:
-        if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
+    async def _image(self, item: _Item) -> ProviderImage:
+        if item.b64_json is not None:
             # Kept as base64 text: decoded only if the gateway has to transcode (no decode/re-encode).
-            return upstream.base64_image(self._provider, item["b64_json"], what="b64_json")
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            blob = await upstream.download(self._client, self._provider, item["url"], self._download)
+            return upstream.base64_image(self._provider, item.b64_json, what="b64_json")
+        if item.url is not None:
+            blob = await upstream.download(self._client, self._provider, item.url, self._download)
             return ProviderImage(data=upstream.require_image(self._provider, blob), seed=None)
         raise ProviderError(
             self._provider, FailureClass.UPSTREAM_INVALID, "openai image has neither b64_json nor url"
         )
 
 
-def _raw(payload: object) -> dict[str, object]:
-    raw = upstream.elide_base64(payload)
-    if not isinstance(raw, dict):
-        return {"body": raw}
-    for item in raw.get("data") or []:
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            item["url"] = upstream.redact_url(item["url"])
-    return raw
-
-
-def _renamed(error: ProviderError, provider: str) -> ProviderError:
-    error.provider = provider
-    return error

@@ -8,8 +8,6 @@ call per image (`Capabilities.stream_max_n = 1`). Closing the iterator closes th
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -45,15 +43,10 @@ async def stream_image(
     warnings: list[str],
 ) -> AsyncIterator[StreamUpdate]:
     """Send `request` (a streaming generation) and translate its events."""
-    try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        raise upstream.transport_error(provider, exc) from exc
+    response = await upstream.open_stream(client, provider, request)
     try:
         if response.status_code != 200:
-            error = classify(response.status_code, response.headers, await response.aread())
-            error.provider = provider
-            raise error
+            raise classify(response.status_code, response.headers, await response.aread())
         async for message in iter_sse(response.aiter_lines()):
             if message.data == "[DONE]":
                 break
@@ -78,9 +71,9 @@ def _translate(provider: str, data: str, warnings: list[str]) -> StreamUpdate | 
     except msgspec.DecodeError:
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
     if isinstance(event, _Partial):
-        blob = _b64(event.b64_json)
+        blob = upstream.decode_base64(event.b64_json)
         return None if blob is None else PreviewImage(data=blob)
-    blob = _b64(event.b64_json)
+    blob = upstream.decode_base64(event.b64_json)
     if blob is None:
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} final image is not base64")
     raw = upstream.elide_base64(msgspec.json.decode(data))
@@ -99,10 +92,3 @@ def _raise_if_error(provider: str, data: str) -> None:
     code = error.get("code") if isinstance(error.get("code"), str) else None
     failure = FailureClass.CONTENT_POLICY if code in _POLICY_CODES else FailureClass.TRANSIENT
     raise ProviderError(provider, failure, f"{provider} stream error ({code or 'error'})", provider_code=code)
-
-
-def _b64(text: str) -> bytes | None:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None

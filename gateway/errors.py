@@ -1,7 +1,7 @@
 """Errors: what an upstream did (ProviderError) and what a client is told (GatewayError).
 
 Exception
- ├── ProviderError            raised by adapters / upstream.py; never reaches a client
+ ├── ProviderError            raised by adapters / upstream/; never reaches a client
  │     .failure: FailureClass  drives retry / fallback policy (spec/routing-policy.md)
  └── GatewayError             rendered by the one exception handler as {"error": {...}}
        ├── InvalidRequest            400 invalid_request (param names the field)
@@ -41,6 +41,8 @@ class FailureClass(enum.StrEnum):
     CAPACITY = "capacity"  # no concurrency lease within the wait (nothing was sent)
     CIRCUIT_OPEN = "circuit_open"  # deployment skipped by its breaker
     DEADLINE = "deadline"  # the request deadline passed
+
+GATEWAY = "gateway"  # ProviderError.provider for failures the gateway raised itself (no route at all)
 
 
 class ProviderError(Exception):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import time
 from dataclasses import dataclass
 
-from gateway import finishing, imaging, upstream
+from gateway import finishing, imaging
 from gateway.canonical import ImageRequest, OutputFormat
 from gateway.errors import (
+    GATEWAY,
     ContentPolicyViolation,
     FailureClass,
     GatewayError,
@@ -28,6 +28,7 @@ from gateway.errors import (
 )
 from gateway.routing.executor import ShardOutcome
 from gateway.schemas import ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
+from gateway.upstream.redaction import scrub  # the one redaction home
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,6 @@ def _image_object(image: FinishedImage) -> ImageObject:
     )
 
 
-GATEWAY = "gateway"  # ProviderError.provider for failures the gateway raised itself
 _SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
 
 
@@ -169,55 +169,3 @@ def _unavailable(failures: list[ProviderError], classes: set[FailureClass]) -> G
     if FailureClass.RATE_LIMITED in classes:
         return UpstreamRateLimited("every open route is rate-limited upstream", retry_after=retry_after)
     return ServiceUnavailable("every route of this model is temporarily disabled", retry_after=retry_after)
-
-
-_SECRET_KEYS = {
-    "authorization",
-    "api_key",
-    "apikey",
-    "api-key",
-    "x-key",
-    "key",
-    "secret",
-    "token",
-    "password",
-}
-_SECRET_SUFFIXES = ("_key", "_key_id", "_secret", "_token", "_password")
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-
-
-# What `provider_metadata.raw` may carry: it is for debugging, and a provider decides its size.
-RAW_MAX_STRING = 4096  # chars; longer strings keep RAW_KEPT_PREFIX chars and say how many were cut
-RAW_KEPT_PREFIX = 256
-RAW_MAX_ITEMS = 64  # list items and object keys per level
-RAW_MAX_DEPTH = 16
-
-
-def scrub(value: object, depth: int = 0) -> object:
-    """A provider body fit for a response: credential-looking keys dropped, URL query strings
-    (signatures) cut, and bounded (long strings, long lists, wide or deep objects elided). Base64
-    payloads are already elided by the adapters."""
-    if depth > RAW_MAX_DEPTH and isinstance(value, dict | list):
-        return "<elided: nested too deep>"
-    if isinstance(value, dict):
-        kept = [
-            (key, item)
-            for key, item in value.items()
-            if str(key).lower() not in _SECRET_KEYS and not str(key).lower().endswith(_SECRET_SUFFIXES)
-        ]
-        scrubbed = {str(key)[:RAW_KEPT_PREFIX]: scrub(item, depth + 1) for key, item in kept[:RAW_MAX_ITEMS]}
-        if len(kept) > RAW_MAX_ITEMS:
-            scrubbed["<elided>"] = f"{len(kept) - RAW_MAX_ITEMS} more keys"
-        return scrubbed
-    if isinstance(value, list):
-        items = [scrub(item, depth + 1) for item in value[:RAW_MAX_ITEMS]]
-        if len(value) > RAW_MAX_ITEMS:
-            items.append(f"<elided: {len(value) - RAW_MAX_ITEMS} more items>")
-        return items
-    if isinstance(value, str) and len(value) > RAW_MAX_STRING:
-        value = f"{value[:RAW_KEPT_PREFIX]}... <elided: {len(value)} chars>"
-    if isinstance(value, str) and value.startswith(("http://", "https://")) and "?" in value:
-        return value.split("?", 1)[0]
-    if isinstance(value, str):  # a provider may echo a credential inside text
-        return upstream.redact(_AUTH_SCHEME.sub(r"\1 <redacted>", value), [])
-    return value

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from adapters.base import AdapterSettingsError, ImageAdapter, adapter_kinds, build_adapter, check_options
+from adapters.base import AdapterSettingsError, ImageAdapter
+from adapters.registry import adapter_kinds, build_adapter, check_options
 from gateway import http_client
 from gateway.config import (
     ConfigError,

@@ -21,7 +21,7 @@ import msgspec
 from gateway import finishing, metrics
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.config import RoutingConfig
-from gateway.errors import FailureClass, ProviderError
+from gateway.errors import GATEWAY, FailureClass, ProviderError
 from gateway.routing.alerts import OperatorAlerts
 from gateway.routing.breaker import BreakerRegistry, Clock
 from gateway.routing.gate import ConcurrencyGate, LocalGate
@@ -33,7 +33,6 @@ from gateway.runtime import Deployment, Runtime
 from gateway.schemas import Attempt
 
 log = logging.getLogger("imagegate.routing")
-GATEWAY = "gateway"  # ProviderError.provider when no provider was involved
 
 
 @dataclass(slots=True)
@@ -256,7 +255,10 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
         try:
             async with asyncio.timeout(timeout):
                 result = await deployment.adapter.generate(req, ctx)
-        except ProviderError:
+        except ProviderError as exc:
+            # Adapters name their kind ("openai"); routing, alerts and metrics know the deployment's
+            # provider ("azure-east"): stamped here, once, for every failure an adapter raises.
+            exc.provider = deployment.provider
             raise
         except TimeoutError:
             if time.monotonic() >= run.deadline - 0.005:

@@ -113,6 +113,7 @@ class StreamingBridge:
         try:
             return await self._call(req, ctx)
         except ProviderError as exc:
+            exc.provider = self._provider  # as the executor stamps it; the tap compares providers
             self._tap.failed(exc)
             raise
 

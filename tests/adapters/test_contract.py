@@ -8,11 +8,14 @@ import httpx
 import msgspec
 import pytest
 
-from adapters.base import ImageAdapter, build_adapter
+from adapters.base import ImageAdapter
+from adapters.registry import build_adapter
 from gateway.canonical import ImageRequest
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
 from tests.adapters.fakes import CASES, SECRET, AdapterCase, Failure, Fake, ctx, fixture, fixture_headers
+from tests.routing.helpers import router_for, runtime_with
+from tests.routing.helpers import run as run_routed
 
 F = FailureClass
 
@@ -43,9 +46,29 @@ async def expect_failure(case: AdapterCase, failure: Failure, expected: FailureC
     outcome, _ = await run(case, failure)
     assert isinstance(outcome, ProviderError), outcome
     assert outcome.failure is expected, outcome
-    assert outcome.provider == case.name
     assert SECRET not in outcome.message
     return outcome
+
+
+async def test_errors_name_the_deployment_provider(case: AdapterCase) -> None:
+    """Through the executor (which stamps the deployment's provider on any ProviderError; adapters
+    no longer patch names): every adapter's failure is attributed to the provider as configured."""
+    fake = case.fake(Failure(status=401, body=b'{"detail": "x"}'))
+    client = httpx.AsyncClient(transport=fake.transport())
+    provider = f"edge-{case.name}"
+    adapter = build_adapter(case.kind, provider=provider, settings=case.settings, client=client)
+    yaml_text = (
+        f"providers: {{{provider}: {{adapter: mock}}}}\n"
+        f"models: {{m: {{deployments: [{{provider: {provider}, model: {case.model}}}]}}}}\n"
+        "retry: {attempts: 1}\nauth: {enabled: false}\n"
+    )
+    runtime = runtime_with(yaml_text, {provider: adapter})  # type: ignore[dict-item]
+    try:
+        (outcome,) = await run_routed(runtime, router_for(runtime))
+    finally:
+        await client.aclose()
+    assert outcome.error is not None and outcome.error.failure is F.CREDENTIAL, outcome.error
+    assert [f.provider for f in outcome.failures] == [provider]
 
 
 async def test_success_returns_real_images_and_clean_raw(case: AdapterCase) -> None:

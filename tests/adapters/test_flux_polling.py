@@ -130,3 +130,32 @@ async def test_download_is_tried_again_then_given_up_without_resubmitting() -> N
     error = await generate(dead)
     assert isinstance(error, ProviderError) and error.failure is FailureClass.UPSTREAM_INVALID
     assert error.provider_code == "result_download_failed" and dead.calls == 1 and dead.downloads == 4
+
+
+class ShapedBFL(FakeBFL):
+    """The first get_result answers are `answers` (then BFL's own pending/ready flow)."""
+
+    def __init__(self, *answers: dict[str, object]) -> None:
+        super().__init__()
+        self.answers = list(answers)
+
+    def route(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/get_result" and self.answers:
+            self.polls += 1
+            return json_response(self.answers.pop(0))
+        return super().route(request)
+
+
+async def test_a_failed_task_with_free_form_result_is_still_a_task_failure() -> None:
+    """`result` is free-form (BFL: Any) for a failed task: the status decides, not the shape."""
+    fake = ShapedBFL({"id": "x", "status": "Error", "result": "CUDA out of memory", "progress": None})
+    error = await generate(fake)
+    assert isinstance(error, ProviderError) and error.failure is FailureClass.TRANSIENT
+    assert error.provider_code == "Error" and fake.polls == 1
+
+
+async def test_a_poll_answer_of_the_wrong_shape_is_polled_again() -> None:
+    fake = ShapedBFL({"id": "x", "status": 5}, {"id": "x", "status": "Pending", "progress": "40%"})
+    result = await generate(fake)
+    assert not isinstance(result, ProviderError), result
+    assert fake.calls == 1 and fake.polls == 3  # two garbled answers, then Ready

@@ -11,10 +11,11 @@ import httpx
 import msgspec
 import pytest
 
-from adapters.base import NoOptions, options_type
+from adapters.base import NoOptions
 from adapters.flux import FluxAdapter, FluxOptions
 from adapters.local_diffusion import LocalDiffusionAdapter, LocalDiffusionOptions
 from adapters.openai_images import OpenAIAdapter, OpenAIOptions
+from adapters.registry import options_type
 from gateway import cli
 from gateway.canonical import ImageRequest, OutputFormat
 from tests.adapters.fakes import SECRET, FakeA1111, FakeBFL, FakeComfy, FakeOpenAI, ctx

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from adapters.local_diffusion import LocalDiffusionAdapter
-from adapters.openai_images import OpenAIAdapter
+from adapters.openai_images import OpenAIAdapter, _Item
 from gateway.canonical import ImageRequest
 from gateway.errors import FailureClass, ProviderError
 from tests.adapters.fakes import (
@@ -196,7 +196,7 @@ async def test_openai_compatible_local_server_may_serve_its_own_urls_over_http()
         assert adapter.capabilities("stablediffusion").size_multiple == 8
         https_only = OpenAIAdapter(provider="oa", settings={"api_key": SECRET}, client=client)
         with pytest.raises(ProviderError):
-            await https_only._image({"url": "http://localai:8080/generated-images/a.png"})
+            await https_only._image(_Item(url="http://localai:8080/generated-images/a.png"))
 
 
 async def test_comfy_history_poll_failures_are_tolerated_then_raised() -> None:

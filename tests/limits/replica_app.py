@@ -13,7 +13,7 @@ from typing import ClassVar
 import httpx
 from litestar import Litestar
 
-from adapters.base import register
+from adapters.registry import register
 from gateway.app import create_app
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderImage, ProviderResult
 from gateway.errors import FailureClass, ProviderError

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from adapters.base import register
+from adapters.registry import register
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult
 from gateway.cli import main
 from gateway.config import ConfigError, parse_config, resolve_provider_settings

@@ -16,7 +16,8 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.merge import error_for, merge, scrub
+from gateway.merge import error_for, merge
+from gateway.upstream.redaction import scrub
 from tests.routing.helpers import FakeAdapter, router_for, run, runtime_with
 
 ROUTING = """

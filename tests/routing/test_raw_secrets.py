@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.merge import scrub
+from gateway.upstream.redaction import scrub
 
 KEY = "sk-proj-LEAKCHECK0123456789abcdef"
 

@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import httpx
 
-from adapters.base import register
 from adapters.mock import render
+from adapters.registry import register
 from gateway.canonical import (
     CallContext,
     Capabilities,

@@ -7,8 +7,9 @@ from typing import ClassVar
 
 import httpx
 
-from adapters.base import register, supports_streaming
+from adapters.base import supports_streaming
 from adapters.mock import render
+from adapters.registry import register
 from gateway.canonical import (
     CallContext,
     Capabilities,

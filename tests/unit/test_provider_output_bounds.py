@@ -28,6 +28,7 @@ from gateway.errors import FailureClass, ProviderError
 from gateway.http_client import build_client
 from gateway.routing.executor import ShardOutcome
 from gateway.routing.plan import Shard
+from gateway.upstream import redaction
 from tests.adapters.fakes import png
 from tests.reliability.fake_upstream import bomb_png, corrupt_idat_png, truncated_png
 
@@ -169,7 +170,7 @@ async def test_extra_images_are_dropped_before_any_decoding(monkeypatch: pytest.
     outcome = ShardOutcome(shard=Shard(0, 0, req), result=result, deployment=_deployment())
     response, images = await merge.merge("r", req, [outcome])
     assert len(images) == 1 and len(encoded) == 1
-    assert len(response.provider_metadata.raw["data"]) == merge.RAW_MAX_ITEMS + 1
+    assert len(response.provider_metadata.raw["data"]) == redaction.RAW_MAX_ITEMS + 1
 
 
 def _deployment() -> Any:
@@ -192,7 +193,7 @@ def test_raw_elides_long_strings_long_lists_and_deep_nesting() -> None:
     for _ in range(40):
         node["x"] = {}
         node = node["x"]  # type: ignore[assignment]
-    raw = merge.scrub({"revised_prompt": long, "items": list(range(500)), "deep": deep, "id": "img_1"})
+    raw = redaction.scrub({"revised_prompt": long, "items": list(range(500)), "deep": deep, "id": "img_1"})
     assert isinstance(raw, dict)
     assert raw["revised_prompt"].endswith(f"<elided: {len(long)} chars>")
     assert len(raw["revised_prompt"]) < 400

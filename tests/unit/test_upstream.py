@@ -172,3 +172,44 @@ async def test_download_transport_failure_is_typed_and_marked() -> None:
             await upstream.download(client, "p", "https://cdn.example/a.png", POLICY)
     assert info.value.failure is F.UPSTREAM_INVALID
     assert info.value.provider_code == upstream.DOWNLOAD_TRANSPORT
+
+
+async def test_send_multipart_files_and_fields() -> None:
+    """`files=`/`data=` go out as multipart/form-data (image edits, Stability): httpx's boundary in
+    the content-type, each part named, the image bytes untouched, no JSON content-type forced."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    image = png(size=(8, 8))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        response = await upstream.send(
+            client,
+            "p",
+            "POST",
+            "https://api.example/v1/images/edits",
+            headers={"authorization": "Bearer k"},
+            files={"image": ("image.png", image, "image/png")},
+            data={"prompt": "a red fox", "n": "1"},
+            timeout=5.0,
+        )
+    assert response.status_code == 200
+    (request,) = seen
+    content_type = request.headers["content-type"]
+    assert content_type.startswith("multipart/form-data; boundary=")
+    boundary = content_type.split("boundary=", 1)[1].encode()
+    body = request.read()
+    parts = [p for p in body.split(b"--" + boundary) if p.strip(b"-\r\n")]
+    assert len(parts) == 3
+    assert b'name="image"; filename="image.png"' in body and b"Content-Type: image/png" in body
+    assert image in body
+    assert b'name="prompt"\r\n\r\na red fox\r\n' in body and b'name="n"\r\n\r\n1\r\n' in body
+    assert request.headers["authorization"] == "Bearer k"
+
+
+async def test_send_refuses_json_with_files() -> None:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as client:
+        with pytest.raises(ValueError, match="either json or files"):
+            await upstream.send(client, "p", "POST", "https://x/", json={}, files={"f": ("f", b"", "x/y")})

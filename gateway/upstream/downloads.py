@@ -1,0 +1,177 @@
+"""Result downloads: the SSRF policy for provider-supplied URLs, and the capped, re-checked GET.
+
+A provider hands us a URL (BFL `result.sample`, OpenAI `url`, ComfyUI `/view`). We fetch it only
+if it is https (or http for local backends) on an allow-listed host that does not resolve to a
+private address; redirects are re-checked per hop, the body is capped, the whole GET has a total
+timeout, and provider credentials are never sent (basic auth only to a local server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from gateway.errors import FailureClass, ProviderError
+from gateway.upstream.http import transport_error
+
+DOWNLOAD_TRANSPORT = "download_transport_error"  # provider_code of a download that got no response
+# A result that was just reported ready may 404 for a moment (a CDN, or ComfyUI's /view right after
+# completion; theopenco/llmgateway#1762); these statuses are worth asking again.
+DOWNLOAD_RETRY_STATUSES = (404, 408, 429, 500, 502, 503, 504)
+
+
+def host_allowed(host: str, patterns: Iterable[str]) -> bool:
+    """`api.bfl.ai` matches itself; `*.bfl.ai` matches any subdomain (not `bfl.ai` itself)."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        pattern = pattern.lower()
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and host != pattern[2:]:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def check_url(
+    provider: str, url: str, allowed_hosts: Iterable[str], *, allow_http: bool = False, what: str = "URL"
+) -> None:
+    """Refuse a provider-supplied URL unless https (or http for local backends) on an allowed host."""
+    parts = urlsplit(url)
+    schemes = ("https", "http") if allow_http else ("https",)
+    host = parts.hostname or ""
+    reason = None
+    if parts.scheme not in schemes:
+        reason = f"scheme {parts.scheme!r} is not allowed"
+    elif not host or not host_allowed(host, allowed_hosts):
+        reason = f"host {host!r} is not on the allow-list"
+    elif not allow_http and _private_ip(host):
+        reason = f"host {host!r} is a private address"
+    elif parts.username or parts.password:
+        reason = "credentials in URL"
+    if reason is not None:
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} {what} refused: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadPolicy:
+    allowed_hosts: tuple[str, ...]
+    allow_http: bool = False  # local backends only
+    max_bytes: int = 50 * 1024 * 1024
+    timeout: float = 120.0
+    max_redirects: int = 3
+    # A failed GET of a finished result: the image exists (and may be billed) but we lack it.
+    # UPSTREAM_INVALID = no retry of the billed call, fallback allowed; local servers use TRANSIENT.
+    transport_failure: FailureClass = FailureClass.UPSTREAM_INVALID
+
+
+async def download(
+    client: httpx.AsyncClient,
+    provider: str,
+    url: str,
+    policy: DownloadPolicy,
+    *,
+    params: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> bytes:
+    """GET a result URL under `policy`; never sends provider credentials (auth only for local servers)."""
+    try:
+        async with asyncio.timeout(policy.timeout):
+            return await _download(client, provider, url, policy, params, auth)
+    except TimeoutError:
+        raise ProviderError(
+            provider,
+            policy.transport_failure,
+            f"{provider} download timed out",
+            provider_code=DOWNLOAD_TRANSPORT,
+        ) from None
+    except httpx.DecodingError as exc:  # too large or undecodable: never worth a retry
+        raise transport_error(provider, exc, what="download") from exc
+    except httpx.HTTPError as exc:
+        error = transport_error(provider, exc, what="download")
+        raise ProviderError(
+            provider, policy.transport_failure, error.message, provider_code=DOWNLOAD_TRANSPORT
+        ) from exc
+
+
+def download_retryable(exc: ProviderError) -> bool:
+    """A failed result GET worth repeating (adapters.polling.download_until): no response at all,
+    or a transient status."""
+    return exc.provider_code == DOWNLOAD_TRANSPORT or exc.status in DOWNLOAD_RETRY_STATUSES
+
+
+async def _download(
+    client: httpx.AsyncClient,
+    provider: str,
+    url: str,
+    policy: DownloadPolicy,
+    params: Mapping[str, str] | None,
+    auth: tuple[str, str] | None,
+) -> bytes:
+    for _hop in range(policy.max_redirects + 1):
+        check_url(provider, url, policy.allowed_hosts, allow_http=policy.allow_http, what="download URL")
+        if not policy.allow_http and await _resolves_to_private(urlsplit(url).hostname or ""):
+            raise ProviderError(
+                provider,
+                FailureClass.UPSTREAM_INVALID,
+                f"{provider} download URL refused: host resolves to a private address",
+            )
+        basic = httpx.BasicAuth(*auth) if auth and policy.allow_http else None
+        async with client.stream("GET", url, params=params, auth=basic, follow_redirects=False) as response:
+            if response.is_redirect and "location" in response.headers:
+                url, params = urljoin(url, response.headers["location"]), None
+                continue
+            if response.status_code != 200:
+                raise ProviderError(
+                    provider,
+                    FailureClass.UPSTREAM_INVALID,
+                    f"{provider} download returned HTTP {response.status_code}",
+                    status=response.status_code,
+                )
+            return await _read_capped(provider, response, policy.max_bytes)
+    raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} download: too many redirects")
+
+
+async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise ProviderError(
+            provider, FailureClass.UPSTREAM_INVALID, f"{provider} image exceeds {max_bytes} bytes"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ProviderError(
+                provider, FailureClass.UPSTREAM_INVALID, f"{provider} image exceeds {max_bytes} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _resolves_to_private(host: str) -> bool:
+    """An allow-listed name may still point at loopback or a metadata address (DNS rebinding, a
+    hostile wildcard record): refuse those for remote providers. A name that does not resolve here
+    passes, since the connection itself then fails. (The check narrows, not closes, the window:
+    httpx resolves again when it connects.)"""
+    if _private_ip(host) or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), timeout=2.0)
+    except (OSError, TimeoutError):
+        return False
+    return any(_private_ip(str(info[4][0]).split("%", 1)[0]) for info in infos)
+
+
+def _private_ip(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global

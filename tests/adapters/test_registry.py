@@ -1,0 +1,44 @@
+"""adapters/registry.py: kinds are data; nothing registers itself on import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from adapters import registry
+from adapters.base import AdapterSettingsError
+
+
+@pytest.mark.parametrize("kind", sorted(registry.BUILTIN))
+def test_every_builtin_kind_resolves_to_its_class(kind: str) -> None:
+    cls = registry.adapter_class(kind)
+    assert getattr(cls, "kind", None) == kind
+
+
+def test_reading_the_kinds_imports_no_adapter_module() -> None:
+    """In a fresh interpreter: the config check's question (which kinds exist?) costs no adapter
+    import, and `build_adapter` works with no prior import of an adapter module (no side effect)."""
+    code = (
+        "import sys\n"
+        "from adapters.registry import adapter_kinds, options_type\n"
+        "assert adapter_kinds() == ['flux', 'local_diffusion', 'mock', 'openai'], adapter_kinds()\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('adapters.') and m not in\n"
+        "    ('adapters.base', 'adapters.registry'))\n"
+        "assert loaded == [], loaded\n"
+        "assert options_type('flux').__name__ == 'FluxOptions'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_unknown_kind_names_the_known_ones() -> None:
+    with pytest.raises(AdapterSettingsError, match="expected one of"):
+        registry.adapter_class("nope")
+
+
+def test_the_builtin_table_cannot_be_changed_or_shadowed() -> None:
+    with pytest.raises(TypeError):
+        registry.BUILTIN["evil"] = "os:system"  # type: ignore[index]
+    with pytest.raises(ValueError, match="built in"):
+        registry.register("openai")
