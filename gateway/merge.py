@@ -1,19 +1,20 @@
-"""Merge shard outcomes into the unified response: renumber images, transcode, pick the error.
+"""Merge shard outcomes into one neutral Result: renumber images, transcode, pick the error.
 
 A request that produced no image raises the GatewayError that reflects the most meaningful
-failure; some images -> `status: partial` with `error`; all -> `completed`.
+failure; some images -> a Result with a `shortfall` (the wire's `status: partial` + `error`); all
+-> no shortfall (`completed`). Nothing here is a wire type: gateway/responders.py encodes a Result
+as JSON, a file or the SSE `completed` event.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 import time
 from dataclasses import dataclass
 
 from gateway import finishing, imaging, upstream
-from gateway.canonical import ImageRequest, OutputFormat
+from gateway.canonical import ImageRequest
 from gateway.errors import (
     ContentPolicyViolation,
     FailureClass,
@@ -26,8 +27,7 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.routing.executor import ShardOutcome
-from gateway.schemas import ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
+from gateway.routing.executor import GATEWAY, AttemptRecord, ShardOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +43,31 @@ class FinishedImage:
         return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
 
 
-async def merge(
-    request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]
-) -> tuple[GenerateResponse, list[FinishedImage]]:
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """Why a partial result has fewer images than asked (the wire's `error` of `status: partial`)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a generation produced, before any endpoint encodes it."""
+
+    request_id: str
+    created: int  # unix seconds
+    images: list[FinishedImage]  # numbered 0.., at most the `n` asked for
+    shortfall: Shortfall | None  # None: every image asked for was produced
+    provider: str  # the one provider of the images, or "mixed"
+    model: str  # the one provider model, or "mixed"
+    raw: dict[str, object]  # scrubbed provider bodies (one call's, or {"calls": [...]})
+    attempts: list[AttemptRecord]
+    warnings: list[str]
+    cost: float | None = None  # reserved for budgets (not computed yet)
+
+
+async def merge(request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]) -> Result:
     images: list[FinishedImage] = []
     warnings: list[str] = []
     raws: list[dict[str, object]] = []
@@ -72,25 +94,20 @@ async def merge(
         raise error_for(failures)
     first = next(o for o in sorted(outcomes, key=lambda o: o.shard.index) if o.deployment is not None)
     assert first.deployment is not None
-    error = _partial_error(req.n, len(images), failures)
-    response = GenerateResponse(
-        id=request_id,
+    return Result(
+        request_id=request_id,
         created=int(time.time()),
-        status="completed" if error is None else "partial",
-        images=[_image_object(image) for image in images[: req.n]],
-        error=error,
-        provider_metadata=ProviderMetadata(
-            provider=_one_or_mixed({image.provider for image in images[: req.n]}, first.deployment.provider),
-            model=_one_or_mixed(
-                {o.deployment.config.model for o in outcomes if o.result is not None and o.deployment},
-                first.deployment.config.model,
-            ),
-            raw=raws[0] if len(raws) == 1 else {"calls": raws},
-            attempts=attempts,
-            warnings=warnings,
+        images=images[: req.n],
+        shortfall=_shortfall(req.n, len(images), failures),
+        provider=_one_or_mixed({image.provider for image in images[: req.n]}, first.deployment.provider),
+        model=_one_or_mixed(
+            {o.deployment.config.model for o in outcomes if o.result is not None and o.deployment},
+            first.deployment.config.model,
         ),
+        raw=raws[0] if len(raws) == 1 else {"calls": raws},
+        attempts=attempts,
+        warnings=warnings,
     )
-    return response, images[: req.n]
 
 
 def _one_or_mixed(names: set[str], fallback: str) -> str:
@@ -99,7 +116,7 @@ def _one_or_mixed(names: set[str], fallback: str) -> str:
     return "mixed" if len(names) > 1 else next(iter(names), fallback)
 
 
-def _partial_error(wanted: int, produced: int, failures: list[ProviderError]) -> ErrorDetail | None:
+def _shortfall(wanted: int, produced: int, failures: list[ProviderError]) -> Shortfall | None:
     """The `error` of a `partial` response (None when every image was produced)."""
     missing = wanted - produced
     if missing <= 0:
@@ -107,30 +124,9 @@ def _partial_error(wanted: int, produced: int, failures: list[ProviderError]) ->
     cause = (
         error_for(failures) if failures else UpstreamError("provider returned fewer images than requested")
     )
-    return ErrorDetail(code=cause.error_code, message=f"{missing} of {wanted} images failed: {cause.message}")
+    return Shortfall(code=cause.error_code, message=f"{missing} of {wanted} images failed: {cause.message}")
 
 
-def data_url(data: bytes, fmt: OutputFormat) -> str:
-    return f"data:{fmt.media_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _image_object(image: FinishedImage) -> ImageObject:
-    url = (
-        data_url(image.data, image.info.format)
-        if image.b64 is None
-        else f"data:{image.info.format.media_type};base64,{image.b64}"
-    )
-    return ImageObject(
-        index=image.index,
-        data_url=url,
-        width=image.info.width,
-        height=image.info.height,
-        format=image.info.format,
-        seed=image.seed,
-    )
-
-
-GATEWAY = "gateway"  # ProviderError.provider for failures the gateway raised itself
 _SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
 
 

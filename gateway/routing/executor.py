@@ -11,6 +11,7 @@ request (client disconnect) cancels every outstanding upstream call and leaves n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -30,7 +31,6 @@ from gateway.routing.policy import counts_for_breaker, may_fall_back
 from gateway.routing.retry import RetryBudget, RetryEnv, Sleep, call_with_retries
 from gateway.routing.strategy import candidates
 from gateway.runtime import Deployment, Runtime
-from gateway.schemas import Attempt
 
 log = logging.getLogger("imagegate.routing")
 GATEWAY = "gateway"  # ProviderError.provider when no provider was involved
@@ -75,13 +75,28 @@ class Router:
         self.budget.configure(config.retry)
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One call (or breaker skip) on a shard, as the router saw it; the responders put it on the
+    wire (`provider_metadata.attempts`), the router never builds a public type."""
+
+    deployment: str
+    provider: str
+    model: str
+    shard: int
+    outcome: str  # "ok" or a FailureClass value
+    status: int | None = None
+    latency_ms: float = 0.0
+    message: str | None = None
+
+
 @dataclass(slots=True)
 class ShardOutcome:
     shard: Shard
     result: ProviderResult | None = None
     deployment: Deployment | None = None
     error: ProviderError | None = None  # the failure that ended the shard (None on success)
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: list[AttemptRecord] = field(default_factory=list)
     failures: list[ProviderError] = field(default_factory=list)  # each deployment's final failure
 
 
@@ -179,7 +194,7 @@ def _renumbered(outcomes: list[ShardOutcome]) -> list[ShardOutcome]:
     ordered = sorted(outcomes, key=lambda o: o.shard.first_image)
     renumbered = []
     for index, outcome in enumerate(ordered):
-        attempts = [msgspec.structs.replace(a, shard=index) for a in outcome.attempts]
+        attempts = [dataclasses.replace(a, shard=index) for a in outcome.attempts]
         shard = Shard(index, outcome.shard.first_image, outcome.shard.request)
         renumbered.append(
             ShardOutcome(shard, outcome.result, outcome.deployment, outcome.error, attempts, outcome.failures)
@@ -188,7 +203,7 @@ def _renumbered(outcomes: list[ShardOutcome]) -> list[ShardOutcome]:
 
 
 async def _try_deployment(
-    deployment: Deployment, shard: Shard, run: _Run, attempts: list[Attempt]
+    deployment: Deployment, shard: Shard, run: _Run, attempts: list[AttemptRecord]
 ) -> ProviderResult:
     limit = run.deadline
     if deployment.timeouts.total_seconds is not None:
@@ -208,7 +223,7 @@ async def _try_deployment(
 
 
 async def _attempt(
-    deployment: Deployment, shard: Shard, run: _Run, number: int, attempts: list[Attempt], limit: float
+    deployment: Deployment, shard: Shard, run: _Run, number: int, attempts: list[AttemptRecord], limit: float
 ) -> ProviderResult:
     breakers = run.router.breakers
     if not breakers.allow(deployment.label):
@@ -289,13 +304,13 @@ def _check_time(deployment: Deployment, ctx: CallContext, run: _Run) -> None:
 
 def _record(
     deployment: Deployment, shard: Shard, started: float | None, error: ProviderError | None
-) -> Attempt:
+) -> AttemptRecord:
     outcome = "ok" if error is None else error.failure.value
     latency = 0.0 if started is None else time.perf_counter() - started
     if started is not None:  # a real call, not a breaker skip (those show in imagegate_circuit_state)
         metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
         metrics.UPSTREAM_LATENCY.labels(deployment.provider, deployment.label).observe(latency)
-    return Attempt(
+    return AttemptRecord(
         deployment=deployment.label,
         provider=deployment.provider,
         model=deployment.config.model,

@@ -26,7 +26,7 @@ from gateway.canonical import (
     StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
-from gateway.merge import data_url
+from gateway.responders import data_url
 from gateway.routing.plan import Shard
 from gateway.runtime import Runtime
 from gateway.streaming.events import PartialImageEvent, ProgressEvent, StreamEvent

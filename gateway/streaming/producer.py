@@ -21,6 +21,7 @@ from gateway.canonical import ImageRequest
 from gateway.errors import GatewayError
 from gateway.merge import merge
 from gateway.metrics import IMAGES_GENERATED
+from gateway.responders import generate_response, image_object
 from gateway.routing.executor import Router, ShardOutcome, execute
 from gateway.routing.plan import Shard, plan_shards
 from gateway.runtime import Runtime
@@ -38,7 +39,7 @@ class StreamJob:
     slug: str
     request_id: str
     deadline: float  # absolute, time.monotonic()
-    router: Router | None = None  # the app's routing state (breakers, retry budget, gate)
+    router: Router  # the app's routing state (breakers, retry budget, gate)
 
 
 async def produce(job: StreamJob, emit: Emit) -> None:
@@ -70,11 +71,10 @@ async def _run(job: StreamJob, emit: Emit) -> StreamEvent:
                     emit(StreamEvent("image", image))
                 outcomes.append(outcome)
                 announced.extend(images)
-    response, _ = await merge(job.request_id, job.req, outcomes)
-    if [image.index for image in response.images] == [image.index for image in announced]:
-        # Byte-identical to what was announced (a lossy re-encode must not make them differ).
-        response = msgspec.structs.replace(response, images=announced)
-    return StreamEvent("completed", response)
+    result = await merge(job.request_id, job.req, outcomes)
+    # Byte-identical to what was announced (a lossy re-encode must not make them differ).
+    same = [image.index for image in result.images] == [image.index for image in announced]
+    return StreamEvent("completed", generate_response(result, announced if same else None))
 
 
 def _stream_max_n(job: StreamJob) -> int:
@@ -104,7 +104,7 @@ async def _run_shard(job: StreamJob, shard: Shard, emit: Emit) -> list[ShardOutc
 
 def _renumber(outcome: ShardOutcome, index: int) -> ShardOutcome:
     """Shard numbers as the JSON path would give them (each executor call numbers its own from 0)."""
-    attempts = [msgspec.structs.replace(a, shard=index) for a in outcome.attempts]
+    attempts = [dataclasses.replace(a, shard=index) for a in outcome.attempts]
     shard = dataclasses.replace(outcome.shard, index=index)
     return dataclasses.replace(outcome, shard=shard, attempts=attempts)
 
@@ -121,9 +121,9 @@ async def _announce(
     if outcome.result is None or outcome.deployment is None:
         return outcome, []
     try:
-        response, _ = await merge(job.request_id, outcome.shard.request, [outcome])
+        result = await merge(job.request_id, outcome.shard.request, [outcome])
     except GatewayError:
         return outcome, []  # nothing usable in this shard; the final merge reports why
-    objects = [msgspec.structs.replace(image, index=first_index + i) for i, image in enumerate(response.images)]
+    objects = [msgspec.structs.replace(image_object(image), index=first_index + i) for i, image in enumerate(result.images)]
     IMAGES_GENERATED.labels(job.slug, outcome.deployment.provider).inc(len(objects))
     return outcome, objects

@@ -18,8 +18,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 
 from litestar.response import Stream
 
-from gateway.canonical import ImageRequest
-from gateway.errors import ModelNotFound
+from gateway.generation import Job
 from gateway.metrics import EDGE_REJECTIONS
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
@@ -84,19 +83,13 @@ def sse_response(producer: Producer, *, heartbeat_seconds: float, max_buffered_e
     )
 
 
-def stream_generation(
-    runtime: Runtime, req: ImageRequest, *, request_id: str, router: Router | None = None
-) -> Stream:
-    """The SSE response for `req`. An unknown model raises here, before any byte is streamed."""
-    resolved = runtime.config.resolve_model(req.model)
-    if resolved is None:
-        raise ModelNotFound(f"model {req.model!r} is not served here; GET /api/v1/models lists the models")
-    slug, model = resolved
-    budget = model.deadline_seconds or runtime.config.server.request_deadline_seconds
-    job = StreamJob(runtime, req, slug, request_id, time.monotonic() + budget, router)
+def stream_generation(runtime: Runtime, job: Job, *, router: Router) -> Stream:
+    """The SSE response for an admitted `job` (its model resolved: nothing can 404 once streaming)."""
+    budget = job.route.model.deadline_seconds or runtime.config.server.request_deadline_seconds
+    stream_job = StreamJob(runtime, job.request, job.route.slug, job.request_id, time.monotonic() + budget, router)
 
     async def run(emit: Emit) -> None:
-        await produce(job, emit)
+        await produce(stream_job, emit)
 
     server = runtime.config.server
     return sse_response(
