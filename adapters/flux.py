@@ -9,7 +9,7 @@ arrive as HTTP 200 bodies and become typed failures here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -17,16 +17,16 @@ import httpx
 import msgspec
 
 from adapters.base import check_base_url, decode_options, decode_settings, register, with_seed
-from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
     Capabilities,
     ImageRequest,
     OutputFormat,
+    ProgressUpdate,
     ProviderImage,
     ProviderResult,
-    StreamUpdate,
+    Report,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -265,22 +265,13 @@ class FluxAdapter:
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-        return await self._generate(req, ctx, None)
-
-    def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
-        """Progress from each poll's `progress` (0..1, as steps of 100); no previews."""
-
-        async def call(report: Report) -> ProviderResult:
-            return await self._generate(req, ctx, report)
-
-        return with_updates(call)
-
-    async def _generate(self, req: ImageRequest, ctx: CallContext, report: Report | None) -> ProviderResult:
+        """Submit, poll, download. With `ctx.report`: progress from each poll's `progress` (0..1,
+        as steps of 100); no previews."""
         body, warnings = encode_request(
             with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
         submit = await self._submit(ctx, body)
-        result = await self._poll(str(submit["polling_url"]), ctx, report)
+        result = await self._poll(str(submit["polling_url"]), ctx, ctx.report)
         sample = result["result"].get("sample")
         if not isinstance(sample, str):
             raise ProviderError(
@@ -418,3 +409,9 @@ def _redacted(payload: dict[str, Any]) -> dict[str, object]:
 def _renamed(error: ProviderError, provider: str) -> ProviderError:
     error.provider = provider
     return error
+
+
+def progress_fraction(fraction: float, *, total_steps: int = 100) -> ProgressUpdate:
+    """BFL's 0..1 progress as steps out of `total_steps`."""
+    clamped = min(1.0, max(0.0, fraction))
+    return ProgressUpdate(step=round(clamped * total_steps), total_steps=total_steps)

@@ -7,7 +7,7 @@ Azure-style deployments (`auth_header: api-key`, `api_version`). Per-model rules
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -25,7 +25,6 @@ from gateway.canonical import (
     ProviderImage,
     ProviderResult,
     Quality,
-    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -264,7 +263,11 @@ class OpenAIAdapter:
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """With `ctx.report`, gpt-image streams (`stream` + `partial_images`, one image per call)
+        and reports its previews; other models, or n > 1, make the plain call."""
         family = family_of(ctx.provider_model, self._settings.family)
+        if ctx.report is not None and _FAMILIES[family].native_formats and req.n == 1:
+            return await self._stream(req, ctx, family)
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         response = await upstream.send(
             self._client,
@@ -287,12 +290,8 @@ class OpenAIAdapter:
         raw = _raw(payload)
         return ProviderResult(images=images, raw=raw, warnings=warnings)
 
-    async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
-        """gpt-image: `stream` + `partial_images`, one image per call; other models: one final result."""
-        family = family_of(ctx.provider_model, self._settings.family)
-        if not _FAMILIES[family].native_formats or req.n != 1:
-            yield await self.generate(req, ctx)
-            return
+    async def _stream(self, req: ImageRequest, ctx: CallContext, family: str) -> ProviderResult:
+        assert ctx.report is not None
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         body |= {"stream": True, "partial_images": max(0, min(3, self._settings.partial_images))}
         request = self._client.build_request(
@@ -305,10 +304,9 @@ class OpenAIAdapter:
                 self._settings.timeout_seconds, upstream.remaining_or_deadline(self._provider, ctx.deadline)
             ),
         )
-        async for update in openai_stream.stream_image(
-            self._client, self._provider, request, classify_error, warnings
-        ):
-            yield update
+        return await openai_stream.stream_image(
+            self._client, self._provider, request, classify_error, warnings, ctx.report
+        )
 
     async def aclose(self) -> None:
         return None

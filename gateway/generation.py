@@ -18,6 +18,7 @@ from gateway.canonical import ImageRequest
 from gateway.config import ModelConfig
 from gateway.merge import FinishedImage, Result, merge
 from gateway.metrics import IMAGES_GENERATED
+from gateway.routing.events import Sink
 from gateway.routing.executor import Router, execute
 from gateway.runtime import Runtime
 
@@ -55,8 +56,9 @@ class Job:
     request_id: str
 
 
-async def run(runtime: Runtime, job: Job, *, router: Router) -> Result:
-    """Run `job` through the executor under its model's deadline; the merged Result."""
+async def run(runtime: Runtime, job: Job, *, router: Router, sink: Sink | None = None) -> Result:
+    """Run `job` through the executor under its model's deadline; the merged Result. A `sink`
+    (the SSE responder) hears attempts, progress, previews and finished shards as they happen."""
     budget = job.route.model.deadline_seconds or runtime.config.server.request_deadline_seconds
     outcomes = await execute(
         runtime,
@@ -65,6 +67,7 @@ async def run(runtime: Runtime, job: Job, *, router: Router) -> Result:
         request_id=job.request_id,
         deadline=time.monotonic() + budget,
         router=router,
+        sink=sink,
     )
     result = await merge(job.request_id, job.request, outcomes)
     for image in result.images:

@@ -80,15 +80,7 @@ async def merge(request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]
         assert isinstance(raw, dict)
         raws.append(raw)
         warnings.extend(w for w in outcome.result.warnings if w not in warnings)
-        provider = outcome.deployment.provider
-        # Normally checked already, inside the attempt (finishing.check_result); extras never decoded.
-        for provider_image in outcome.result.images[: outcome.shard.request.n]:
-            try:
-                image = await finishing.check_image(provider, provider_image, req)
-            except ProviderError as exc:
-                failures.append(exc)
-                continue
-            images.append(FinishedImage(len(images), image.data, image.info, image.seed, provider, image.b64))
+        images.extend(await _finished(outcome, req, len(images), failures))
     attempts = [attempt for outcome in outcomes for attempt in outcome.attempts]
     if not images:
         raise error_for(failures)
@@ -108,6 +100,32 @@ async def merge(request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]
         attempts=attempts,
         warnings=warnings,
     )
+
+
+async def finished_images(outcome: ShardOutcome, first_index: int) -> list[FinishedImage]:
+    """One shard outcome's images numbered from `first_index`, as the merge will number them when
+    every earlier shard produced all of its own (the SSE `image` events, before the merge)."""
+    if outcome.result is None or outcome.deployment is None:
+        return []
+    return await _finished(outcome, outcome.shard.request, first_index, [])
+
+
+async def _finished(
+    outcome: ShardOutcome, req: ImageRequest, first_index: int, failures: list[ProviderError]
+) -> list[FinishedImage]:
+    assert outcome.result is not None and outcome.deployment is not None
+    provider = outcome.deployment.provider
+    images: list[FinishedImage] = []
+    # Normally checked already, inside the attempt (finishing.check_result); extras never decoded.
+    for provider_image in outcome.result.images[: outcome.shard.request.n]:
+        try:
+            image = await finishing.check_image(provider, provider_image, req)
+        except ProviderError as exc:
+            failures.append(exc)
+            continue
+        index = first_index + len(images)
+        images.append(FinishedImage(index, image.data, image.info, image.seed, provider, image.b64))
+    return images
 
 
 def _one_or_mixed(names: set[str], fallback: str) -> str:

@@ -6,6 +6,7 @@ pipeline (gateway/generation.py) and the responders (gateway/responders.py, gate
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Response, post
 from litestar.response import Stream
 
@@ -36,7 +37,10 @@ async def generate_image(request: HttpRequest) -> Response[bytes] | Stream:
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
     req = decode_generate_request(body).to_canonical(runtime.config.server)
     admitted = await admit(request, services, runtime, req)
-    job = Job(Operation.GENERATE, req, _delivery(req), admitted.route, request_id_of(request.scope))
+    delivery = _delivery(req)
+    if req.stream:  # how to deliver is the Job's business; providers see the canonical inputs only
+        req = msgspec.structs.replace(req, stream=False)
+    job = Job(Operation.GENERATE, req, delivery, admitted.route, request_id_of(request.scope))
     if job.delivery is Delivery.SSE:
         return stream_generation(runtime, job, router=services.router)
     result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))

@@ -25,6 +25,7 @@ from gateway.config import RoutingConfig
 from gateway.errors import FailureClass, ProviderError
 from gateway.routing.alerts import OperatorAlerts
 from gateway.routing.breaker import BreakerRegistry, Clock
+from gateway.routing.events import Sink, reported_call
 from gateway.routing.gate import ConcurrencyGate, LocalGate
 from gateway.routing.plan import Shard, plan_shards
 from gateway.routing.policy import counts_for_breaker, may_fall_back
@@ -107,6 +108,7 @@ class _Run:
     retry: RetryEnv
     request_id: str
     deadline: float
+    sink: Sink | None = None
 
 
 async def execute(
@@ -117,17 +119,21 @@ async def execute(
     request_id: str,
     deadline: float,
     router: Router | None = None,
+    sink: Sink | None = None,
 ) -> list[ShardOutcome]:
+    """Every shard's outcome (remainders included), in image order. With a `sink`, progress and
+    attempts are reported as they happen (gateway/routing/events.py)."""
     router = router or Router.local(runtime.config)
     chain = candidates(runtime, slug, router.rng)
     if not chain:
         error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, runtime.why_unavailable(slug))
         return [ShardOutcome(shard=Shard(0, 0, req), error=error, failures=[error])]
     retry = RetryEnv(config=runtime.config.retry, budget=router.budget, rng=router.rng, sleep=router.sleep)
-    run = _Run(runtime, router, retry, request_id, deadline)
+    run = _Run(runtime, router, retry, request_id, deadline, sink)
     # Shards small enough for every deployment in the chain, so any of them can take over any shard
     # (images are billed per image, so smaller calls cost the same; they run concurrently).
-    shards = plan_shards(req, min(d.adapter.capabilities(d.config.model).max_n for d in chain))
+    max_n = min(d.adapter.capabilities(d.config.model).max_n for d in chain)
+    shards = plan_shards(req, max_n, group=None if sink is None else _stream_group(runtime, slug))
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(_run_shard(shard, chain, run)) for shard in shards]
     outcomes = [outcome for task in tasks for outcome in task.result()]
@@ -155,7 +161,20 @@ async def _run_shard(shard: Shard, chain: list[Deployment], run: _Run) -> list[S
         outcomes.append(rest)
         log.info("%s; asking the next deployment for the rest", shortfall.message)
         position = await _walk_chain(rest, chain, position + 1, run)
+    if run.sink is not None:
+        await run.sink.shard_done(shard, outcomes)
     return outcomes
+
+
+def _stream_group(runtime: Runtime, slug: str) -> int | None:
+    """Images per call when progress is reported: the first deployment's `stream_max_n` (gpt-image
+    streams one image per call) — a routing-file fact, so every streamed request plans alike."""
+    deployments = runtime.deployments(slug)
+    if not deployments:
+        return None
+    primary = deployments[0]
+    caps = primary.adapter.capabilities(primary.config.model)
+    return min(caps.max_n, caps.stream_max_n or caps.max_n)
 
 
 async def _walk_chain(outcome: ShardOutcome, chain: list[Deployment], start: int, run: _Run) -> int | None:
@@ -244,7 +263,7 @@ async def _attempt(
         options=deployment.config.options,
     )
     try:
-        result = await _call(deployment, shard.request, ctx, run)
+        result = await _call(deployment, shard, ctx, run)
     except ProviderError as exc:
         if exc.failure in (FailureClass.CAPACITY, FailureClass.DEADLINE):
             breakers.release(deployment.label)  # says nothing about the provider's health
@@ -261,7 +280,8 @@ async def _attempt(
     return result
 
 
-async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run: _Run) -> ProviderResult:
+async def _call(deployment: Deployment, shard: Shard, ctx: CallContext, run: _Run) -> ProviderResult:
+    req = shard.request
     _check_time(deployment, ctx, run)
     wait = min(deployment.provider_config.lease_wait_seconds, ctx.remaining())
     async with run.router.gate.lease(deployment.label, limit=deployment.max_concurrency, wait_seconds=wait):
@@ -270,7 +290,11 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
         timeout = ctx.remaining() if per_attempt is None else min(ctx.remaining(), per_attempt)
         try:
             async with asyncio.timeout(timeout):
-                result = await deployment.adapter.generate(req, ctx)
+                if run.sink is None:
+                    result = await deployment.adapter.generate(req, ctx)
+                else:
+                    call = deployment.adapter.generate
+                    result = await reported_call(call, req, ctx, shard, deployment.provider, run.sink)
         except ProviderError:
             raise
         except TimeoutError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 
 from litestar.response import Stream
@@ -22,9 +21,8 @@ from gateway.generation import Job
 from gateway.metrics import EDGE_REJECTIONS
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
-from gateway.streaming.bridge import Emit
 from gateway.streaming.events import HEARTBEAT, StreamEvent, frame
-from gateway.streaming.producer import StreamJob, produce
+from gateway.streaming.producer import Emit, produce
 
 log = logging.getLogger("imagegate.streaming")
 
@@ -85,15 +83,13 @@ def sse_response(producer: Producer, *, heartbeat_seconds: float, max_buffered_e
 
 def stream_generation(runtime: Runtime, job: Job, *, router: Router) -> Stream:
     """The SSE response for an admitted `job` (its model resolved: nothing can 404 once streaming)."""
-    budget = job.route.model.deadline_seconds or runtime.config.server.request_deadline_seconds
-    stream_job = StreamJob(runtime, job.request, job.route.slug, job.request_id, time.monotonic() + budget, router)
 
-    async def run(emit: Emit) -> None:
-        await produce(stream_job, emit)
+    async def producer(emit: Emit) -> None:
+        await produce(runtime, job, router, emit)
 
     server = runtime.config.server
     return sse_response(
-        run,
+        producer,
         heartbeat_seconds=server.stream_heartbeat_seconds,
         max_buffered_events=server.stream_max_buffered_events,
     )

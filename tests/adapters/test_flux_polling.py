@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from adapters.flux import FluxAdapter
-from gateway.canonical import ImageRequest
+from adapters.flux import FluxAdapter, progress_fraction
+from gateway.canonical import ImageRequest, ProgressUpdate
 from gateway.errors import FailureClass, ProviderError
 from tests.adapters.fakes import SECRET, FakeBFL, ctx, distinct_png, fixture, json_response
 
@@ -130,3 +130,9 @@ async def test_download_is_tried_again_then_given_up_without_resubmitting() -> N
     error = await generate(dead)
     assert isinstance(error, ProviderError) and error.failure is FailureClass.UPSTREAM_INVALID
     assert error.provider_code == "result_download_failed" and dead.calls == 1 and dead.downloads == 4
+
+
+def test_progress_fraction() -> None:
+    """BFL's 0..1 `progress` as steps of 100 for `ctx.report` (moved with adapters/streams.py's helper)."""
+    assert progress_fraction(0.4) == ProgressUpdate(step=40, total_steps=100)
+    assert progress_fraction(1.7).step == 100 and progress_fraction(-1).step == 0
