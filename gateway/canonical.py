@@ -33,6 +33,13 @@ class OutputType(enum.StrEnum):
     FILE = "file"
 
 
+class Operation(enum.StrEnum):
+    """What a provider call does. An adapter performs an operation with the method of the same
+    name (`generate(req, ctx)`; `edit` next), and the executor skips deployments without it."""
+
+    GENERATE = "generate"
+
+
 class Resolution(enum.StrEnum):
     R1K = "1K"
     R2K = "2K"

@@ -14,7 +14,7 @@ import enum
 import time
 from dataclasses import dataclass
 
-from gateway.canonical import ImageRequest
+from gateway.canonical import ImageRequest, Operation
 from gateway.config import ModelConfig
 from gateway.merge import FinishedImage, Result, merge
 from gateway.metrics import IMAGES_GENERATED
@@ -23,12 +23,6 @@ from gateway.routing.executor import Router, execute
 from gateway.runtime import Runtime
 
 __all__ = ["Delivery", "FinishedImage", "Job", "Operation", "Result", "Route", "run"]
-
-
-class Operation(enum.StrEnum):
-    """What the providers are asked to do (`edit` comes next; the chain is filtered by capability)."""
-
-    GENERATE = "generate"
 
 
 class Delivery(enum.StrEnum):
@@ -67,6 +61,7 @@ async def run(runtime: Runtime, job: Job, *, router: Router, sink: Sink | None =
         request_id=job.request_id,
         deadline=time.monotonic() + budget,
         router=router,
+        operation=job.operation,
         sink=sink,
     )
     result = await merge(job.request_id, job.request, outcomes)

@@ -11,7 +11,6 @@ Without a sink nothing of this runs and `ctx.report` stays None, so adapters mak
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.canonical import CallContext, ImageRequest, ProviderResult, Update
@@ -20,6 +19,7 @@ from gateway.routing.plan import Shard
 
 if TYPE_CHECKING:
     from gateway.routing.executor import ShardOutcome
+    from gateway.routing.strategy import Call
 
 # Failures the policy would retry (or fall back on freely). Once the provider has reported progress
 # or a preview the work has started and may be billed (spec/routing-policy.md, "a streamed call that
@@ -38,10 +38,9 @@ class Sink(Protocol):
     async def shard_done(self, shard: Shard, outcomes: list[ShardOutcome]) -> None: ...
 
 
-Call = Callable[[ImageRequest, CallContext], Awaitable[ProviderResult]]
-
-
-async def reported_call(call: Call, req: ImageRequest, ctx: CallContext, shard: Shard, provider: str, sink: Sink) -> ProviderResult:
+async def reported_call(
+    call: Call, req: ImageRequest, ctx: CallContext, shard: Shard, provider: str, sink: Sink
+) -> ProviderResult:
     """`call` with `ctx.report` forwarding to `sink`, the attempt announced and its failure told."""
     started = False  # the call reported progress or a preview: work began upstream
 

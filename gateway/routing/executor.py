@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from gateway import finishing, metrics
-from gateway.canonical import CallContext, ImageRequest, ProviderResult
+from gateway.canonical import CallContext, ImageRequest, Operation, ProviderResult
 from gateway.config import RoutingConfig
 from gateway.errors import FailureClass, ProviderError
 from gateway.routing.alerts import OperatorAlerts
@@ -30,7 +30,7 @@ from gateway.routing.gate import ConcurrencyGate, LocalGate
 from gateway.routing.plan import Shard, plan_shards
 from gateway.routing.policy import counts_for_breaker, may_fall_back
 from gateway.routing.retry import RetryBudget, RetryEnv, Sleep, call_with_retries
-from gateway.routing.strategy import candidates
+from gateway.routing.strategy import candidates, capable, operation_of
 from gateway.runtime import Deployment, Runtime
 
 log = logging.getLogger("imagegate.routing")
@@ -108,6 +108,7 @@ class _Run:
     retry: RetryEnv
     request_id: str
     deadline: float
+    operation: Operation = Operation.GENERATE
     sink: Sink | None = None
 
 
@@ -119,17 +120,20 @@ async def execute(
     request_id: str,
     deadline: float,
     router: Router | None = None,
+    operation: Operation = Operation.GENERATE,
     sink: Sink | None = None,
 ) -> list[ShardOutcome]:
     """Every shard's outcome (remainders included), in image order. With a `sink`, progress and
     attempts are reported as they happen (gateway/routing/events.py)."""
     router = router or Router.local(runtime.config)
-    chain = candidates(runtime, slug, router.rng)
+    routes = candidates(runtime, slug, router.rng)
+    chain = capable(routes, operation)
     if not chain:
-        error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, runtime.why_unavailable(slug))
+        why = f"no route of {slug!r} can {operation.value}" if routes else runtime.why_unavailable(slug)
+        error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, why)
         return [ShardOutcome(shard=Shard(0, 0, req), error=error, failures=[error])]
     retry = RetryEnv(config=runtime.config.retry, budget=router.budget, rng=router.rng, sleep=router.sleep)
-    run = _Run(runtime, router, retry, request_id, deadline, sink)
+    run = _Run(runtime, router, retry, request_id, deadline, operation, sink)
     # Shards small enough for every deployment in the chain, so any of them can take over any shard
     # (images are billed per image, so smaller calls cost the same; they run concurrently).
     max_n = min(d.adapter.capabilities(d.config.model).max_n for d in chain)
@@ -290,10 +294,11 @@ async def _call(deployment: Deployment, shard: Shard, ctx: CallContext, run: _Ru
         timeout = ctx.remaining() if per_attempt is None else min(ctx.remaining(), per_attempt)
         try:
             async with asyncio.timeout(timeout):
+                call = operation_of(deployment, run.operation)
+                assert call is not None  # the chain was filtered by capability
                 if run.sink is None:
-                    result = await deployment.adapter.generate(req, ctx)
+                    result = await call(req, ctx)
                 else:
-                    call = deployment.adapter.generate
                     result = await reported_call(call, req, ctx, shard, deployment.provider, run.sink)
         except ProviderError:
             raise
