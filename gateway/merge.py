@@ -1,20 +1,12 @@
-"""Merge shard outcomes into one neutral Result: renumber images, transcode, pick the error.
-
-A request that produced no image raises the GatewayError that reflects the most meaningful
-failure; some images -> a Result with a `shortfall` (the wire's `status: partial` + `error`); all
--> no shortfall (`completed`). Nothing here is a wire type: gateway/responders.py encodes a Result
-as JSON, a file or the SSE `completed` event.
-"""
+"""What the merge of shard outcomes (gateway/generation.py `finish`) needs besides the images:
+the client-facing error for failures (`error_for`) and the provider body fit for a response
+(`scrub`)."""
 
 from __future__ import annotations
 
-import binascii
 import re
-import time
-from dataclasses import dataclass
 
-from gateway import finishing, imaging, upstream
-from gateway.canonical import ImageRequest
+from gateway import upstream
 from gateway.errors import (
     ContentPolicyViolation,
     FailureClass,
@@ -27,123 +19,7 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.routing.executor import GATEWAY, AttemptRecord, ShardOutcome
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedImage:
-    index: int
-    data: bytes  # empty when the provider's base64 passes through untouched (`b64`)
-    info: imaging.ImageInfo
-    seed: int | None
-    provider: str
-    b64: str | None = None
-
-    def image_bytes(self) -> bytes:
-        return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Shortfall:
-    """Why a partial result has fewer images than asked (the wire's `error` of `status: partial`)."""
-
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What a generation produced, before any endpoint encodes it."""
-
-    request_id: str
-    created: int  # unix seconds
-    images: list[FinishedImage]  # numbered 0.., at most the `n` asked for
-    shortfall: Shortfall | None  # None: every image asked for was produced
-    provider: str  # the one provider of the images, or "mixed"
-    model: str  # the one provider model, or "mixed"
-    raw: dict[str, object]  # scrubbed provider bodies (one call's, or {"calls": [...]})
-    attempts: list[AttemptRecord]
-    warnings: list[str]
-    cost: float | None = None  # reserved for budgets (not computed yet)
-
-
-async def merge(request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]) -> Result:
-    images: list[FinishedImage] = []
-    warnings: list[str] = []
-    raws: list[dict[str, object]] = []
-    failures: list[ProviderError] = []
-    for outcome in sorted(outcomes, key=lambda o: o.shard.index):
-        if outcome.result is None or outcome.deployment is None:
-            failures.extend(outcome.failures or ([outcome.error] if outcome.error else []))
-            continue
-        raw = scrub(outcome.result.raw)
-        assert isinstance(raw, dict)
-        raws.append(raw)
-        warnings.extend(w for w in outcome.result.warnings if w not in warnings)
-        images.extend(await _finished(outcome, req, len(images), failures))
-    attempts = [attempt for outcome in outcomes for attempt in outcome.attempts]
-    if not images:
-        raise error_for(failures)
-    first = next(o for o in sorted(outcomes, key=lambda o: o.shard.index) if o.deployment is not None)
-    assert first.deployment is not None
-    return Result(
-        request_id=request_id,
-        created=int(time.time()),
-        images=images[: req.n],
-        shortfall=_shortfall(req.n, len(images), failures),
-        provider=_one_or_mixed({image.provider for image in images[: req.n]}, first.deployment.provider),
-        model=_one_or_mixed(
-            {o.deployment.config.model for o in outcomes if o.result is not None and o.deployment},
-            first.deployment.config.model,
-        ),
-        raw=raws[0] if len(raws) == 1 else {"calls": raws},
-        attempts=attempts,
-        warnings=warnings,
-    )
-
-
-async def finished_images(outcome: ShardOutcome, first_index: int) -> list[FinishedImage]:
-    """One shard outcome's images numbered from `first_index`, as the merge will number them when
-    every earlier shard produced all of its own (the SSE `image` events, before the merge)."""
-    if outcome.result is None or outcome.deployment is None:
-        return []
-    return await _finished(outcome, outcome.shard.request, first_index, [])
-
-
-async def _finished(
-    outcome: ShardOutcome, req: ImageRequest, first_index: int, failures: list[ProviderError]
-) -> list[FinishedImage]:
-    assert outcome.result is not None and outcome.deployment is not None
-    provider = outcome.deployment.provider
-    images: list[FinishedImage] = []
-    # Normally checked already, inside the attempt (finishing.check_result); extras never decoded.
-    for provider_image in outcome.result.images[: outcome.shard.request.n]:
-        try:
-            image = await finishing.check_image(provider, provider_image, req)
-        except ProviderError as exc:
-            failures.append(exc)
-            continue
-        index = first_index + len(images)
-        images.append(FinishedImage(index, image.data, image.info, image.seed, provider, image.b64))
-    return images
-
-
-def _one_or_mixed(names: set[str], fallback: str) -> str:
-    """`provider` / `model` of the answer: the one name, or "mixed" when the images came from several
-    (spec/image-generate.md; each image's provider is in `attempts` and the X-Provider header)."""
-    return "mixed" if len(names) > 1 else next(iter(names), fallback)
-
-
-def _shortfall(wanted: int, produced: int, failures: list[ProviderError]) -> Shortfall | None:
-    """The `error` of a `partial` response (None when every image was produced)."""
-    missing = wanted - produced
-    if missing <= 0:
-        return None
-    cause = (
-        error_for(failures) if failures else UpstreamError("provider returned fewer images than requested")
-    )
-    return Shortfall(code=cause.error_code, message=f"{missing} of {wanted} images failed: {cause.message}")
-
+from gateway.routing.executor import GATEWAY
 
 _SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
 

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Response
 
 from gateway.canonical import OutputFormat
-from gateway.merge import FinishedImage, Result
+from gateway.generation import FinishedImage, Result
 from gateway.routing.executor import AttemptRecord
 from gateway.schemas import Attempt, ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
 

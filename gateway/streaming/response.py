@@ -22,7 +22,7 @@ from gateway.metrics import EDGE_REJECTIONS
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.streaming.events import HEARTBEAT, StreamEvent, frame
-from gateway.streaming.producer import Emit, produce
+from gateway.streaming.sink import Emit, produce
 
 log = logging.getLogger("imagegate.streaming")
 

@@ -19,7 +19,7 @@ from gateway.canonical import (
 )
 from gateway.config import parse_config
 from gateway.errors import FailureClass, ProviderError
-from gateway.merge import FinishedImage, merge
+from gateway.generation import FinishedImage, finish
 from gateway.responders import generate_response
 from gateway.routing.executor import Router, ShardOutcome, execute
 from gateway.runtime import Runtime
@@ -131,5 +131,5 @@ async def merged(
     request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]
 ) -> tuple[GenerateResponse, list[FinishedImage]]:
     """The merge as the JSON endpoint answers it: the neutral Result encoded by the responder."""
-    result = await merge(request_id, req, outcomes)
+    result = await finish(request_id, req, outcomes)
     return generate_response(result), result.images

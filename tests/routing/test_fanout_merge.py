@@ -16,7 +16,7 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.merge import error_for, merge, scrub
+from gateway.merge import error_for, scrub
 from tests.routing.helpers import FakeAdapter, merged, router_for, run, runtime_with
 
 ROUTING = """
@@ -71,7 +71,7 @@ async def test_nothing_produced_raises_the_mapped_error() -> None:
     runtime = runtime_with(ROUTING, {"a": a, "b": b})
     outcomes = await run(runtime, router_for(runtime))
     with pytest.raises(ContentPolicyViolation):
-        await merge("req-3", ImageRequest(model="m", prompt="a cat"), outcomes)
+        await merged("req-3", ImageRequest(model="m", prompt="a cat"), outcomes)
 
 
 def _e(failure: FailureClass, retry_after: float | None = None) -> ProviderError:

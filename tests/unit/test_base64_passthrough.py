@@ -12,7 +12,7 @@ from PIL import Image, PngImagePlugin
 from gateway import finishing, imaging, upstream
 from gateway.canonical import ImageRequest, OutputFormat, OutputType, ProviderImage
 from gateway.errors import FailureClass, ProviderError
-from gateway.merge import FinishedImage
+from gateway.generation import FinishedImage
 from gateway.responders import image_object
 
 

@@ -25,6 +25,7 @@ from gateway.canonical import (
     ProviderResult,
 )
 from gateway.errors import FailureClass, ProviderError
+from gateway.generation import finish
 from gateway.http_client import build_client
 from gateway.responders import generate_response
 from gateway.routing.executor import ShardOutcome
@@ -168,7 +169,7 @@ async def test_extra_images_are_dropped_before_any_decoding(monkeypatch: pytest.
         images=[ProviderImage(data=png())] * 300, raw={"data": [{"b64_json": "<elided>"}] * 300}
     )
     outcome = ShardOutcome(shard=Shard(0, 0, req), result=result, deployment=_deployment())
-    result = await merge.merge("r", req, [outcome])
+    result = await finish("r", req, [outcome])
     response, images = generate_response(result), result.images
     assert len(images) == 1 and len(encoded) == 1
     assert len(response.provider_metadata.raw["data"]) == merge.RAW_MAX_ITEMS + 1

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from gateway import imaging
 from gateway.canonical import PreviewImage, ProgressUpdate
 from gateway.errors import FailureClass, GatewayError, ProviderError
-from gateway.generation import Job, run
-from gateway.merge import finished_images
+from gateway.generation import Job, finished_images, run
 from gateway.responders import data_url, generate_response, image_object
 from gateway.routing.executor import Router, ShardOutcome
 from gateway.routing.plan import Shard
