@@ -17,6 +17,8 @@ import enum
 import time
 from dataclasses import dataclass
 
+import msgspec
+
 from gateway import finishing, imaging
 from gateway.canonical import ImageRequest, Operation
 from gateway.config import ModelConfig
@@ -38,16 +40,14 @@ class Delivery(enum.StrEnum):
     SSE = "sse"
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(msgspec.Struct, frozen=True):
     """The served model a request resolved to (once, at admission)."""
 
     slug: str  # canonical name: metric label, limits key, routing table key
     model: ModelConfig
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(msgspec.Struct, frozen=True):
     operation: Operation
     request: ImageRequest  # the canonical inputs: what to make
     delivery: Delivery
@@ -88,16 +88,14 @@ class FinishedImage:
         return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Shortfall:
+class Shortfall(msgspec.Struct, frozen=True):
     """Why a partial result has fewer images than asked (the wire's `error` of `status: partial`)."""
 
     code: str
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(msgspec.Struct, frozen=True):
     """What a generation produced, before any endpoint encodes it."""
 
     request_id: str

@@ -14,7 +14,7 @@ Validation and model resolution come before authentication, so a malformed reque
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from gateway.api.metrics import set_metrics_model
 from gateway.api.types import HttpRequest
@@ -27,8 +27,7 @@ from gateway.runtime import Runtime
 from gateway.services import Services
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(msgspec.Struct, frozen=True):
     route: Route
     principal: Principal
 

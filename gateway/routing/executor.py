@@ -11,7 +11,6 @@ request (client disconnect) cancels every outstanding upstream call and leaves n
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -76,8 +75,7 @@ class Router:
         self.budget.configure(config.retry)
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
+class AttemptRecord(msgspec.Struct, frozen=True, kw_only=True):
     """One call (or breaker skip) on a shard, as the router saw it; the responders put it on the
     wire (`provider_metadata.attempts`), the router never builds a public type."""
 
@@ -217,7 +215,7 @@ def _renumbered(outcomes: list[ShardOutcome]) -> list[ShardOutcome]:
     ordered = sorted(outcomes, key=lambda o: o.shard.first_image)
     renumbered = []
     for index, outcome in enumerate(ordered):
-        attempts = [dataclasses.replace(a, shard=index) for a in outcome.attempts]
+        attempts = [msgspec.structs.replace(a, shard=index) for a in outcome.attempts]
         shard = Shard(index, outcome.shard.first_image, outcome.shard.request)
         renumbered.append(
             ShardOutcome(shard, outcome.result, outcome.deployment, outcome.error, attempts, outcome.failures)
