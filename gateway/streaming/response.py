@@ -1,6 +1,7 @@
 """The `text/event-stream` response: frames events, sends heartbeats, stops work on disconnect.
 
-The producer runs as its own task and hands events over through a queue. The body iterator numbers
+The producer (gateway/streaming/sink.py `produce`: the one pipeline with the SSE sink attached)
+runs as its own task and hands events over through a queue. The body iterator numbers
 them (`id:` 1, 2, …), writes a `: heartbeat` comment whenever nothing was sent for
 `heartbeat_seconds`, and ends after the terminal event. Litestar's streaming response listens for
 `http.disconnect` and cancels the iterator; the iterator then cancels the producer task, which
