@@ -7,14 +7,14 @@ or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metr
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import ClassVar, Protocol, TypeGuard, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar, Protocol, TypeVar
 
 import httpx
 import msgspec
 
 from gateway import upstream
-from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult, StreamUpdate
+from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult
 from gateway.errors import ProviderError
 
 
@@ -23,25 +23,16 @@ class ImageAdapter(Protocol):
 
     def capabilities(self, provider_model: str) -> Capabilities: ...
 
-    async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult: ...
+    async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """One call. When `ctx.report` is set (a streamed request) and the provider can report
+        progress or previews, ask for them and pass each to `ctx.report`; the result and the
+        failure contract are the same either way. Cancellation must stop the upstream work (close
+        the provider stream, stop polling, interrupt the job if it is ours)."""
+        ...
 
     async def aclose(self) -> None: ...
 
 
-class StreamingImageAdapter(ImageAdapter, Protocol):
-    """Optional: an adapter whose provider reports progress or previews while it works.
-
-    `generate_stream` yields ProgressUpdate / PreviewImage items and then exactly one ProviderResult,
-    which is the last item. Same failure contract as `generate` (typed ProviderError). Closing the
-    iterator (or cancelling its consumer) must stop the upstream work: close the provider stream,
-    stop polling, interrupt the job if it is ours.
-    """
-
-    def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]: ...
-
-
-def supports_streaming(adapter: ImageAdapter) -> TypeGuard[StreamingImageAdapter]:
-    return callable(getattr(adapter, "generate_stream", None))
 
 
 class AdapterSettingsError(ValueError):

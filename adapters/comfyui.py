@@ -14,7 +14,7 @@ import copy
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ import httpx
 from adapters import comfyui_ws, polling
 from adapters.base import AdapterSettingsError
 from gateway import upstream
-from gateway.canonical import CallContext, ImageRequest, ProviderImage, ProviderResult, StreamUpdate
+from gateway.canonical import CallContext, ImageRequest, ProviderImage, ProviderResult
 from gateway.errors import FailureClass, ProviderError
 
 if TYPE_CHECKING:
@@ -117,15 +117,13 @@ class ComfyBackend:
     async def generate(
         self, req: ImageRequest, ctx: CallContext, fields: dict[str, Any], warnings: list[str]
     ) -> ProviderResult:
+        """With `ctx.report`: progress and previews from the websocket (comfyui_ws), then the
+        images fetched the same way."""
+        if ctx.report is not None:
+            return await comfyui_ws.run_prompt(self, req, ctx, fields, warnings, ctx.report)
         graph, seed, dropped = self.prepare(req, ctx, fields)
         queued = await self._queue(graph, ctx)
         return await self.finish(queued, seed, ctx, warnings + dropped)
-
-    def generate_stream(
-        self, req: ImageRequest, ctx: CallContext, fields: dict[str, Any], warnings: list[str]
-    ) -> AsyncIterator[StreamUpdate]:
-        """Progress and previews from the websocket, then the images as `generate` fetches them."""
-        return comfyui_ws.stream_prompt(self, req, ctx, fields, warnings)
 
     def prepare(
         self, req: ImageRequest, ctx: CallContext, fields: dict[str, Any]

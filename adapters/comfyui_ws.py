@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 import msgspec
 
-from gateway.canonical import CallContext, ImageRequest, PreviewImage, ProgressUpdate, StreamUpdate
+from gateway.canonical import CallContext, ImageRequest, PreviewImage, ProgressUpdate, ProviderResult, Report
 
 if TYPE_CHECKING:
     from adapters.comfyui import ComfyBackend
@@ -112,9 +112,14 @@ def ws_url(base_url: str, client_id: str) -> str:
     return str(url.copy_with(scheme=scheme, params={"clientId": client_id}))
 
 
-async def stream_prompt(
-    backend: ComfyBackend, req: ImageRequest, ctx: CallContext, fields: dict[str, Any], warnings: list[str]
-) -> AsyncIterator[StreamUpdate]:
+async def run_prompt(
+    backend: ComfyBackend,
+    req: ImageRequest,
+    ctx: CallContext,
+    fields: dict[str, Any],
+    warnings: list[str],
+    report: Report,
+) -> ProviderResult:
     """Open the websocket first (so no message is missed), queue the prompt under its client id,
     relay progress and previews until it ends, then fetch the images like `generate`.
 
@@ -132,7 +137,7 @@ async def stream_prompt(
     try:
         if ws is not None:
             async for update in _follow(ws, tracker):
-                yield update
+                report(update)
     except asyncio.CancelledError:
         if not tracker.done:
             await backend.withdraw(tracker.prompt_id, ctx, running=tracker.started)
@@ -141,7 +146,7 @@ async def stream_prompt(
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
-    yield await backend.finish(queued, seed, ctx, warnings + dropped)
+    return await backend.finish(queued, seed, ctx, warnings + dropped)
 
 
 async def _follow(ws: WebSocket, tracker: PromptTracker) -> AsyncIterator[ProgressUpdate | PreviewImage]:

@@ -8,7 +8,7 @@ arrive as HTTP 200 bodies and become typed failures here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -17,16 +17,15 @@ import msgspec
 
 from adapters import polling
 from adapters.base import check_base_url, decode_options, decode_settings, dropped, with_seed
-from adapters.streams import Report, progress_fraction, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
     Capabilities,
     ImageRequest,
     OutputFormat,
+    ProgressUpdate,
     ProviderImage,
     ProviderResult,
-    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -266,17 +265,9 @@ class FluxAdapter:
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-        return await self._generate(req, ctx, None)
-
-    def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
-        """Progress from each poll's `progress` (0..1, as steps of 100); no previews."""
-
-        async def call(report: Report) -> ProviderResult:
-            return await self._generate(req, ctx, report)
-
-        return with_updates(call)
-
-    async def _generate(self, req: ImageRequest, ctx: CallContext, report: Report | None) -> ProviderResult:
+        """Submit, poll, download. With `ctx.report`: progress from each poll's `progress` (0..1,
+        as steps of 100); no previews."""
+        report = ctx.report
         body, warnings = encode_request(
             with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
@@ -380,3 +371,7 @@ def _poll_tolerated(exc: ProviderError) -> bool:
     return exc.failure in _POLL_TOLERATED
 
 
+def progress_fraction(fraction: float, *, total_steps: int = 100) -> ProgressUpdate:
+    """BFL's 0..1 progress as steps out of `total_steps`."""
+    clamped = min(1.0, max(0.0, fraction))
+    return ProgressUpdate(step=round(clamped * total_steps), total_steps=total_steps)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -26,7 +26,6 @@ from adapters.base import (
     decode_settings,
     with_seed,
 )
-from adapters.streams import Report, with_updates
 from gateway import sizing, upstream
 from gateway.canonical import (
     CallContext,
@@ -36,7 +35,6 @@ from gateway.canonical import (
     ProviderImage,
     ProviderResult,
     Quality,
-    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -254,30 +252,22 @@ class LocalDiffusionAdapter:
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """With `ctx.report`: ComfyUI relays progress + previews from its websocket; A1111 polls
+        /sdapi/v1/progress while our txt2img runs (jobs serialised per server, so the global
+        progress is ours)."""
         if self._comfy is not None:
             fields, warnings = self._comfy_inputs(req, ctx)
             return await self._comfy.generate(req, ctx, fields, warnings)
         async with self._serial:
-            return await self._txt2img(req, ctx)
-
-    def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
-        """ComfyUI: progress + previews from its websocket. A1111: /sdapi/v1/progress polled while
-        our txt2img runs (jobs serialised per server, so the global progress is ours)."""
-        if self._comfy is not None:
-            fields, warnings = self._comfy_inputs(req, ctx)
-            return self._comfy.generate_stream(req, ctx, fields, warnings)
-
-        async def call(report: Report) -> ProviderResult:
-            async with self._serial:
-                return await a1111_progress.follow(
-                    self._txt2img(req, ctx),
-                    self._progress,
-                    interval=self._settings.poll_interval_seconds,
-                    report=report,
-                    previews=self._settings.stream_previews,
-                )
-
-        return with_updates(call)
+            if ctx.report is None:
+                return await self._txt2img(req, ctx)
+            return await a1111_progress.follow(
+                self._txt2img(req, ctx),
+                self._progress,
+                interval=self._settings.poll_interval_seconds,
+                report=ctx.report,
+                previews=self._settings.stream_previews,
+            )
 
     def _comfy_inputs(self, req: ImageRequest, ctx: CallContext) -> tuple[dict[str, Any], list[str]]:
         if req.n != 1:

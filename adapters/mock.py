@@ -20,7 +20,7 @@ import functools
 import hashlib
 import io
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import httpx
@@ -38,7 +38,7 @@ from gateway.canonical import (
     ProgressUpdate,
     ProviderImage,
     ProviderResult,
-    StreamUpdate,
+    Report,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -109,15 +109,25 @@ class MockAdapter:
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         self.calls += 1
         delay, failure, base_seed = self._draw(req)
+        if ctx.report is not None:
+            return await self._stepped(req, ctx, ctx.report, delay, failure, base_seed)
         if delay > 0:
             await asyncio.sleep(delay)
         if failure is not None:
             raise self._injected_failure(failure)
         return await self._result(req, ctx, base_seed)
 
-    async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
-        self.calls += 1
-        delay, failure, base_seed = self._draw(req)
+    async def _stepped(
+        self,
+        req: ImageRequest,
+        ctx: CallContext,
+        report: Report,
+        delay: float,
+        failure: str | None,
+        base_seed: int,
+    ) -> ProviderResult:
+        """The streamed call: `stream_steps` progress reports (the latency spread over them) and
+        previews of the last `stream_previews` steps; a scripted failure strikes at `fail_at_step`."""
         steps = max(1, self._settings.stream_steps)
         preview_steps = set(range(steps, max(0, steps - self._settings.stream_previews), -1))
         (width, height), _ = _size_for(req, self._settings.max_side)
@@ -128,14 +138,14 @@ class MockAdapter:
                 if step:
                     await asyncio.sleep(delay / steps)
                     self.steps_done += 1
-                yield ProgressUpdate(step=step, total_steps=steps)
+                report(ProgressUpdate(step=step, total_steps=steps))
                 if step in preview_steps:
                     for i in range(req.n):
                         data = await imaging.off_loop(_preview, req, base_seed + i, width, height, step)
-                        yield PreviewImage(index=i, data=data)
+                        report(PreviewImage(index=i, data=data))
             if failure is not None:
                 raise self._injected_failure(failure)
-            yield await self._result(req, ctx, base_seed)
+            return await self._result(req, ctx, base_seed)
         except asyncio.CancelledError:
             self.cancelled += 1
             raise

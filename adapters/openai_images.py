@@ -7,7 +7,7 @@ Azure-style deployments (`auth_header: api-key`, `api_version`). Per-model rules
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -25,7 +25,6 @@ from gateway.canonical import (
     ProviderImage,
     ProviderResult,
     Quality,
-    StreamUpdate,
 )
 from gateway.errors import FailureClass, ProviderError
 
@@ -267,7 +266,11 @@ class OpenAIAdapter:
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """With `ctx.report`, gpt-image streams (`stream` + `partial_images`, one image per call)
+        and reports its previews; other models, or n > 1, make the plain call."""
         family = family_of(ctx.provider_model, self._settings.family)
+        if ctx.report is not None and _FAMILIES[family].native_formats and req.n == 1:
+            return await self._stream(req, ctx, family)
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         url, params, timeout = self._endpoint(ctx)
         response = await upstream.send(
@@ -290,12 +293,8 @@ class OpenAIAdapter:
         images = [await self._image(item) for item in items]
         return ProviderResult(images=images, raw=upstream.raw_view(payload), warnings=warnings)
 
-    async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
-        """gpt-image: `stream` + `partial_images`, one image per call; other models: one final result."""
-        family = family_of(ctx.provider_model, self._settings.family)
-        if not _FAMILIES[family].native_formats or req.n != 1:
-            yield await self.generate(req, ctx)
-            return
+    async def _stream(self, req: ImageRequest, ctx: CallContext, family: str) -> ProviderResult:
+        assert ctx.report is not None
         body, warnings = encode_request(req, model=ctx.provider_model, family=family, options=ctx.options)
         body |= {"stream": True, "partial_images": max(0, min(3, self._settings.partial_images))}
         url, params, timeout = self._endpoint(ctx)
@@ -307,10 +306,9 @@ class OpenAIAdapter:
             params=params,
             timeout=timeout,
         )
-        async for update in openai_stream.stream_image(
-            self._client, self._provider, request, classify_error, warnings
-        ):
-            yield update
+        return await openai_stream.stream_image(
+            self._client, self._provider, request, classify_error, warnings, ctx.report
+        )
 
     async def aclose(self) -> None:
         return None

@@ -3,12 +3,12 @@
 The response is `text/event-stream` (providers.md 1.2): `image_generation.partial_image` events
 carry previews, one `image_generation.completed` event carries the final image, and an object with
 an `error` key means the provider gave up. Streaming takes n = 1 only, so the gateway fans out one
-call per image (`Capabilities.stream_max_n = 1`). Closing the iterator closes the HTTP response.
+call per image (`Capabilities.stream_max_n = 1`). Cancelling the call closes the HTTP response.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ import msgspec
 
 from adapters.sse import iter_sse
 from gateway import upstream
-from gateway.canonical import PreviewImage, ProviderImage, ProviderResult, StreamUpdate
+from gateway.canonical import PreviewImage, ProviderImage, ProviderResult, Report
 from gateway.errors import FailureClass, ProviderError
 
 Classify = Callable[[int, httpx.Headers, bytes], ProviderError]
@@ -41,8 +41,9 @@ async def stream_image(
     request: httpx.Request,
     classify: Classify,
     warnings: list[str],
-) -> AsyncIterator[StreamUpdate]:
-    """Send `request` (a streaming generation) and translate its events."""
+    report: Report,
+) -> ProviderResult:
+    """Send `request` (a streaming generation), report its previews, return its final image."""
     response = await upstream.open_stream(client, provider, request)
     try:
         if response.status_code != 200:
@@ -51,10 +52,10 @@ async def stream_image(
             if message.data == "[DONE]":
                 break
             update = _translate(provider, message.data, warnings)
+            if isinstance(update, ProviderResult):
+                return update
             if update is not None:
-                yield update
-                if isinstance(update, ProviderResult):
-                    return
+                report(update)
     except httpx.HTTPError as exc:
         raise upstream.transport_error(provider, exc, what="stream") from exc
     finally:
@@ -62,7 +63,7 @@ async def stream_image(
     raise ProviderError(provider, FailureClass.AMBIGUOUS, f"{provider} stream ended before the final image")
 
 
-def _translate(provider: str, data: str, warnings: list[str]) -> StreamUpdate | None:
+def _translate(provider: str, data: str, warnings: list[str]) -> PreviewImage | ProviderResult | None:
     try:
         event = _EVENT.decode(data)
     except msgspec.ValidationError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -30,6 +31,13 @@ class OutputFormat(enum.StrEnum):
 class OutputType(enum.StrEnum):
     DATA_URL = "data_url"
     FILE = "file"
+
+
+class Operation(enum.StrEnum):
+    """What a provider call does. An adapter performs an operation with the method of the same
+    name (`generate(req, ctx)`; `edit` next), and the executor skips deployments without it."""
+
+    GENERATE = "generate"
 
 
 class Resolution(enum.StrEnum):
@@ -90,7 +98,7 @@ class ProviderResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProgressUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    """A streaming adapter's progress report. `index` None: every image of this call."""
+    """An adapter's progress report (through `CallContext.report`). `index` None: every image of this call."""
 
     step: int
     total_steps: int | None = None
@@ -98,14 +106,15 @@ class ProgressUpdate(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PreviewImage(msgspec.Struct, frozen=True, kw_only=True):
-    """An intermediate picture from a streaming adapter (any format; advisory only)."""
+    """An intermediate picture from an adapter (any format; advisory only)."""
 
     data: bytes
     index: int = 0  # image index within this call
 
 
-# What `generate_stream` yields: updates, then exactly one ProviderResult as the last item.
-StreamUpdate = ProgressUpdate | PreviewImage | ProviderResult
+Update = ProgressUpdate | PreviewImage
+# Where an adapter reports progress and previews while its call runs; sync and never raising.
+Report = Callable[[Update], None]
 
 
 class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,6 +144,9 @@ class CallContext:
     deadline: float  # absolute, time.monotonic() seconds
     attempt: int = 1
     options: dict[str, object] = field(default_factory=dict)  # per-deployment overrides
+    # Set only when someone listens (a streamed request): an adapter whose provider can report
+    # progress or previews then asks for them and reports each; None means "do the plain call".
+    report: Report | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -1,18 +1,9 @@
-"""Merge shard outcomes into the unified response: renumber images, transcode, pick the error.
-
-A request that produced no image raises the GatewayError that reflects the most meaningful
-failure; some images -> `status: partial` with `error`; all -> `completed`.
-"""
+"""What the merge of shard outcomes (gateway/generation.py `finish`) needs besides the images:
+the client-facing error for failures (`error_for`) and the provider body fit for a response
+(`scrub`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import time
-from dataclasses import dataclass
-
-from gateway import finishing, imaging
-from gateway.canonical import ImageRequest, OutputFormat
 from gateway.errors import (
     GATEWAY,
     ContentPolicyViolation,
@@ -26,110 +17,9 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.routing.executor import ShardOutcome
-from gateway.schemas import ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
-from gateway.upstream.redaction import scrub  # the one redaction home
+from gateway.upstream.redaction import scrub  # the one redaction home (re-exported for the pipeline)
 
-
-@dataclass(frozen=True, slots=True)
-class FinishedImage:
-    index: int
-    data: bytes  # empty when the provider's base64 passes through untouched (`b64`)
-    info: imaging.ImageInfo
-    seed: int | None
-    provider: str
-    b64: str | None = None
-
-    def image_bytes(self) -> bytes:
-        return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
-
-
-async def merge(
-    request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]
-) -> tuple[GenerateResponse, list[FinishedImage]]:
-    images: list[FinishedImage] = []
-    warnings: list[str] = []
-    raws: list[dict[str, object]] = []
-    failures: list[ProviderError] = []
-    for outcome in sorted(outcomes, key=lambda o: o.shard.index):
-        if outcome.result is None or outcome.deployment is None:
-            failures.extend(outcome.failures or ([outcome.error] if outcome.error else []))
-            continue
-        raw = scrub(outcome.result.raw)
-        assert isinstance(raw, dict)
-        raws.append(raw)
-        warnings.extend(w for w in outcome.result.warnings if w not in warnings)
-        provider = outcome.deployment.provider
-        # Normally checked already, inside the attempt (finishing.check_result); extras never decoded.
-        for provider_image in outcome.result.images[: outcome.shard.request.n]:
-            try:
-                image = await finishing.check_image(provider, provider_image, req)
-            except ProviderError as exc:
-                failures.append(exc)
-                continue
-            images.append(FinishedImage(len(images), image.data, image.info, image.seed, provider, image.b64))
-    attempts = [attempt for outcome in outcomes for attempt in outcome.attempts]
-    if not images:
-        raise error_for(failures)
-    first = next(o for o in sorted(outcomes, key=lambda o: o.shard.index) if o.deployment is not None)
-    assert first.deployment is not None
-    error = _partial_error(req.n, len(images), failures)
-    response = GenerateResponse(
-        id=request_id,
-        created=int(time.time()),
-        status="completed" if error is None else "partial",
-        images=[_image_object(image) for image in images[: req.n]],
-        error=error,
-        provider_metadata=ProviderMetadata(
-            provider=_one_or_mixed({image.provider for image in images[: req.n]}, first.deployment.provider),
-            model=_one_or_mixed(
-                {o.deployment.config.model for o in outcomes if o.result is not None and o.deployment},
-                first.deployment.config.model,
-            ),
-            raw=raws[0] if len(raws) == 1 else {"calls": raws},
-            attempts=attempts,
-            warnings=warnings,
-        ),
-    )
-    return response, images[: req.n]
-
-
-def _one_or_mixed(names: set[str], fallback: str) -> str:
-    """`provider` / `model` of the answer: the one name, or "mixed" when the images came from several
-    (spec/image-generate.md; each image's provider is in `attempts` and the X-Provider header)."""
-    return "mixed" if len(names) > 1 else next(iter(names), fallback)
-
-
-def _partial_error(wanted: int, produced: int, failures: list[ProviderError]) -> ErrorDetail | None:
-    """The `error` of a `partial` response (None when every image was produced)."""
-    missing = wanted - produced
-    if missing <= 0:
-        return None
-    cause = (
-        error_for(failures) if failures else UpstreamError("provider returned fewer images than requested")
-    )
-    return ErrorDetail(code=cause.error_code, message=f"{missing} of {wanted} images failed: {cause.message}")
-
-
-def data_url(data: bytes, fmt: OutputFormat) -> str:
-    return f"data:{fmt.media_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _image_object(image: FinishedImage) -> ImageObject:
-    url = (
-        data_url(image.data, image.info.format)
-        if image.b64 is None
-        else f"data:{image.info.format.media_type};base64,{image.b64}"
-    )
-    return ImageObject(
-        index=image.index,
-        data_url=url,
-        width=image.info.width,
-        height=image.info.height,
-        format=image.info.format,
-        seed=image.seed,
-    )
-
+__all__ = ["error_for", "scrub"]
 
 _SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
 

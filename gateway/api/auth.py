@@ -13,7 +13,7 @@ import msgspec
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 
-from gateway.api.images import client_ip
+from gateway.api.admit import client_ip
 from gateway.api.types import HttpRequest
 from gateway.auth.replay import ISSUED_NONCE_TTL_MS
 from gateway.auth.siwx import SiwxAuthenticator

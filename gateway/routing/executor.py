@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 import msgspec
 
 from gateway import finishing, metrics
-from gateway.canonical import CallContext, ImageRequest, ProviderResult
+from gateway.canonical import CallContext, ImageRequest, Operation, ProviderResult
 from gateway.config import RoutingConfig
 from gateway.errors import GATEWAY, FailureClass, ProviderError
 from gateway.routing.alerts import OperatorAlerts
 from gateway.routing.breaker import BreakerRegistry, Clock
+from gateway.routing.events import Sink, reported_call
 from gateway.routing.gate import ConcurrencyGate, LocalGate
 from gateway.routing.plan import Shard, plan_shards
 from gateway.routing.policy import counts_for_breaker, may_fall_back
 from gateway.routing.retry import RetryBudget, RetryEnv, Sleep, call_with_retries
-from gateway.routing.strategy import candidates
+from gateway.routing.strategy import candidates, capable, operation_of
 from gateway.runtime import Deployment, Runtime
-from gateway.schemas import Attempt
 
 log = logging.getLogger("imagegate.routing")
 
@@ -74,13 +74,27 @@ class Router:
         self.budget.configure(config.retry)
 
 
+class AttemptRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One call (or breaker skip) on a shard, as the router saw it; the responders put it on the
+    wire (`provider_metadata.attempts`), the router never builds a public type."""
+
+    deployment: str
+    provider: str
+    model: str
+    shard: int
+    outcome: str  # "ok" or a FailureClass value
+    status: int | None = None
+    latency_ms: float = 0.0
+    message: str | None = None
+
+
 @dataclass(slots=True)
 class ShardOutcome:
     shard: Shard
     result: ProviderResult | None = None
     deployment: Deployment | None = None
     error: ProviderError | None = None  # the failure that ended the shard (None on success)
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: list[AttemptRecord] = field(default_factory=list)
     failures: list[ProviderError] = field(default_factory=list)  # each deployment's final failure
 
 
@@ -91,6 +105,8 @@ class _Run:
     retry: RetryEnv
     request_id: str
     deadline: float
+    operation: Operation = Operation.GENERATE
+    sink: Sink | None = None
 
 
 async def execute(
@@ -101,17 +117,24 @@ async def execute(
     request_id: str,
     deadline: float,
     router: Router | None = None,
+    operation: Operation = Operation.GENERATE,
+    sink: Sink | None = None,
 ) -> list[ShardOutcome]:
+    """Every shard's outcome (remainders included), in image order. With a `sink`, progress and
+    attempts are reported as they happen (gateway/routing/events.py)."""
     router = router or Router.local(runtime.config)
-    chain = candidates(runtime, slug, router.rng)
+    routes = candidates(runtime, slug, router.rng)
+    chain = capable(routes, operation)
     if not chain:
-        error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, runtime.why_unavailable(slug))
+        why = f"no route of {slug!r} can {operation.value}" if routes else runtime.why_unavailable(slug)
+        error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, why)
         return [ShardOutcome(shard=Shard(0, 0, req), error=error, failures=[error])]
     retry = RetryEnv(config=runtime.config.retry, budget=router.budget, rng=router.rng, sleep=router.sleep)
-    run = _Run(runtime, router, retry, request_id, deadline)
+    run = _Run(runtime, router, retry, request_id, deadline, operation, sink)
     # Shards small enough for every deployment in the chain, so any of them can take over any shard
     # (images are billed per image, so smaller calls cost the same; they run concurrently).
-    shards = plan_shards(req, min(d.adapter.capabilities(d.config.model).max_n for d in chain))
+    max_n = min(d.adapter.capabilities(d.config.model).max_n for d in chain)
+    shards = plan_shards(req, max_n, group=None if sink is None else _stream_group(runtime, slug))
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(_run_shard(shard, chain, run)) for shard in shards]
     outcomes = [outcome for task in tasks for outcome in task.result()]
@@ -139,7 +162,20 @@ async def _run_shard(shard: Shard, chain: list[Deployment], run: _Run) -> list[S
         outcomes.append(rest)
         log.info("%s; asking the next deployment for the rest", shortfall.message)
         position = await _walk_chain(rest, chain, position + 1, run)
+    if run.sink is not None:
+        await run.sink.shard_done(shard, outcomes)
     return outcomes
+
+
+def _stream_group(runtime: Runtime, slug: str) -> int | None:
+    """Images per call when progress is reported: the first deployment's `stream_max_n` (gpt-image
+    streams one image per call) — a routing-file fact, so every streamed request plans alike."""
+    deployments = runtime.deployments(slug)
+    if not deployments:
+        return None
+    primary = deployments[0]
+    caps = primary.adapter.capabilities(primary.config.model)
+    return min(caps.max_n, caps.stream_max_n or caps.max_n)
 
 
 async def _walk_chain(outcome: ShardOutcome, chain: list[Deployment], start: int, run: _Run) -> int | None:
@@ -187,7 +223,7 @@ def _renumbered(outcomes: list[ShardOutcome]) -> list[ShardOutcome]:
 
 
 async def _try_deployment(
-    deployment: Deployment, shard: Shard, run: _Run, attempts: list[Attempt]
+    deployment: Deployment, shard: Shard, run: _Run, attempts: list[AttemptRecord]
 ) -> ProviderResult:
     limit = run.deadline
     if deployment.timeouts.total_seconds is not None:
@@ -207,7 +243,7 @@ async def _try_deployment(
 
 
 async def _attempt(
-    deployment: Deployment, shard: Shard, run: _Run, number: int, attempts: list[Attempt], limit: float
+    deployment: Deployment, shard: Shard, run: _Run, number: int, attempts: list[AttemptRecord], limit: float
 ) -> ProviderResult:
     breakers = run.router.breakers
     if not breakers.allow(deployment.label):
@@ -228,7 +264,7 @@ async def _attempt(
         options=deployment.config.options,
     )
     try:
-        result = await _call(deployment, shard.request, ctx, run)
+        result = await _call(deployment, shard, ctx, run)
     except ProviderError as exc:
         if exc.failure in (FailureClass.CAPACITY, FailureClass.DEADLINE):
             breakers.release(deployment.label)  # says nothing about the provider's health
@@ -245,7 +281,8 @@ async def _attempt(
     return result
 
 
-async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run: _Run) -> ProviderResult:
+async def _call(deployment: Deployment, shard: Shard, ctx: CallContext, run: _Run) -> ProviderResult:
+    req = shard.request
     _check_time(deployment, ctx, run)
     wait = min(deployment.provider_config.lease_wait_seconds, ctx.remaining())
     async with run.router.gate.lease(deployment.label, limit=deployment.max_concurrency, wait_seconds=wait):
@@ -254,7 +291,12 @@ async def _call(deployment: Deployment, req: ImageRequest, ctx: CallContext, run
         timeout = ctx.remaining() if per_attempt is None else min(ctx.remaining(), per_attempt)
         try:
             async with asyncio.timeout(timeout):
-                result = await deployment.adapter.generate(req, ctx)
+                call = operation_of(deployment, run.operation)
+                assert call is not None  # the chain was filtered by capability
+                if run.sink is None:
+                    result = await call(req, ctx)
+                else:
+                    result = await reported_call(call, req, ctx, shard, deployment.provider, run.sink)
         except ProviderError as exc:
             # Adapters name their kind ("openai"); routing, alerts and metrics know the deployment's
             # provider ("azure-east"): stamped here, once, for every failure an adapter raises.
@@ -291,13 +333,13 @@ def _check_time(deployment: Deployment, ctx: CallContext, run: _Run) -> None:
 
 def _record(
     deployment: Deployment, shard: Shard, started: float | None, error: ProviderError | None
-) -> Attempt:
+) -> AttemptRecord:
     outcome = "ok" if error is None else error.failure.value
     latency = 0.0 if started is None else time.perf_counter() - started
     if started is not None:  # a real call, not a breaker skip (those show in imagegate_circuit_state)
         metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
         metrics.UPSTREAM_LATENCY.labels(deployment.provider, deployment.label).observe(latency)
-    return Attempt(
+    return AttemptRecord(
         deployment=deployment.label,
         provider=deployment.provider,
         model=deployment.config.model,

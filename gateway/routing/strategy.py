@@ -6,15 +6,20 @@
   and the rest of the group is the fallback chain. The RNG is injected (seeded in tests).
 - then each of `fallback_models`, with its own strategy (cross-model fallback, e.g. flux-pro ->
   dall-e-3); a deployment already in the chain is not tried twice.
+- `capable` keeps the deployments whose adapter performs the request's operation.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from itertools import groupby
 
+from gateway.canonical import CallContext, ImageRequest, Operation, ProviderResult
 from gateway.config import ModelConfig
 from gateway.runtime import Deployment, Runtime
+
+Call = Callable[[ImageRequest, CallContext], Awaitable[ProviderResult]]
 
 
 def candidates(runtime: Runtime, slug: str, rng: random.Random) -> list[Deployment]:
@@ -32,6 +37,17 @@ def candidates(runtime: Runtime, slug: str, rng: random.Random) -> list[Deployme
                 seen.add(deployment.label)
                 chain.append(deployment)
     return chain
+
+
+def capable(chain: list[Deployment], operation: Operation) -> list[Deployment]:
+    """The deployments that can perform `operation` (every adapter generates; editing is optional)."""
+    return [d for d in chain if operation_of(d, operation) is not None]
+
+
+def operation_of(deployment: Deployment, operation: Operation) -> Call | None:
+    """The adapter method that performs `operation`, or None when this adapter lacks it."""
+    method: Call | None = getattr(deployment.adapter, operation.value, None)
+    return method if callable(method) else None
 
 
 def order(deployments: list[Deployment], model: ModelConfig, rng: random.Random) -> list[Deployment]:

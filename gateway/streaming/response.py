@@ -1,6 +1,7 @@
 """The `text/event-stream` response: frames events, sends heartbeats, stops work on disconnect.
 
-The producer runs as its own task and hands events over through a queue. The body iterator numbers
+The producer (gateway/streaming/sink.py `produce`: the one pipeline with the SSE sink attached)
+runs as its own task and hands events over through a queue. The body iterator numbers
 them (`id:` 1, 2, …), writes a `: heartbeat` comment whenever nothing was sent for
 `heartbeat_seconds`, and ends after the terminal event. Litestar's streaming response listens for
 `http.disconnect` and cancels the iterator; the iterator then cancels the producer task, which
@@ -13,19 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 
 from litestar.response import Stream
 
-from gateway.canonical import ImageRequest
-from gateway.errors import ModelNotFound
+from gateway.generation import Job
 from gateway.metrics import EDGE_REJECTIONS
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
-from gateway.streaming.bridge import Emit
 from gateway.streaming.events import HEARTBEAT, StreamEvent, frame
-from gateway.streaming.producer import StreamJob, produce
+from gateway.streaming.sink import Emit, produce
 
 log = logging.getLogger("imagegate.streaming")
 
@@ -84,23 +82,15 @@ def sse_response(producer: Producer, *, heartbeat_seconds: float, max_buffered_e
     )
 
 
-def stream_generation(
-    runtime: Runtime, req: ImageRequest, *, request_id: str, router: Router | None = None
-) -> Stream:
-    """The SSE response for `req`. An unknown model raises here, before any byte is streamed."""
-    resolved = runtime.config.resolve_model(req.model)
-    if resolved is None:
-        raise ModelNotFound(f"model {req.model!r} is not served here; GET /api/v1/models lists the models")
-    slug, model = resolved
-    budget = model.deadline_seconds or runtime.config.server.request_deadline_seconds
-    job = StreamJob(runtime, req, slug, request_id, time.monotonic() + budget, router)
+def stream_generation(runtime: Runtime, job: Job, *, router: Router) -> Stream:
+    """The SSE response for an admitted `job` (its model resolved: nothing can 404 once streaming)."""
 
-    async def run(emit: Emit) -> None:
-        await produce(job, emit)
+    async def producer(emit: Emit) -> None:
+        await produce(runtime, job, router, emit)
 
     server = runtime.config.server
     return sse_response(
-        run,
+        producer,
         heartbeat_seconds=server.stream_heartbeat_seconds,
         max_buffered_events=server.stream_max_buffered_events,
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from adapters.flux import FluxAdapter
-from gateway.canonical import ImageRequest
+from adapters.flux import FluxAdapter, progress_fraction
+from gateway.canonical import ImageRequest, ProgressUpdate
 from gateway.errors import FailureClass, ProviderError
 from tests.adapters.fakes import SECRET, FakeBFL, ctx, distinct_png, fixture, json_response
 
@@ -159,3 +159,9 @@ async def test_a_poll_answer_of_the_wrong_shape_is_polled_again() -> None:
     result = await generate(fake)
     assert not isinstance(result, ProviderError), result
     assert fake.calls == 1 and fake.polls == 3  # two garbled answers, then Ready
+
+
+def test_progress_fraction() -> None:
+    """BFL's 0..1 `progress` as steps of 100 for `ctx.report` (moved with adapters/streams.py's helper)."""
+    assert progress_fraction(0.4) == ProgressUpdate(step=40, total_steps=100)
+    assert progress_fraction(1.7).step == 100 and progress_fraction(-1).step == 0

@@ -19,8 +19,11 @@ from gateway.canonical import (
 )
 from gateway.config import parse_config
 from gateway.errors import FailureClass, ProviderError
+from gateway.generation import FinishedImage, finish
+from gateway.responders import generate_response
 from gateway.routing.executor import Router, ShardOutcome, execute
 from gateway.runtime import Runtime
+from gateway.schemas import GenerateResponse
 
 Step = FailureClass | str  # a failure class, or "ok"
 
@@ -122,3 +125,11 @@ async def run(
 def trail(outcomes: list[ShardOutcome]) -> list[tuple[str, str]]:
     return [(a.deployment, a.outcome) for o in outcomes for a in o.attempts]
 
+
+
+async def merged(
+    request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]
+) -> tuple[GenerateResponse, list[FinishedImage]]:
+    """The merge as the JSON endpoint answers it: the neutral Result encoded by the responder."""
+    result = await finish(request_id, req, outcomes)
+    return generate_response(result), result.images

@@ -16,9 +16,9 @@ from gateway.errors import (
     UpstreamRateLimited,
     UpstreamTimeout,
 )
-from gateway.merge import error_for, merge
+from gateway.merge import error_for
 from gateway.upstream.redaction import scrub
-from tests.routing.helpers import FakeAdapter, router_for, run, runtime_with
+from tests.routing.helpers import FakeAdapter, merged, router_for, run, runtime_with
 
 ROUTING = """
 providers:
@@ -43,7 +43,7 @@ async def test_shard_failing_on_primary_succeeds_on_fallback_completed() -> None
     runtime = runtime_with(ROUTING, {"a": a, "b": b})
     outcomes = await run(runtime, router_for(runtime), n=4, seed=1)
     req = ImageRequest(model="m", prompt="a cat", n=4, seed=1)
-    response, images = await merge("req-1", req, outcomes)
+    response, images = await merged("req-1", req, outcomes)
     assert response.status == "completed" and response.error is None
     assert [image.index for image in response.images] == [0, 1, 2, 3]
     assert [image.seed for image in response.images] == [1, 2, 3, 4]
@@ -60,7 +60,7 @@ async def test_all_fallbacks_failing_for_one_shard_is_partial() -> None:
     b = FakeAdapter("b", max_n=2, fail_when=_fails_second_shard)
     runtime = runtime_with(ROUTING, {"a": a, "b": b})
     outcomes = await run(runtime, router_for(runtime), n=4, seed=1)
-    response, _ = await merge("req-2", ImageRequest(model="m", prompt="a cat", n=4, seed=1), outcomes)
+    response, _ = await merged("req-2", ImageRequest(model="m", prompt="a cat", n=4, seed=1), outcomes)
     assert response.status == "partial"
     assert [image.seed for image in response.images] == [1, 2]
     assert response.error is not None and response.error.code == "upstream_error"
@@ -72,7 +72,7 @@ async def test_nothing_produced_raises_the_mapped_error() -> None:
     runtime = runtime_with(ROUTING, {"a": a, "b": b})
     outcomes = await run(runtime, router_for(runtime))
     with pytest.raises(ContentPolicyViolation):
-        await merge("req-3", ImageRequest(model="m", prompt="a cat"), outcomes)
+        await merged("req-3", ImageRequest(model="m", prompt="a cat"), outcomes)
 
 
 def _e(failure: FailureClass, retry_after: float | None = None) -> ProviderError:

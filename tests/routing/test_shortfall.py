@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from gateway.canonical import CallContext, ImageRequest, ProviderResult
 from gateway.errors import FailureClass
-from gateway.merge import merge
-from tests.routing.helpers import FakeAdapter, router_for, run, runtime_with
+from tests.routing.helpers import FakeAdapter, merged, router_for, run, runtime_with
 
 ROUTING = """
 providers:
@@ -41,7 +40,7 @@ async def test_missing_images_are_asked_of_the_next_deployment() -> None:
     a, b, c = Short("a", gives=2), FakeAdapter("b"), FakeAdapter("c")
     runtime = runtime_with(ROUTING, {"a": a, "b": b, "c": c})
     outcomes = await run(runtime, router_for(runtime), n=4, seed=1)
-    response, images = await merge("req-1", REQ, outcomes)
+    response, images = await merged("req-1", REQ, outcomes)
     assert [(r.n, r.seed) for r in a.requests] == [(4, 1)]  # never asked again (no retry of a)
     assert [(r.n, r.seed) for r in b.requests] == [(2, 3)]  # the two missing images, their seeds
     assert c.calls == 0
@@ -56,7 +55,7 @@ async def test_a_short_remainder_goes_further_down_the_chain() -> None:
     a, b, c = Short("a", gives=2), Short("b", gives=1), FakeAdapter("c")
     runtime = runtime_with(ROUTING, {"a": a, "b": b, "c": c})
     outcomes = await run(runtime, router_for(runtime), n=4, seed=1)
-    response, _ = await merge("req-1", REQ, outcomes)
+    response, _ = await merged("req-1", REQ, outcomes)
     assert [(r.n, r.seed) for r in c.requests] == [(1, 4)]
     assert response.status == "completed" and [image.seed for image in response.images] == [1, 2, 3, 4]
     assert [x.shard for x in response.provider_metadata.attempts] == [0, 1, 2]
@@ -67,7 +66,7 @@ async def test_partial_only_once_the_chain_is_spent_for_the_missing_images() -> 
     c = FakeAdapter("c", ["upstream_invalid"])
     runtime = runtime_with(ROUTING, {"a": a, "b": b, "c": c})
     outcomes = await run(runtime, router_for(runtime), n=4, seed=1)
-    response, _ = await merge("req-1", REQ, outcomes)
+    response, _ = await merged("req-1", REQ, outcomes)
     assert (a.calls, b.calls, c.calls) == (1, 1, 1)
     assert response.status == "partial" and len(response.images) == 2
     assert response.error is not None and response.error.code == "upstream_error"
@@ -80,7 +79,7 @@ async def test_the_last_deployment_answering_short_ends_partial() -> None:
     a = Short("a", gives=3)
     runtime = runtime_with(ROUTING, {"a": a, "b": FakeAdapter("b"), "c": FakeAdapter("c")})
     outcomes = await run(runtime, router_for(runtime), model="alone", n=4, seed=1)
-    response, _ = await merge("req-1", ImageRequest(model="alone", prompt="a cat", n=4, seed=1), outcomes)
+    response, _ = await merged("req-1", ImageRequest(model="alone", prompt="a cat", n=4, seed=1), outcomes)
     assert a.calls == 1 and response.status == "partial" and len(response.images) == 3
     assert response.error is not None and response.error.code == "upstream_error"
     assert response.error.message.startswith("1 of 4 images failed")

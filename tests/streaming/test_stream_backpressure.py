@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.streaming import ProgressEvent, StreamEvent, sse_body
-from gateway.streaming.bridge import Emit
+from gateway.streaming.sink import Emit
 
 
 async def test_a_full_buffer_cancels_the_producer_and_ends_the_stream() -> None:

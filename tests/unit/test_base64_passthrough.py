@@ -12,7 +12,8 @@ from PIL import Image, PngImagePlugin
 from gateway import finishing, imaging, upstream
 from gateway.canonical import ImageRequest, OutputFormat, OutputType, ProviderImage
 from gateway.errors import FailureClass, ProviderError
-from gateway.merge import FinishedImage, _image_object
+from gateway.generation import FinishedImage
+from gateway.responders import image_object
 
 
 def png(width: int = 40, height: int = 24, *, text: str | None = None) -> bytes:
@@ -100,7 +101,7 @@ async def test_finish_passes_clean_png_base64_through_unchanged() -> None:
     data, passed, info = await _finish(ProviderImage(b64=text), request())
     assert passed is text and data == b"" and info.width == 40
     finished = FinishedImage(0, data, info, None, "p", passed)
-    assert _image_object(finished).data_url == "data:image/png;base64," + text
+    assert image_object(finished).data_url == "data:image/png;base64," + text
     assert finished.image_bytes() == png()
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from adapters.mock import MockAdapter
-from gateway import finishing, imaging, merge, upstream
+from gateway import finishing, imaging, upstream
 from gateway.canonical import (
     CallContext,
     ImageRequest,
@@ -25,7 +25,9 @@ from gateway.canonical import (
     ProviderResult,
 )
 from gateway.errors import FailureClass, ProviderError
+from gateway.generation import finish
 from gateway.http_client import build_client
+from gateway.responders import generate_response
 from gateway.routing.executor import ShardOutcome
 from gateway.routing.plan import Shard
 from gateway.upstream import redaction
@@ -168,7 +170,8 @@ async def test_extra_images_are_dropped_before_any_decoding(monkeypatch: pytest.
         images=[ProviderImage(data=png())] * 300, raw={"data": [{"b64_json": "<elided>"}] * 300}
     )
     outcome = ShardOutcome(shard=Shard(0, 0, req), result=result, deployment=_deployment())
-    response, images = await merge.merge("r", req, [outcome])
+    result = await finish("r", req, [outcome])
+    response, images = generate_response(result), result.images
     assert len(images) == 1 and len(encoded) == 1
     assert len(response.provider_metadata.raw["data"]) == redaction.RAW_MAX_ITEMS + 1
 

@@ -1,8 +1,8 @@
-"""The bridge between executor and streaming adapters: `stream_max_n`, broken streams, junk previews."""
+"""Progress through `ctx.report` on the streamed path: `stream_max_n`, broken streams, junk previews."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import ClassVar
 
 import httpx
@@ -18,8 +18,8 @@ from gateway.canonical import (
     ProgressUpdate,
     ProviderImage,
     ProviderResult,
-    StreamUpdate,
 )
+from gateway.errors import FailureClass, ProviderError
 from tests.streaming.support import check_stream, collect, live_server, summary
 
 
@@ -37,17 +37,15 @@ class ScriptedStreamer:
         return Capabilities(max_n=4, stream_max_n=1, streaming=True)
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-        raise AssertionError("a streamed request must use generate_stream")
-
-    async def generate_stream(self, req: ImageRequest, ctx: CallContext) -> AsyncIterator[StreamUpdate]:
+        assert ctx.report is not None, "a streamed request must offer ctx.report"
         self.stream_calls.append(req.n)
-        yield ProgressUpdate(step=1, total_steps=None, index=0)
-        yield PreviewImage(data=b"not an image")  # dropped: previews are advisory
-        yield PreviewImage(index=5, data=render("p", 0, 8, 8, OutputFormat.PNG))  # no such image: dropped
-        if self.mode == "no-result":
-            return
+        ctx.report(ProgressUpdate(step=1, total_steps=None, index=0))
+        ctx.report(PreviewImage(data=b"not an image"))  # dropped: previews are advisory
+        ctx.report(PreviewImage(index=5, data=render("p", 0, 8, 8, OutputFormat.PNG)))  # no such image: dropped
+        if self.mode == "no-result":  # the provider's stream ended without the final image
+            raise ProviderError("silent", FailureClass.UPSTREAM_INVALID, "stream ended without an image")
         data = render(req.prompt, req.seed or 0, 64, 64, OutputFormat.PNG)
-        yield ProviderResult(images=[ProviderImage(data=data, seed=req.seed)] * req.n, raw={})
+        return ProviderResult(images=[ProviderImage(data=data, seed=req.seed)] * req.n, raw={})
 
     async def aclose(self) -> None:
         return None

@@ -1,0 +1,81 @@
+"""Admission: what every generation endpoint checks before any provider work, in this order.
+
+    body        Content-Type and `server.max_body_bytes` (413 before the body is buffered)
+    [codec]     the endpoint decodes the body into an ImageRequest (400 with `param`)
+    model       resolved once (404), and named for the metrics and limits labels
+    IP limit    before authentication, so a flood never reaches the signature check
+    auth        the CAIP-10 principal (never the header itself)
+    account     per-account / per-model limits
+    [hook]      budgets and idempotency claims go here, inside the same admission slot
+
+Validation and model resolution come before authentication, so a malformed request or a typo in
+`model` never burns the caller's single-use nonce.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.api.metrics import set_metrics_model
+from gateway.api.types import HttpRequest
+from gateway.auth import Principal
+from gateway.canonical import ImageRequest
+from gateway.errors import ModelNotFound, PayloadTooLarge, UnsupportedMediaType
+from gateway.generation import Route
+from gateway.limits.client_ip import ip_identity, resolve_client_ip
+from gateway.runtime import Runtime
+from gateway.services import Services
+
+
+class Admitted(msgspec.Struct, frozen=True):
+    route: Route
+    principal: Principal
+
+
+async def read_json_body(request: HttpRequest, limit: int) -> bytes:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def admit(request: HttpRequest, services: Services, runtime: Runtime, req: ImageRequest) -> Admitted:
+    """Resolve the model, then IP limit -> auth -> account limit; raises the GatewayError that refuses.
+    `runtime` is the one the endpoint read at the top: the job runs on the config it was admitted by."""
+    resolved = runtime.config.resolve_model(req.model)
+    state = request.scope["state"]
+    set_metrics_model(state, resolved[0] if resolved is not None else "other")
+    if resolved is None:
+        raise ModelNotFound(f"model {req.model!r} is not served here; GET /api/v1/models lists the models")
+    route = Route(*resolved)
+    limits = runtime.config.limits
+    ip = client_ip(request)
+    # A bounded number of requests at once in the CPU + Redis phase (gateway.limits.admission), so a
+    # burst queues here instead of starving the Redis calls' timeouts on the one event loop.
+    async with services.limits.admission.slot(limits.admission):
+        # Before authentication: a flood of bad signatures costs one Redis call each, not a verify.
+        await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, route.slug)
+        # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
+        principal = await services.authenticator.authenticate(request.headers, ip)
+        request.state.principal = principal
+        await services.limits.rate_limits.check_account(state, limits, principal.account, req, route.slug)
+        # Hook: budgets (reserve the request's cost) and idempotency (claim the key) go here.
+    return Admitted(route, principal)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The socket peer, or X-Forwarded-For when the peer is a trusted proxy (`limits.trusted_proxies`)."""
+    peer = request.client.host if request.client else ""
+    trusted = request.app.state.services.runtime.config.limits.trusted_proxies
+    # Every field line, not `.get` (the first): a proxy's appended line is the only trustworthy one.
+    return resolve_client_ip(peer, request.headers.getall("x-forwarded-for", []), tuple(trusted))

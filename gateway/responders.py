@@ -1,0 +1,86 @@
+"""Responders: a neutral generation Result encoded for the client, one function per delivery.
+
+    JSON   the GenerateResponse body (spec/image-generate.md), images as data URLs
+    file   the first image's bytes, `X-Provider` / `X-Image-Seed` headers (no data URL is built)
+    SSE    gateway/streaming/ frames events and ends with `completed` = the JSON body
+
+Only here does the internal attempt record become the public `Attempt` and an image a data URL.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import msgspec
+from litestar import Response
+
+from gateway.canonical import OutputFormat
+from gateway.generation import FinishedImage, Result
+from gateway.routing.executor import AttemptRecord
+from gateway.schemas import Attempt, ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def json_response(result: Result) -> Response[bytes]:
+    return Response(content=_ENCODER.encode(generate_response(result)), media_type="application/json")
+
+
+def file_response(result: Result) -> Response[bytes]:
+    image = result.images[0]
+    headers = {"X-Provider": image.provider}
+    if image.seed is not None:
+        headers["X-Image-Seed"] = str(image.seed)
+    return Response(content=image.image_bytes(), media_type=image.info.format.media_type, headers=headers)
+
+
+def generate_response(result: Result, images: list[ImageObject] | None = None) -> GenerateResponse:
+    """The JSON body; `images` when the caller already encoded them (the SSE `image` events)."""
+    shortfall = result.shortfall
+    return GenerateResponse(
+        id=result.request_id,
+        created=result.created,
+        status="completed" if shortfall is None else "partial",
+        images=[image_object(image) for image in result.images] if images is None else images,
+        error=None if shortfall is None else ErrorDetail(code=shortfall.code, message=shortfall.message),
+        provider_metadata=ProviderMetadata(
+            provider=result.provider,
+            model=result.model,
+            raw=result.raw,
+            attempts=[_attempt(record) for record in result.attempts],
+            warnings=result.warnings,
+        ),
+    )
+
+
+def data_url(data: bytes, fmt: OutputFormat) -> str:
+    return f"data:{fmt.media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def image_object(image: FinishedImage) -> ImageObject:
+    url = (
+        data_url(image.data, image.info.format)
+        if image.b64 is None
+        else f"data:{image.info.format.media_type};base64,{image.b64}"
+    )
+    return ImageObject(
+        index=image.index,
+        data_url=url,
+        width=image.info.width,
+        height=image.info.height,
+        format=image.info.format,
+        seed=image.seed,
+    )
+
+
+def _attempt(record: AttemptRecord) -> Attempt:
+    return Attempt(
+        deployment=record.deployment,
+        provider=record.provider,
+        model=record.model,
+        shard=record.shard,
+        outcome=record.outcome,
+        status=record.status,
+        latency_ms=record.latency_ms,
+        message=record.message,
+    )
