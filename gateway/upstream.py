@@ -131,7 +131,7 @@ def decode_json(provider: str, response: httpx.Response, *, what: str = "respons
     """The body as JSON, or UPSTREAM_INVALID (the provider said 2xx but sent garbage)."""
     try:
         return msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past msgspec's depth limit
         raise ProviderError(
             provider,
             FailureClass.UPSTREAM_INVALID,
@@ -152,7 +152,7 @@ def decode_poll_json(
     be, never abandoned at once."""
     try:
         payload = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         payload = None
     if not isinstance(payload, dict):
         raise ProviderError(
@@ -169,7 +169,7 @@ def parse_error_body(body: bytes) -> Any:
     """A provider's error body as JSON if it is JSON, else None (error bodies are best effort)."""
     try:
         return msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 

@@ -18,6 +18,9 @@ BAD_REPLIES = {
     "html": lambda: HTML,
     "truncated": lambda: httpx.Response(200, content=b'{"id": "b9b1", "status": "Pen', headers={"content-type": "application/json"}),
     "not_an_object": lambda: httpx.Response(200, json=["Pending"]),
+    # JSON nested past the decoder's recursion limit: RecursionError, not a DecodeError
+    "deeply_nested": lambda: httpx.Response(200, content=b"[" * 100_000, headers={"content-type": "application/json"}),
+    "deeply_nested_503": lambda: httpx.Response(503, content=b"[" * 100_000, headers={"content-type": "application/json"}),
 }
 COMFY_SETTINGS = {"backend": "comfyui", "base_url": "http://comfy.local:8188", "poll_interval_seconds": 0.0}
 COMFY_PROMPT_ID = fixture("comfyui/prompt_200.json")["prompt_id"]
