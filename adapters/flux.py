@@ -378,7 +378,17 @@ class FluxAdapter:
             raise _renamed(
                 classify_error(response.status_code, response.headers, response.content), self._provider
             )
-        return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
+        payload = upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
+        if payload.get("status") == "Ready" and not isinstance(payload.get("result"), dict):
+            # Garbled too: polling on as if it were pending would run to the deadline, never falling back.
+            raise ProviderError(
+                self._provider,
+                FailureClass.TRANSIENT,
+                "bfl: Ready without a result",
+                status=response.status_code,
+                provider_code=upstream.POLL_GARBLED,
+            )
+        return payload
 
     @property
     def _private(self) -> bool:
