@@ -43,6 +43,8 @@ def _routing() -> str:
     capped = MOCK_ROUTING.replace(
         "    settings: {max_n: 4}\n", "    settings: {max_n: 4}\n    max_concurrency: 2\n", 1
     )
+    # ROUTING_POLICY's `retry:` replaces the base one (a second `retry:` key is a config error now).
+    capped = "\n".join(line for line in capped.split("\n") if not line.startswith("retry:"))
     return capped + LIMITS + ROUTING_POLICY
 
 
