@@ -22,6 +22,7 @@ import asyncio
 import binascii
 import email.utils
 import ipaddress
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -104,9 +105,13 @@ def retry_after(headers: Mapping[str, str] | httpx.Headers, body_hint: object = 
         if value is None:
             continue
         try:
-            return _bounded(float(value) * scale)
+            seconds = float(value) * scale
         except ValueError:
             pass
+        else:
+            if not math.isnan(seconds):  # "nan" parses as a float; it must never reach a sleep
+                return _bounded(seconds)
+            continue
         try:
             parsed = email.utils.parsedate_to_datetime(value) if key == "retry-after" else None
         except (TypeError, ValueError):
