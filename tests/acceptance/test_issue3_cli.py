@@ -45,6 +45,23 @@ def test_generate_reports_errors_with_a_non_zero_exit(gateway: Served, tmp_path:
     assert done.returncode == 1 and "model_not_found" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "key_args",
+    [
+        ["--evm-key", "0xZZ" + "ab" * 31],  # not hex
+        ["--evm-key", "0x" + "00" * 32],  # hex, but zero is not a secp256k1 key
+        ["--solana-key", "QQQ/0OIl" + "1" * 40],  # not base58 ('/', '0', 'O', 'I', 'l')
+        ["--solana-key", "/nonexistent/key.json"],
+    ],
+)
+@pytest.mark.parametrize("command", [["sign"], ["generate", "x", "--url", "http://127.0.0.1:9"]])
+def test_a_bad_key_is_an_error_line_not_a_traceback(command: list[str], key_args: list[str]) -> None:
+    done = run_cli(*command, *key_args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.startswith("error: ")
+    assert key_args[1] not in done.stderr  # the (mistyped) secret is not echoed
+
+
 def test_signed_header_works_once_then_is_a_replay(gateway: Served, http: httpx.Client) -> None:
     done = run_cli("sign", "--url", gateway.generate_url)
     assert done.returncode == 0, done.stderr
