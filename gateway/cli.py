@@ -51,17 +51,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import msgspec
     import uvicorn
 
     from gateway.settings import Settings
 
-    settings = Settings.from_env(
-        config_path=args.config,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-    )
+    try:
+        settings = Settings.from_env(
+            config_path=args.config,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+        )
+    except msgspec.ValidationError as exc:  # e.g. "Expected `int` <= 65535 - at `$.port`"
+        sys.stderr.write(f"error: invalid server setting: {exc} (flag or IMAGEGATE_* variable)\n")
+        return 2
     _configure_logging(settings.log_level)
     try:
         config = load_config(settings.config_path)  # fail fast, before any worker starts

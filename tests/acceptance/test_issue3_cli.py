@@ -118,3 +118,25 @@ def test_serve_refuses_several_workers_without_a_shared_replay_store() -> None:
 
     done = run_cli("serve", "--workers", "2", "--port", str(free_port()))
     assert done.returncode == 2 and "REDIS_URL" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--port", "99999"], {}, "port"),  # was served on 99999 - 65536 = 34463, announced as 99999
+        (["--workers", "0"], {}, "workers"),
+        ([], {"IMAGEGATE_PORT": "abc"}, "port"),  # was a ValueError traceback
+        ([], {"IMAGEGATE_WORKERS": "two"}, "workers"),
+    ],
+)
+def test_serve_refuses_an_impossible_port_or_worker_count(args: list[str], env: dict[str, str], named: str) -> None:
+    import subprocess
+
+    from tests.acceptance.conftest import CLI_TIMEOUT_S, clean_env, imagegate_command
+
+    done = subprocess.run(
+        [imagegate_command(), "serve", *args], capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+        cwd=REPO, env={**clean_env(), **env}, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-500:]
+    assert "Traceback" not in done.stderr and named in done.stderr
