@@ -45,7 +45,7 @@ class ProgressFollower:
     def feed(self, body: bytes) -> list[ProgressUpdate | PreviewImage]:
         try:
             progress = _DECODER.decode(body)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             return []  # progress is advisory: a bad body is skipped, never fatal
         updates: list[ProgressUpdate | PreviewImage] = []
         state = progress.state

@@ -113,9 +113,10 @@ def check_base_url(
 
 
 def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S:
-    """Decode a provider's `settings:` mapping strictly; errors carry the key path."""
+    """Decode a provider's `settings:` mapping; errors carry the key path. Not strict about numbers
+    and booleans written as text: a `${VAR}` value is always text (`timeout_seconds: ${T}`)."""
     try:
-        return msgspec.convert(dict(settings), settings_type, strict=True)
+        return msgspec.convert(dict(settings), settings_type, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         path = ""

@@ -49,7 +49,7 @@ class PromptTracker:
     def on_text(self, text: str) -> ProgressUpdate | None:
         try:
             message = _DECODER.decode(text)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             return None  # not ours to judge; the history call decides the outcome
         data = message.data
         ours = data.get("prompt_id") == self.prompt_id

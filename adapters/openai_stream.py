@@ -65,6 +65,13 @@ async def stream_image(
 
 def _translate(provider: str, data: str, warnings: list[str]) -> PreviewImage | ProviderResult | None:
     try:
+        return _translate_event(provider, data, warnings)
+    except RecursionError:  # JSON nested past msgspec's depth limit: as unreadable as a DecodeError
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
+
+
+def _translate_event(provider: str, data: str, warnings: list[str]) -> PreviewImage | ProviderResult | None:
+    try:
         event = _EVENT.decode(data)
     except msgspec.ValidationError:
         _raise_if_error(provider, data)

@@ -10,8 +10,12 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gateway.config import ConfigError, RoutingConfig, load_config
+
+if TYPE_CHECKING:
+    from gateway.client import Signer
 
 # The client commands talk to IMAGEGATE_URL, else the local `imagegate serve` (IMAGEGATE_PORT or 8000).
 DEFAULT_BASE_URL = (
@@ -47,17 +51,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import msgspec
     import uvicorn
 
     from gateway.settings import Settings
 
-    settings = Settings.from_env(
-        config_path=args.config,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-    )
+    try:
+        settings = Settings.from_env(
+            config_path=args.config,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+        )
+    except msgspec.ValidationError as exc:  # e.g. "Expected `int` <= 65535 - at `$.port`"
+        sys.stderr.write(f"error: invalid server setting: {exc} (flag or IMAGEGATE_* variable)\n")
+        return 2
     _configure_logging(settings.log_level)
     try:
         config = load_config(settings.config_path)  # fail fast, before any worker starts
@@ -163,10 +172,26 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     generate.set_defaults(run=_generate)
 
 
-def _sign(args: argparse.Namespace) -> int:
-    from gateway.client import load_signer, sign_header
+def _signer(args: argparse.Namespace) -> Signer | None:
+    """The signer for --evm-key / --solana-key, or None after one error line: a mistyped key is a
+    usage error, not a traceback (whose library message may quote characters of the secret)."""
+    from gateway.client import load_signer
 
-    signer = load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
+    try:
+        return load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
+    except (ValueError, TypeError, OSError) as exc:
+        which = "--solana-key" if args.solana_key else "--evm-key"
+        reason = "give an EVM key or a Solana key, not both" if args.evm_key and args.solana_key else None
+        sys.stderr.write(f"error: {reason or f'{which} is not a valid key ({type(exc).__name__})'}\n")
+        return None
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from gateway.client import sign_header
+
+    signer = _signer(args)
+    if signer is None:
+        return 2
     sys.stdout.write(sign_header(args.url, signer) + "\n")
     return 0
 
@@ -176,9 +201,11 @@ def _generate(args: argparse.Namespace) -> int:
 
     import httpx
 
-    from gateway.client import GatewayCallError, generate_images, load_signer, wait_until_up
+    from gateway.client import GatewayCallError, generate_images, wait_until_up
 
-    signer = load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
+    signer = _signer(args)
+    if signer is None:
+        return 2
     body: dict[str, object] = {"model": args.model, "prompt": args.prompt, "n": args.n}
     for name in ("width", "height", "output_format", "seed"):
         if getattr(args, name) is not None:

@@ -131,7 +131,7 @@ class HeaderGuard:
         headers = scope["headers"]
         if len(headers) > self.max_count:
             reason, message = "too_many_headers", f"more than {self.max_count} header fields"
-        elif sum(len(name) + len(value) + 4 for name, value in headers) > self.max_bytes:
+        elif self._head_bytes(scope) > self.max_bytes:
             reason, message = "header_too_large", f"header block over {self.max_bytes} bytes"
         else:
             await self.app(scope, receive, send)
@@ -146,6 +146,12 @@ class HeaderGuard:
         ]
         await send({"type": "http.response.start", "status": 431, "headers": start})
         await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _head_bytes(scope: Any) -> int:
+        """Request line (the target can be as long as one socket read) plus the header fields."""
+        target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 1
+        return target + 16 + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
 class EdgeProtocol(H11Protocol):

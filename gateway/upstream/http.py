@@ -18,6 +18,7 @@ UPSTREAM_INVALID, and the deadline arithmetic every call shares. Downloads of re
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -111,9 +112,13 @@ def retry_after(headers: Mapping[str, str] | httpx.Headers, body_hint: object = 
         if value is None:
             continue
         try:
-            return _bounded(float(value) * scale)
+            seconds = float(value) * scale
         except ValueError:
             pass
+        else:
+            if not math.isnan(seconds):  # "nan" parses as a float; it must never reach a sleep
+                return _bounded(seconds)
+            continue
         try:
             parsed = email.utils.parsedate_to_datetime(value) if key == "retry-after" else None
         except (TypeError, ValueError):
@@ -138,7 +143,7 @@ def decode_json(provider: str, response: httpx.Response, *, what: str = "respons
     """The body as JSON, or UPSTREAM_INVALID (the provider said 2xx but sent garbage)."""
     try:
         return msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past msgspec's depth limit
         raise ProviderError(
             provider,
             FailureClass.UPSTREAM_INVALID,
@@ -164,7 +169,7 @@ def decode_as(
     adapters read typed fields instead of probing dicts with isinstance."""
     try:
         return msgspec.convert(value, type_)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):
         raise ProviderError(provider, failure, message, status=status, provider_code=provider_code) from None
 
 
@@ -180,7 +185,7 @@ def decode_poll_json(
     be, never abandoned at once."""
     try:
         payload = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         payload = None
     if not isinstance(payload, dict):
         raise ProviderError(
@@ -197,7 +202,7 @@ def parse_error_body(body: bytes) -> Any:
     """A provider's error body as JSON if it is JSON, else None (error bodies are best effort)."""
     try:
         return msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 

@@ -46,6 +46,23 @@ def test_generate_reports_errors_with_a_non_zero_exit(gateway: Served, tmp_path:
     assert done.returncode == 1 and "model_not_found" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "key_args",
+    [
+        ["--evm-key", "0xZZ" + "ab" * 31],  # not hex
+        ["--evm-key", "0x" + "00" * 32],  # hex, but zero is not a secp256k1 key
+        ["--solana-key", "QQQ/0OIl" + "1" * 40],  # not base58 ('/', '0', 'O', 'I', 'l')
+        ["--solana-key", "/nonexistent/key.json"],
+    ],
+)
+@pytest.mark.parametrize("command", [["sign"], ["generate", "x", "--url", "http://127.0.0.1:9"]])
+def test_a_bad_key_is_an_error_line_not_a_traceback(command: list[str], key_args: list[str]) -> None:
+    done = run_cli(*command, *key_args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.startswith("error: ")
+    assert key_args[1] not in done.stderr  # the (mistyped) secret is not echoed
+
+
 def test_signed_header_works_once_then_is_a_replay(gateway: Served, http: httpx.Client) -> None:
     done = run_cli("sign", "--url", gateway.generate_url)
     assert done.returncode == 0, done.stderr
@@ -102,3 +119,25 @@ def test_serve_refuses_several_workers_without_a_shared_replay_store() -> None:
 
     done = run_cli("serve", "--workers", "2", "--port", str(free_port()))
     assert done.returncode == 2 and "REDIS_URL" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--port", "99999"], {}, "port"),  # was served on 99999 - 65536 = 34463, announced as 99999
+        (["--workers", "0"], {}, "workers"),
+        ([], {"IMAGEGATE_PORT": "abc"}, "port"),  # was a ValueError traceback
+        ([], {"IMAGEGATE_WORKERS": "two"}, "workers"),
+    ],
+)
+def test_serve_refuses_an_impossible_port_or_worker_count(args: list[str], env: dict[str, str], named: str) -> None:
+    import subprocess
+
+    from tests.acceptance.conftest import CLI_TIMEOUT_S, clean_env, imagegate_command
+
+    done = subprocess.run(
+        [imagegate_command(), "serve", *args], capture_output=True, text=True, timeout=CLI_TIMEOUT_S,
+        cwd=REPO, env={**clean_env(), **env}, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-500:]
+    assert "Traceback" not in done.stderr and named in done.stderr

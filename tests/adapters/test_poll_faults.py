@@ -18,6 +18,9 @@ BAD_REPLIES = {
     "html": lambda: HTML,
     "truncated": lambda: httpx.Response(200, content=b'{"id": "b9b1", "status": "Pen', headers={"content-type": "application/json"}),
     "not_an_object": lambda: httpx.Response(200, json=["Pending"]),
+    # JSON nested past the decoder's recursion limit: RecursionError, not a DecodeError
+    "deeply_nested": lambda: httpx.Response(200, content=b"[" * 100_000, headers={"content-type": "application/json"}),
+    "deeply_nested_503": lambda: httpx.Response(503, content=b"[" * 100_000, headers={"content-type": "application/json"}),
 }
 COMFY_SETTINGS = {"backend": "comfyui", "base_url": "http://comfy.local:8188", "poll_interval_seconds": 0.0}
 COMFY_PROMPT_ID = fixture("comfyui/prompt_200.json")["prompt_id"]
@@ -84,8 +87,16 @@ async def test_one_garbled_bfl_poll_is_polled_again_not_abandoned(shape: str) ->
     assert fake.calls == 1 and fake.bad_sent == 1 and len(result.images) == 1  # one submit, then success
 
 
-async def test_garbled_bfl_polls_are_given_up_like_other_poll_failures_without_resubmitting() -> None:
-    fake = GarbledBFL(BAD_REPLIES["html"], bad=100)
+BFL_BAD_REPLIES = {
+    "html": BAD_REPLIES["html"],
+    # "Ready" with no result object: polling on as if pending ran to the deadline (504, no fallback)
+    "ready_without_result": lambda: httpx.Response(200, json={"id": "b9b1", "status": "Ready", "result": None}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BFL_BAD_REPLIES))
+async def test_garbled_bfl_polls_are_given_up_like_other_poll_failures_without_resubmitting(shape: str) -> None:
+    fake = GarbledBFL(BFL_BAD_REPLIES[shape], bad=100)
     error = await _flux(fake)
     assert isinstance(error, ProviderError) and error.failure is FailureClass.UPSTREAM_INVALID
     assert error.provider_code == "polling_failed"  # "BFL: polling failed" row: fall back, never re-submit

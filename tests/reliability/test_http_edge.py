@@ -167,6 +167,26 @@ def test_oversized_header_block_is_431_and_closed(
     assert b'"code":"invalid_request"' in answer and closed
 
 
+@pytest.mark.parametrize(
+    ("shape", "target", "fields"),
+    [
+        ("a 40 KiB request target", b"/healthz?q=" + b"a" * 40 * 1024, []),
+        ("20 KiB target + a 20 KiB header", b"/healthz?q=" + b"a" * 20 * 1024, [b"X-Big: " + b"a" * 20 * 1024]),
+    ],
+)
+def test_oversized_request_line_counts_against_the_header_cap(
+    gateway: GatewayProcess, shape: str, target: bytes, fields: list[bytes]
+) -> None:
+    """`max_header_bytes` is the request line + headers: a long target sent in one write (which h11's
+    incomplete-event limit never sees) is refused like a long header, not served."""
+    head = b"GET " + target + b" HTTP/1.1\r\nHost: gateway.test\r\n" + b"".join(f + b"\r\n" for f in fields)
+    with connect(gateway) as sock:
+        sock.sendall(head + b"\r\n")
+        answer, closed = read_until_closed(sock, time.monotonic() + 5)
+    assert status_of(answer) == 431, (shape, answer[:200])
+    assert b'"code":"invalid_request"' in answer and closed
+
+
 @pytest.mark.parametrize("client", ["silent", "drip", "keep-alive drip"])
 def test_slowloris_headers_are_cut(gateway: GatewayProcess, client: str) -> None:
     """Headers slower than server.header_timeout_seconds: 408 and closed within the timeout + margin

@@ -160,6 +160,23 @@ def test_f6_429_storm_honours_retry_after_and_falls_back_without_a_retry_storm(
     )
 
 
+@pytest.mark.parametrize("retry_after", [float("nan"), float("inf"), -5.0])
+def test_f6_a_retry_after_that_is_not_a_number_of_seconds_is_never_a_500(
+    fake_upstream: FakeUpstream, tmp_path: Path, retry_after: float
+) -> None:
+    """A provider's 429 says `Retry-After: nan` (or inf, or negative): the request still ends in the
+    spec's 503 `upstream_rate_limited` (nan used to reach the retry sleep: ValueError, 500)."""
+    fake_upstream.configure(Behaviour(faults=((1.0, Fault.status_code(429, retry_after=retry_after)),)))
+    cluster = start(tmp_path, config(fake_upstream, None))
+    try:
+        report = asyncio.run(run_load(cluster.urls, 2, 2, fake_body))
+    finally:
+        cluster.stop()
+    assert report.statuses() == {503: 2}, report.codes()
+    assert set(report.codes()) == {"upstream_rate_limited"}, report.codes()
+    assert "Traceback" not in cluster.logs()
+
+
 def test_client_disconnect_cancels_upstream_work(
     fake_upstream: FakeUpstream, controlled_redis: ControlledRedis, tmp_path: Path
 ) -> None:

@@ -163,3 +163,40 @@ def test_check_config_on_broken_files_names_the_path(
     broken.write_text(text.replace(old, new, 1))
     assert main(["check-config", str(broken)]) == 1
     assert path in capsys.readouterr().err
+
+
+NUMERIC_FROM_ENV = """
+providers:
+  openai:
+    adapter: openai
+    settings: {api_key: "${IG_TEST_KEY}", timeout_seconds: "${IG_TEST_TIMEOUT}", max_n: "${IG_TEST_N}"}
+  mock: {adapter: mock, settings: {latency_ms: "${IG_TEST_LATENCY}", failure_rate: "${IG_TEST_RATE}"}}
+models:
+  dall-e-2: {deployments: [{provider: openai, model: dall-e-2}]}
+  mock-image: {deployments: [{provider: mock, model: m}]}
+auth: {enabled: false}
+"""
+
+
+def test_env_vars_work_in_numeric_settings_and_a_numeric_key_stays_a_string(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/routing.md: `${VAR}` works anywhere in settings. A substituted value is text, so a
+    numeric setting must accept it ("12" -> 12.0) — and a digits-only key must not become a number."""
+    env = {"IG_TEST_KEY": "0123456789", "IG_TEST_TIMEOUT": "12.5", "IG_TEST_N": "2", "IG_TEST_LATENCY": "0", "IG_TEST_RATE": "0.1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "numeric.yaml"
+    path.write_text(NUMERIC_FROM_ENV)
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr()
+    from adapters.base import decode_settings
+    from adapters.openai_images import OpenAISettings
+
+    settings, missing = resolve_provider_settings(parse_config(NUMERIC_FROM_ENV).providers["openai"])
+    decoded = decode_settings(OpenAISettings, settings)
+    assert missing == [] and decoded.timeout_seconds == 12.5 and decoded.max_n == 2
+    assert decoded.api_key == "0123456789"
+    monkeypatch.setenv("IG_TEST_TIMEOUT", "soon")  # still refused, still without the value
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "timeout_seconds" in err and "soon" not in err

@@ -45,7 +45,7 @@ class StreamingOpenAI:
 
     mode(call_number) -> "ok" | "error_event" (a partial, then an error object) | "hang" (a partial,
     then nothing until the client goes away) | "drop" (a partial, then a connection reset) |
-    "http_500" (an error status before any event).
+    "http_500" (an error status before any event) | "nested_event" (a partial, then `data: [[[...`).
     """
 
     def __init__(self, mode: Callable[[int], str] = lambda call: "ok") -> None:
@@ -70,6 +70,8 @@ class StreamingOpenAI:
         elif mode in ("hang", "drop"):
             events = events[:1]
         chunks = [f"event: {e.get('type', 'error')}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+        if mode == "nested_event":  # a preview, then an event nested past any JSON decoder's depth limit
+            chunks = [chunks[0], b"data: " + b"[" * 100_000 + b"\n\n"]
         body = Body(chunks, hang=mode == "hang", drop=mode == "drop", on_close=self._closed)
         return httpx.Response(200, headers={"content-type": "text/event-stream; charset=utf-8"}, stream=body)
 

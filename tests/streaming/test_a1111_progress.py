@@ -27,4 +27,5 @@ def test_idle_server_and_junk_give_nothing() -> None:
     follower = ProgressFollower()
     assert follower.feed(json.dumps(idle).encode()) == []
     assert follower.feed(b"<html>") == []
+    assert follower.feed(b'{"progress": 0.5, "x": ' + b"[" * 100_000) == []  # past msgspec's depth limit
     assert follower.feed(json.dumps({**BODY, "current_image": "***"}).encode()) == [ProgressUpdate(step=10, total_steps=20)]

@@ -46,6 +46,7 @@ def test_error_interrupt_and_malformed_frames() -> None:
     interrupted.on_text(json.dumps({"type": "execution_interrupted", "data": {"prompt_id": OURS}}))
     assert interrupted.error == "the prompt was interrupted on the server"
     assert PromptTracker(OURS).on_text("not json") is None
+    assert PromptTracker(OURS).on_text('{"type": "progress", "data": {"x": ' + "[" * 100_000) is None
     assert PromptTracker(OURS).on_binary(b"\x00\x00") is None
 
 

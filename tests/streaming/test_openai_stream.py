@@ -140,3 +140,16 @@ async def test_an_idempotent_deployment_is_sent_again_after_a_failed_stream() ->
     assert isinstance(response, GenerateResponse) and response.status == "completed"
     assert fake.calls == 2
     assert [a.outcome for a in response.provider_metadata.attempts] == ["ambiguous", "ok"]
+
+
+async def test_an_event_nested_too_deep_is_an_invalid_answer_not_an_adapter_crash() -> None:
+    """A hostile stream's `data: [[[...` is a non-JSON event (upstream_invalid, fallback), not a
+    RecursionError logged with a traceback as an adapter bug on every such event."""
+    fake = StreamingOpenAI(lambda call: "nested_event")
+    async with live_server(ROUTING, http_for(fake)) as live:
+        events = await collect(live.client, {**BODY, "model": "gpt-then-mock"})
+    response = check_stream(events)
+    assert isinstance(response, GenerateResponse) and response.status == "completed"
+    assert [a.outcome for a in response.provider_metadata.attempts] == ["upstream_invalid", "ok"]
+    assert fake.calls == 1
+    assert "adapter error" not in (response.provider_metadata.attempts[0].message or "")  # not a crash

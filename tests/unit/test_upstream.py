@@ -43,6 +43,8 @@ async def test_send_maps_transport_errors_once(exc: Exception, expected: Failure
         ({}, 5, 5.0),
         ({}, None, None),
         ({"retry-after": "soon"}, None, None),
+        ({"retry-after": "nan"}, None, None),  # float("nan") parses: it must not reach a sleep
+        ({"retry-after-ms": "NaN", "retry-after": "2"}, None, 2.0),
     ],
 )
 def test_retry_after(headers: dict[str, str], hint: object, seconds: float | None) -> None:
