@@ -320,6 +320,15 @@ class FluxAdapter:
             status=200,
             provider_code=upstream.POLL_GARBLED,
         )
+        if polled.status == "Ready" and not isinstance(polled.result, dict):
+            # Garbled too: polling on as if it were pending would run to the deadline, never falling back.
+            raise ProviderError(
+                self._provider,
+                FailureClass.TRANSIENT,
+                "bfl: Ready without a result",
+                status=200,
+                provider_code=upstream.POLL_GARBLED,
+            )
         return answer, polled
 
     def _settle(
@@ -330,7 +339,7 @@ class FluxAdapter:
         if failure is not None:
             raise failure
         if polled.status != "Ready" or not isinstance(polled.result, dict):
-            return polling.Pending(progress=polled.progress)
+            return polling.Pending(progress=polled.progress)  # Ready without a result: refused in _poll
         message = "bfl: Ready without result.sample"
         return answer, upstream.decode_as(self._provider, polled.result, _Sample, message=message)
 
