@@ -20,13 +20,12 @@ import httpx
 
 from adapters import comfyui_ws, polling
 from adapters.base import decode_options, with_seed
-from adapters.comfyui_workflow import encode_prompt, load_workflow
+from adapters.comfyui_workflow import Template, encode_prompt, load_workflow, workflow_values
 from adapters.local_common import (
     LocalSettings,
     SamplerOptions,
     capabilities,
     check_server,
-    common_fields,
     decode_local_settings,
     sampler_fields,
 )
@@ -49,21 +48,12 @@ class ComfyUIOptions(SamplerOptions, frozen=True, kw_only=True, forbid_unknown_f
     """Per-deployment `options:` for comfyui: the `sampler_name` / `scheduler` placeholders."""
 
 
-def workflow_values(req: ImageRequest, settings: ComfyUISettings, warnings: list[str]) -> dict[str, Any]:
-    """The common fields, with LoRA's weight (0..1) for a `lora_strength` placeholder (e.g. a
-    LoraLoader's strength_model)."""
-    fields = common_fields(req, settings, warnings)
-    if req.lora_strength is None:
-        return fields
-    return {"prompt": fields.pop("prompt"), "lora_strength": req.lora_strength / 100, **fields}
-
-
 def encode_request(
     req: ImageRequest,
     *,
     model: str,
     settings: ComfyUISettings,
-    template: tuple[dict[str, Any], dict[str, str]],
+    template: Template,
     options: SamplerOptions | Mapping[str, object] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The graph to queue (the template with every value written) and the warnings; `req.seed` is
@@ -93,13 +83,8 @@ def decode_response(entry: Mapping[str, Any]) -> list[dict[str, str]]:
     for node_output in (outputs or {}).values() if isinstance(outputs, dict) else []:
         for image in node_output.get("images", []) if isinstance(node_output, dict) else []:
             if isinstance(image, dict) and image.get("type", "output") == "output" and image.get("filename"):
-                refs.append(
-                    {
-                        "filename": str(image["filename"]),
-                        "subfolder": str(image.get("subfolder", "")),
-                        "type": "output",
-                    }
-                )
+                folder = str(image.get("subfolder", ""))
+                refs.append({"filename": str(image["filename"]), "subfolder": folder, "type": "output"})
     return refs
 
 
@@ -113,12 +98,10 @@ def classify_history(provider: str, entry: Mapping[str, Any]) -> ProviderError |
         if isinstance(message, list) and len(message) == 2 and message[0] == "execution_error":
             data = message[1] if isinstance(message[1], dict) else {}
             exception_type = data.get("exception_type")
+    code = exception_type if isinstance(exception_type, str) else None
+    message = "comfyui execution failed" + (f" ({code})" if code else "")
     return ProviderError(
-        provider,
-        FailureClass.TRANSIENT,
-        "comfyui execution failed" + (f" ({exception_type})" if isinstance(exception_type, str) else ""),
-        status=200,
-        provider_code=exception_type if isinstance(exception_type, str) else "execution_error",
+        provider, FailureClass.TRANSIENT, message, status=200, provider_code=code or "execution_error"
     )
 
 

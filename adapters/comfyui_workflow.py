@@ -3,7 +3,7 @@
 The operator supplies the graph (`workflow` inline or `workflow_path`) and `placeholders` mapping
 canonical names to `"<node_id>.<input>"`; without them the bundled SD 1.5/SDXL-style graph
 (comfyui_default_workflow.json) is used. Loaded and checked once when the adapter is built (so
-check-config names a bad key); filling it is pure.
+check-config names a bad key); the values and the filling are pure.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from adapters.base import AdapterSettingsError
+from adapters.local_common import LocalSettings, common_fields
+from gateway.canonical import ImageRequest
 
 BUNDLED_WORKFLOW = Path(__file__).with_name("comfyui_default_workflow.json")
 DEFAULT_PLACEHOLDERS = {
@@ -31,6 +33,7 @@ DEFAULT_PLACEHOLDERS = {
     "scheduler": "3.scheduler",
 }
 PLACEHOLDER_NAMES = frozenset({*DEFAULT_PLACEHOLDERS, "sampler_name", "scheduler", "lora_strength"})
+Template = tuple[dict[str, Any], dict[str, str]]  # the graph and its placeholders, checked together
 
 
 class WorkflowSettings(Protocol):
@@ -46,7 +49,7 @@ class WorkflowSettings(Protocol):
     def placeholders(self) -> dict[str, str] | None: ...
 
 
-def load_workflow(settings: WorkflowSettings) -> tuple[dict[str, Any], dict[str, str]]:
+def load_workflow(settings: WorkflowSettings) -> Template:
     """The template graph and its placeholder map, validated against each other."""
     if settings.workflow is not None:
         graph: object = settings.workflow
@@ -73,6 +76,15 @@ def load_workflow(settings: WorkflowSettings) -> tuple[dict[str, Any], dict[str,
     if "prompt" not in placeholders:
         raise AdapterSettingsError("the prompt placeholder is required", "placeholders")
     return graph, placeholders
+
+
+def workflow_values(req: ImageRequest, settings: LocalSettings, warnings: list[str]) -> dict[str, Any]:
+    """The common fields, with LoRA's weight (0..1) for a `lora_strength` placeholder (e.g. a
+    LoraLoader's strength_model), right after the prompt."""
+    fields = common_fields(req, settings, warnings)
+    if req.lora_strength is None:
+        return fields
+    return {"prompt": fields.pop("prompt"), "lora_strength": req.lora_strength / 100, **fields}
 
 
 def encode_prompt(

@@ -318,7 +318,7 @@ def test_comfy_template_placeholders_are_filled() -> None:
     settings = comfyui.ComfyUISettings()
     graph, placeholders = comfyui_workflow.load_workflow(settings)
     warnings: list[str] = []
-    fields = comfyui.workflow_values(
+    fields = comfyui_workflow.workflow_values(
         req(steps=12, guide_scale=5.0, width=640, height=480), settings, warnings
     )
     filled, dropped = comfyui_workflow.encode_prompt(
@@ -379,13 +379,13 @@ def test_comfy_lora_strength_goes_to_its_placeholder_or_is_reported() -> None:
     )
     template, placeholders = comfyui_workflow.load_workflow(settings)
     warnings: list[str] = []
-    fields = comfyui.workflow_values(req(lora_strength=40), settings, warnings)
+    fields = comfyui_workflow.workflow_values(req(lora_strength=40), settings, warnings)
     filled, dropped = comfyui_workflow.encode_prompt(template, placeholders, fields)
     assert filled["10"]["inputs"]["strength_model"] == 0.4 and filled["6"]["inputs"]["text"] == "a fox"
     assert warnings == [] and dropped == []
     bundled = comfyui.ComfyUISettings()
     graph2, placeholders2 = comfyui_workflow.load_workflow(bundled)
     _, dropped = comfyui_workflow.encode_prompt(
-        graph2, placeholders2, comfyui.workflow_values(req(lora_strength=40), bundled, [])
+        graph2, placeholders2, comfyui_workflow.workflow_values(req(lora_strength=40), bundled, [])
     )
     assert dropped == ["lora_strength: this workflow has no placeholder for it; dropped"]
