@@ -13,15 +13,12 @@ import contextlib
 import struct
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import httpx
 import msgspec
 
-from gateway.canonical import CallContext, ImageRequest, PreviewImage, ProgressUpdate, ProviderResult, Report
-
-if TYPE_CHECKING:
-    from adapters.comfyui import ComfyBackend
+from gateway.canonical import PreviewImage, ProgressUpdate, Report
 
 PREVIEW_IMAGE = 1
 MAX_FRAME_BYTES = 32 * 1024 * 1024
@@ -112,27 +109,26 @@ def ws_url(base_url: str, client_id: str) -> str:
     return str(url.copy_with(scheme=scheme, params={"clientId": client_id}))
 
 
-async def run_prompt(
-    backend: ComfyBackend,
-    req: ImageRequest,
-    ctx: CallContext,
-    fields: dict[str, Any],
-    warnings: list[str],
-    report: Report,
-) -> ProviderResult:
-    """Open the websocket first (so no message is missed), queue the prompt under its client id,
-    relay progress and previews until it ends, then fetch the images like `generate`.
+Queue = Callable[[str], Awaitable[dict[str, Any]]]  # client id -> the /prompt answer (has prompt_id)
+Withdraw = Callable[[str, bool], Awaitable[None]]  # prompt id, running -> interrupt or dequeue it
 
-    A client that goes away cancels this: our prompt is interrupted if it runs, else dequeued.
-    Without a websocket (refused, proxy without upgrade) the prompt still runs, without progress.
+
+async def queue_watched(
+    connect: Connect, base_url: str, queue: Queue, withdraw: Withdraw, report: Report
+) -> dict[str, Any]:
+    """Open the websocket first (so no message is missed), `queue` the prompt under its client id,
+    relay progress and previews until it ends; the /prompt answer is returned for the history wait.
+
+    A client that goes away cancels this: our prompt is `withdraw`n (interrupted if it runs, else
+    dequeued). Without a websocket (refused, proxy without upgrade) the prompt still runs, without
+    progress.
     """
-    graph, seed, dropped = backend.prepare(req, ctx, fields)
     client_id = str(uuid.uuid4())
     try:
-        ws: WebSocket | None = await backend.connect_ws(ws_url(backend.settings.base_url, client_id))
+        ws: WebSocket | None = await connect(ws_url(base_url, client_id))
     except Exception:  # refused, handshake rejected, timed out: run without live progress
         ws = None
-    queued = await backend._queue(graph, ctx, client_id)
+    queued = await queue(client_id)
     tracker = PromptTracker(str(queued["prompt_id"]))
     try:
         if ws is not None:
@@ -140,13 +136,13 @@ async def run_prompt(
                 report(update)
     except asyncio.CancelledError:
         if not tracker.done:
-            await backend.withdraw(tracker.prompt_id, ctx, running=tracker.started)
+            await withdraw(tracker.prompt_id, tracker.started)
         raise
     finally:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
-    return await backend.finish(queued, seed, ctx, warnings + dropped)
+    return queued
 
 
 async def _follow(ws: WebSocket, tracker: PromptTracker) -> AsyncIterator[ProgressUpdate | PreviewImage]:

@@ -127,7 +127,8 @@ def build_authenticator(config: RoutingConfig, store: StateStore, settings: Sett
 def _log_startup(settings: Settings, runtime: Runtime, store: StateStore) -> None:
     if store.kind == "memory":
         log.warning("no REDIS_URL: using the in-memory store; replay protection and limits are per process")
-    providers = ", ".join(f"{name} ({adapter.kind})" for name, adapter in runtime.adapters.items())
+    configured = runtime.config.providers  # the `adapter:` as written: an alias (local_diffusion) stays one
+    providers = ", ".join(f"{name} ({configured[name].adapter})" for name in runtime.adapters)
     log.info("store: %s", store.kind)
     log.info("providers: %s", providers or "none")
     log.info("models: %s", ", ".join(runtime.config.models) or "none")

@@ -29,7 +29,7 @@ def describe_models(runtime: Runtime) -> ModelsResponse:
                 ModelProvider(
                     deployment=deployment.label,
                     provider=deployment.provider,
-                    adapter=deployment.adapter.kind,
+                    adapter=deployment.provider_config.adapter,  # as configured (an alias stays one)
                     model=deployment.config.model,
                     capabilities=ModelCapabilities(
                         max_n=caps.max_n,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters import comfyui, flux, local_diffusion, openai_images
+from adapters import a1111, comfyui, comfyui_workflow, flux, openai_images
 from gateway.canonical import ImageRequest, OutputFormat, Quality, Resolution
 from gateway.errors import FailureClass, ProviderError
 from tests.adapters.fakes import distinct_png
@@ -242,8 +242,8 @@ def test_flux_safety_tolerance_and_options() -> None:
 
 
 def sd(settings: dict[str, Any] | None = None, **fields: Any) -> tuple[dict[str, Any], list[str]]:
-    decoded = local_diffusion.LocalDiffusionSettings(backend="a1111", **(settings or {}))
-    return local_diffusion.encode_a1111(req(**fields), model="sdxl-base", settings=decoded)
+    decoded = a1111.A1111Settings(**(settings or {}))
+    return a1111.encode_request(req(**fields), model="sdxl-base", settings=decoded)
 
 
 def test_a1111_maps_every_native_field() -> None:
@@ -305,7 +305,7 @@ def test_a1111_lora_strength_becomes_prompt_tag_when_configured() -> None:
 def test_a1111_decode_uses_all_seeds_and_skips_grid() -> None:
     blobs = [base64.b64encode(distinct_png(i)).decode() for i in range(3)]
     info = {"all_seeds": [5, 6], "index_of_first_image": 1}
-    images, raw = local_diffusion.decode_a1111("sd", {"images": blobs, "info": json.dumps(info)})
+    images, raw = a1111.decode_response("sd", {"images": blobs, "info": json.dumps(info)})
     assert [i.seed for i in images] == [5, 6]
     assert images[0].image_bytes() == distinct_png(1)
     assert raw["info"] == info and all(b.startswith("<base64 elided") for b in raw["images"])  # type: ignore[union-attr]
@@ -315,13 +315,13 @@ def test_a1111_decode_uses_all_seeds_and_skips_grid() -> None:
 
 
 def test_comfy_template_placeholders_are_filled() -> None:
-    settings = local_diffusion.LocalDiffusionSettings(backend="comfyui")
-    graph, placeholders = comfyui.load_workflow(settings)
+    settings = comfyui.ComfyUISettings()
+    graph, placeholders = comfyui_workflow.load_workflow(settings)
     warnings: list[str] = []
-    fields = local_diffusion.common_fields(
+    fields = comfyui_workflow.workflow_values(
         req(steps=12, guide_scale=5.0, width=640, height=480), settings, warnings
     )
-    filled, dropped = comfyui.encode_prompt(
+    filled, dropped = comfyui_workflow.encode_prompt(
         graph,
         placeholders,
         {**fields, "seed": 9, "negative_prompt": "blur", "checkpoint": "sdxl.safetensors", "batch_size": 1},
@@ -340,7 +340,7 @@ def test_comfy_template_placeholders_are_filled() -> None:
 
 def test_comfy_value_without_placeholder_is_reported() -> None:
     graph = {"1": {"class_type": "X", "inputs": {"text": ""}}}
-    _, dropped = comfyui.encode_prompt(graph, {"prompt": "1.text"}, {"prompt": "p", "seed": 3})
+    _, dropped = comfyui_workflow.encode_prompt(graph, {"prompt": "1.text"}, {"prompt": "p", "seed": 3})
     assert dropped == ["seed: this workflow has no placeholder for it; dropped"]
 
 
@@ -362,9 +362,9 @@ def test_comfy_value_without_placeholder_is_reported() -> None:
 def test_comfy_bad_templates_fail_at_startup_naming_the_key(settings: dict[str, Any], path: str) -> None:
     from adapters.base import AdapterSettingsError
 
-    decoded = local_diffusion.LocalDiffusionSettings(backend="comfyui", **settings)
+    decoded = comfyui.ComfyUISettings(**settings)
     with pytest.raises(AdapterSettingsError) as info:
-        comfyui.load_workflow(decoded)
+        comfyui_workflow.load_workflow(decoded)
     assert info.value.path == path
 
 
@@ -373,20 +373,19 @@ def test_comfy_lora_strength_goes_to_its_placeholder_or_is_reported() -> None:
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": ""}},
         "10": {"class_type": "LoraLoader", "inputs": {"strength_model": 1.0}},
     }
-    settings = local_diffusion.LocalDiffusionSettings(
-        backend="comfyui",
+    settings = comfyui.ComfyUISettings(
         workflow=graph,
         placeholders={"prompt": "6.text", "lora_strength": "10.strength_model"},
     )
-    template, placeholders = comfyui.load_workflow(settings)
+    template, placeholders = comfyui_workflow.load_workflow(settings)
     warnings: list[str] = []
-    fields = local_diffusion.common_fields(req(lora_strength=40), settings, warnings)
-    filled, dropped = comfyui.encode_prompt(template, placeholders, fields)
+    fields = comfyui_workflow.workflow_values(req(lora_strength=40), settings, warnings)
+    filled, dropped = comfyui_workflow.encode_prompt(template, placeholders, fields)
     assert filled["10"]["inputs"]["strength_model"] == 0.4 and filled["6"]["inputs"]["text"] == "a fox"
     assert warnings == [] and dropped == []
-    bundled = local_diffusion.LocalDiffusionSettings(backend="comfyui")
-    graph2, placeholders2 = comfyui.load_workflow(bundled)
-    _, dropped = comfyui.encode_prompt(
-        graph2, placeholders2, local_diffusion.common_fields(req(lora_strength=40), bundled, [])
+    bundled = comfyui.ComfyUISettings()
+    graph2, placeholders2 = comfyui_workflow.load_workflow(bundled)
+    _, dropped = comfyui_workflow.encode_prompt(
+        graph2, placeholders2, comfyui_workflow.workflow_values(req(lora_strength=40), bundled, [])
     )
     assert dropped == ["lora_strength: this workflow has no placeholder for it; dropped"]

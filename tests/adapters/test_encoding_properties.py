@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import flux, local_diffusion, openai_images
+from adapters import a1111, flux, openai_images
 from gateway.canonical import ImageRequest, Quality, Resolution
 
 sides = st.one_of(st.none(), st.integers(64, 8192))
@@ -80,9 +80,9 @@ def test_flux_sizes_steps_and_guidance_are_always_accepted(req: ImageRequest, mo
 @settings(max_examples=150, deadline=None)
 @given(req=requests)
 def test_a1111_sizes_and_cfg_are_always_accepted(req: ImageRequest) -> None:
-    decoded = local_diffusion.LocalDiffusionSettings(backend="a1111")
-    first = local_diffusion.encode_a1111(req, model="sd", settings=decoded)
-    assert first == local_diffusion.encode_a1111(req, model="sd", settings=decoded)
+    decoded = a1111.A1111Settings()
+    first = a1111.encode_request(req, model="sd", settings=decoded)
+    assert first == a1111.encode_request(req, model="sd", settings=decoded)
     body = first[0]
     size = _size(body)
     if size is not None:

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from adapters import local_diffusion, openai_images
-from adapters.local_diffusion import LocalDiffusionAdapter, LocalDiffusionSettings
+from adapters import local_common, openai_images
+from adapters.a1111 import A1111Settings
+from adapters.local_diffusion import LocalDiffusionAdapter
 from gateway import cli
 from gateway.app import create_app
 from gateway.canonical import ImageRequest, OutputFormat, Quality
@@ -127,9 +128,9 @@ async def test_local_quality_with_steps_is_warned(backend: str) -> None:
 
 def test_local_quality_without_steps_is_a_preset_not_a_warning() -> None:
     warnings: list[str] = []
-    fields = local_diffusion.common_fields(
+    fields = local_common.common_fields(
         ImageRequest(model="m", prompt="p", quality=Quality.HIGH),
-        LocalDiffusionSettings(backend="a1111"),
+        A1111Settings(),
         warnings,
     )
     assert fields["steps"] == 35 and warnings == []

@@ -48,7 +48,7 @@ class Hosts:
 async def _serve(hosts: Hosts):  # type: ignore[no-untyped-def]
     server = live_server(ROUTING, httpx.AsyncClient(transport=httpx.MockTransport(hosts.handle)))
     live: Live = await server.__aenter__()
-    live.adapter("comfy")._comfy.connect_ws = hosts.comfy.connect  # type: ignore[attr-defined]
+    live.adapter("comfy").connect_ws = hosts.comfy.connect  # type: ignore[attr-defined]
     return server, live
 
 
