@@ -10,7 +10,8 @@ first time its kind is built or asked for its `options_type`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -46,6 +47,19 @@ def register(kind: str) -> Callable[[type[A]], type[A]]:
         return cls
 
     return wrap
+
+
+@contextmanager
+def registered(kind: str, factory: Callable[..., ImageAdapter]) -> Iterator[None]:
+    """`kind` served by `factory` for the length of a block only: how tests add a kind without
+    leaving it in the process-wide table for every later test (no registration at import time)."""
+    if kind in BUILTIN:
+        raise ValueError(f"adapter kind {kind!r} is built in")
+    _EXTRA[kind] = factory
+    try:
+        yield
+    finally:
+        _EXTRA.pop(kind, None)
 
 
 def adapter_kinds() -> list[str]:

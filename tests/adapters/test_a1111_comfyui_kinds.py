@@ -24,10 +24,12 @@ from gateway.api.catalog import describe_models
 from gateway.canonical import ImageRequest
 from gateway.config import BUNDLED_CONFIG, ConfigError, load_config, parse_config
 from gateway.runtime import Runtime
-from tests.adapters.fakes import FakeA1111, FakeComfy, ctx
 from tests.adapters.test_default_routing import uncommented as uncomment_bundled
 from tests.adapters.test_mapping_defects import EXAMPLE
 from tests.adapters.test_mapping_defects import uncommented as uncomment_example
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.base import ctx
+from tests.fakes.comfyui import FakeComfy
 
 ROOT = Path(__file__).resolve().parents[2]
 A1111 = {"base_url": "http://sd.local:7860", "username": "u", "password": "p", "sampler_name": "Euler a"}

@@ -15,7 +15,10 @@ from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.imaging import inspect
 from gateway.settings import Settings
-from tests.adapters.fakes import FakeA1111, FakeBFL, FakeOpenAI
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.bfl import FakeBFL
+from tests.fakes.openai import FakeOpenAI
+from tests.support.images import png
 
 URL = "/api/v1/image/generate"
 ROUTING = """
@@ -147,15 +150,8 @@ async def test_models_catalogue_shows_adapter_capabilities(client: AsyncTestClie
 
 
 def _png_with_parameters() -> str:
-    import io
-
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", "a fox\nSteps: 20, Seed: 10, Model hash: 6ce0161689")
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (1, 2, 3)).save(out, format="PNG", pnginfo=info)
-    return base64.b64encode(out.getvalue()).decode()
+    parameters = "a fox\nSteps: 20, Seed: 10, Model hash: 6ce0161689"
+    return base64.b64encode(png((1, 2, 3), (64, 48), text={"parameters": parameters})).decode()
 
 
 @pytest.mark.parametrize("embed", [False, True])

@@ -14,7 +14,8 @@ from adapters.flux import FluxAdapter
 from adapters.openai_images import OpenAIAdapter
 from gateway import cli
 from gateway.canonical import ImageRequest
-from tests.adapters.fakes import SECRET, FakeBFL, ctx
+from tests.fakes.base import SECRET, ctx
+from tests.fakes.bfl import FakeBFL
 
 RELAY = "http://127.0.0.1:8765"
 

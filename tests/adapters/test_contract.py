@@ -13,7 +13,8 @@ from adapters.registry import build_adapter
 from gateway.canonical import ImageRequest
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
-from tests.adapters.fakes import CASES, SECRET, AdapterCase, Failure, Fake, ctx, fixture, fixture_headers
+from tests.adapters.fakes import CASES, AdapterCase
+from tests.fakes.base import SECRET, Failure, Fake, ctx, fixture, fixture_headers
 from tests.routing.helpers import router_for, runtime_with
 from tests.routing.helpers import run as run_routed
 

@@ -12,7 +12,7 @@ import pytest
 from adapters import a1111, comfyui, comfyui_workflow, flux, openai_images
 from gateway.canonical import ImageRequest, OutputFormat, Quality, Resolution
 from gateway.errors import FailureClass, ProviderError
-from tests.adapters.fakes import distinct_png
+from tests.support.images import distinct_png
 
 
 def req(**fields: Any) -> ImageRequest:

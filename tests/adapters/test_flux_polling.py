@@ -8,7 +8,9 @@ import pytest
 from adapters.flux import FluxAdapter, progress_fraction
 from gateway.canonical import ImageRequest, ProgressUpdate
 from gateway.errors import FailureClass, ProviderError
-from tests.adapters.fakes import SECRET, FakeBFL, ctx, distinct_png, fixture, json_response
+from tests.fakes.base import SECRET, ctx, fixture, json_response
+from tests.fakes.bfl import FakeBFL
+from tests.support.images import distinct_png
 
 SETTINGS = {"api_key": SECRET, "poll_interval_seconds": 0.0}
 REQ = ImageRequest(model="flux-pro", prompt="a red fox", seed=1234567890)

@@ -19,7 +19,11 @@ from gateway.app import create_app
 from gateway.canonical import ImageRequest, OutputFormat, Quality
 from gateway.config import parse_config
 from gateway.settings import Settings
-from tests.adapters.fakes import Failure, FakeA1111, FakeBFL, FakeComfy, FakeOpenAI, ctx
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.base import Failure, ctx
+from tests.fakes.bfl import FakeBFL
+from tests.fakes.comfyui import FakeComfy
+from tests.fakes.openai import FakeOpenAI
 
 URL = "/api/v1/image/generate"
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "routing.example.yaml"

@@ -18,7 +18,11 @@ from adapters.openai_images import OpenAIAdapter, OpenAIOptions
 from adapters.registry import options_type
 from gateway import cli
 from gateway.canonical import ImageRequest, OutputFormat
-from tests.adapters.fakes import SECRET, FakeA1111, FakeBFL, FakeComfy, FakeOpenAI, ctx
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.base import SECRET, ctx
+from tests.fakes.bfl import FakeBFL
+from tests.fakes.comfyui import FakeComfy
+from tests.fakes.openai import FakeOpenAI
 
 # One non-default value for every field each adapter declares: the test fails when a field is
 # added without reaching the provider.

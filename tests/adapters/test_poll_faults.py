@@ -11,7 +11,9 @@ from adapters.flux import FluxAdapter
 from adapters.local_diffusion import LocalDiffusionAdapter
 from gateway.canonical import ImageRequest, ProviderResult
 from gateway.errors import FailureClass, ProviderError
-from tests.adapters.fakes import SECRET, FakeBFL, FakeComfy, ctx, fixture
+from tests.fakes.base import SECRET, ctx, fixture
+from tests.fakes.bfl import FakeBFL
+from tests.fakes.comfyui import FakeComfy
 
 HTML = httpx.Response(200, content=b"<html><body>502 Bad Gateway</body></html>", headers={"content-type": "text/html"})
 BAD_REPLIES = {

@@ -13,16 +13,10 @@ from adapters.local_diffusion import LocalDiffusionAdapter
 from adapters.openai_images import OpenAIAdapter, _Item
 from gateway.canonical import ImageRequest
 from gateway.errors import FailureClass, ProviderError
-from tests.adapters.fakes import (
-    SECRET,
-    FakeA1111,
-    FakeComfy,
-    ctx,
-    fixture,
-    fixture_headers,
-    json_response,
-    png,
-)
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.base import SECRET, ctx, fixture, fixture_headers, json_response
+from tests.fakes.comfyui import FakeComfy
+from tests.support.images import png
 
 TINY = base64.b64decode(fixture("openai/generations_dall-e-2_n2_200.json")["data"][0]["b64_json"])
 

@@ -42,3 +42,19 @@ def test_the_builtin_table_cannot_be_changed_or_shadowed() -> None:
         registry.BUILTIN["evil"] = "os:system"  # type: ignore[index]
     with pytest.raises(ValueError, match="built in"):
         registry.register("openai")
+
+
+def test_a_kind_registered_for_a_block_is_gone_after_it() -> None:
+    """Tests add their fake kinds with `registered` (a fixture), never at import time, so no kind
+    outlives the tests that use it."""
+
+    class Probe:
+        kind = "test-block-only"
+
+    with registry.registered("test-block-only", Probe):  # type: ignore[arg-type]
+        assert "test-block-only" in registry.adapter_kinds()
+        assert registry.adapter_class("test-block-only") is Probe
+    assert "test-block-only" not in registry.adapter_kinds()
+    with pytest.raises(ValueError, match="built in"), registry.registered("openai", Probe):  # type: ignore[arg-type]
+        pass
+    assert registry.adapter_class("openai") is not Probe

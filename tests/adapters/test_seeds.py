@@ -16,7 +16,9 @@ from adapters.flux import FluxAdapter
 from adapters.local_diffusion import LocalDiffusionAdapter
 from gateway.canonical import ImageRequest
 from gateway.schemas import MAX_SEED, GenerateRequest
-from tests.adapters.fakes import SECRET, FakeA1111, FakeBFL, ctx
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.base import SECRET, ctx
+from tests.fakes.bfl import FakeBFL
 
 
 def resendable(seed: int | None) -> None:

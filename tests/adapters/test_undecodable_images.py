@@ -13,8 +13,11 @@ from litestar.testing import AsyncTestClient
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.settings import Settings
-from tests.adapters.fakes import Failure, FakeA1111, FakeBFL, FakeOpenAI
-from tests.reliability.fake_upstream import corrupt_idat_png, truncated_png
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.base import Failure
+from tests.fakes.bfl import FakeBFL
+from tests.fakes.openai import FakeOpenAI
+from tests.support.images import corrupt_idat_png, truncated_png
 
 URL = "/api/v1/image/generate"
 ROUTING = """

@@ -21,7 +21,6 @@ from gateway.settings import Settings
 from tests.limits.test_limits_api import HeaderAuthenticator
 
 
-@register("http_probe")
 class HttpProbeAdapter:
     kind: ClassVar[str] = "http_probe"
 
@@ -45,6 +44,8 @@ class HttpProbeAdapter:
 
 
 def create() -> Litestar:
+    # Registered here, in the replica process the factory builds, not as a side effect of importing.
+    register("http_probe")(HttpProbeAdapter)
     app = create_app(Settings.from_env())
 
     async def install_test_authenticator(app: Litestar) -> None:

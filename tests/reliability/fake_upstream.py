@@ -22,11 +22,9 @@ keyed by its prompt, so a test that gives each request a unique prompt sees dupl
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import copy
 import functools
-import io
 import json
 import random
 import socket
@@ -40,7 +38,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image
+from tests.fakes.bfl import pending_payload, ready_payload, submit_payload
+from tests.fakes.openai import error_payload, images_payload
+from tests.support.images import bomb_png, corrupt_idat_png, sized_png, truncated_png
 
 FaultKind = Literal[
     "ok",
@@ -280,7 +280,7 @@ class FakeUpstream:
         if method == "GET" and path.startswith("/results/"):
             with self._lock:
                 self._stats.downloads += 1
-            await _respond(writer, 200, _png(64, 64), "image/png")
+            await _respond(writer, 200, sized_png(64, 64), "image/png")
             return True
         await _respond(writer, 404, b'{"error": {"message": "not found"}}')
         return True
@@ -391,10 +391,9 @@ class FakeUpstream:
             with self._lock:
                 self._jobs[job] = 0
             polling = behaviour.bfl_polling_url or f"{self.url}/v1/get_result?id={job}"
-            return json.dumps({"id": job, "polling_url": polling}).encode()
+            return json.dumps(submit_payload(job, polling)).encode()
         n, (width, height) = _n_and_size(body)
-        b64 = base64.b64encode(_png(width, height)).decode()
-        return json.dumps({"created": int(time.time()), "data": [{"b64_json": b64}] * n}).encode()
+        return _images_body([sized_png(width, height)] * n)
 
     async def _poll(self, target: str, writer: asyncio.StreamWriter) -> bool:
         job = parse_qs(urlsplit(target).query).get("id", [""])[0]
@@ -407,11 +406,10 @@ class FakeUpstream:
         if answered is None:
             await _respond(writer, 404, b'{"id": "", "status": "Task not found"}')
         elif answered < behaviour.bfl_polls_pending:
-            await _respond(writer, 200, json.dumps({"id": job, "status": "Pending", "result": None}).encode())
+            await _respond(writer, 200, json.dumps(pending_payload(job)).encode())
         else:
             sample = behaviour.bfl_sample_url or f"{self.url}/results/{job}.png"
-            result = {"id": job, "status": "Ready", "result": {"sample": sample, "seed": 1}}
-            await _respond(writer, 200, json.dumps(result).encode())
+            await _respond(writer, 200, json.dumps(ready_payload(job, sample, 1)).encode())
         return True
 
     def _record(
@@ -488,16 +486,7 @@ def _seconds(value: float) -> str:
 
 
 def _error_body(status: int, override: str | None = None) -> bytes:
-    kinds = {
-        429: ("Rate limit exceeded for images per minute.", "requests", "rate_limit_exceeded"),
-        400: ("Invalid value for 'size'.", "invalid_request_error", None),
-        401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
-    }
-    message, kind, code = kinds.get(
-        status, ("The server had an error while processing your request.", "server_error", None)
-    )
-    message = override if override is not None else message
-    return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
+    return json.dumps(error_payload(status, override)).encode()
 
 
 def _prompt_of(body: bytes) -> str:
@@ -518,66 +507,13 @@ def _n_and_size(body: bytes) -> tuple[int, tuple[int, int]]:
         return 1, (64, 64)
 
 
-_PNG_CACHE: dict[tuple[int, int], bytes] = {}
-_PNG_LOCK = threading.Lock()
-
-
-def _png(width: int, height: int) -> bytes:
-    with _PNG_LOCK:
-        cached = _PNG_CACHE.get((width, height))
-        if cached is None:
-            out = io.BytesIO()
-            Image.new("RGB", (width, height), (200, 40, 40)).save(out, format="PNG")
-            cached = _PNG_CACHE[(width, height)] = out.getvalue()
-        return cached
-
-
 # ---- hostile provider output -------------------------------------------------------------------
 
 HUGE_BODY_BYTES = 100 * 1000 * 1000
 
 
 def _images_body(images: list[bytes], **extra: object) -> bytes:
-    data = [{"b64_json": base64.b64encode(image).decode()} for image in images]
-    return json.dumps({"created": int(time.time()), "data": data, **extra}).encode()
-
-
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    chunks, offset = [], 8
-    while offset < len(data):
-        length = int.from_bytes(data[offset : offset + 4], "big")
-        chunks.append((data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]))
-        offset += 12 + length
-    return chunks
-
-
-def _png_from(chunks: list[tuple[bytes, bytes]]) -> bytes:
-    out = b"\x89PNG\r\n\x1a\n"
-    for kind, payload in chunks:
-        out += len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
-    return out
-
-
-def truncated_png(width: int = 64, height: int = 64) -> bytes:
-    data = _png(width, height)
-    return data[: len(data) // 2]
-
-
-def corrupt_idat_png(width: int = 64, height: int = 64) -> bytes:
-    """Every chunk well framed with a correct CRC, but the IDAT's deflate stream is garbage."""
-    chunks = _png_chunks(_png(width, height))
-    chunks = [(k, bytes([0x78, 0x9C]) + bytes(range(7, 250)) * 4 if k == b"IDAT" else p) for k, p in chunks]
-    return _png_from(chunks)
-
-
-@functools.lru_cache(maxsize=1)
-def bomb_png(side: int = 8192) -> bytes:
-    """A small PNG whose header says side x side RGBA: rows of zeros compress ~1000:1."""
-    row = b"\x00" + b"\x00" * (side * 4)
-    packer = zlib.compressobj(9)
-    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
-    ihdr = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
-    return _png_from([(b"IHDR", ihdr), (b"IDAT", idat), (b"IEND", b"")])
+    return json.dumps(images_payload(images, created=int(time.time()), **extra)).encode()
 
 
 @functools.lru_cache(maxsize=1)
@@ -620,9 +556,9 @@ _HOSTILE = {
     "huge_body": _huge_body,
     "gzip_bomb": _gzip,
     "long_string": lambda w, r: _hostile_images(
-        w, [_png(*r[1])] * r[0], revised_prompt="a cat, " * (LONG_STRING_CHARS // 7)
+        w, [sized_png(*r[1])] * r[0], revised_prompt="a cat, " * (LONG_STRING_CHARS // 7)
     ),
-    "many_images": lambda w, r: _hostile_images(w, [_png(*r[1])] * 300),
+    "many_images": lambda w, r: _hostile_images(w, [sized_png(*r[1])] * 300),
 }
 
 

@@ -11,19 +11,18 @@ https requests to the allow-listed API hosts. The client gets 502/504 in the err
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
-from PIL import Image
 
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.settings import Settings
 from tests.reliability import figures
 from tests.reliability.scenario import routing_yaml
+from tests.support.images import png
 
 pytestmark = pytest.mark.reliability
 
@@ -34,13 +33,7 @@ DELIVERY = "delivery-us1.bfl.ai"
 PRIVATE = ["127.0.0.1", "127.0.0.2", "169.254.169.254", "[::1]", "10.0.0.1", "localhost"]
 
 
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 64), (1, 2, 3)).save(out, format="PNG")
-    return out.getvalue()
-
-
-PNG = _png()
+PNG = png((1, 2, 3), (64, 64))
 
 
 @dataclass

@@ -14,7 +14,9 @@ from gateway.canonical import ImageRequest
 from gateway.config import parse_config
 from gateway.routing.executor import Router, execute
 from gateway.runtime import Runtime
-from tests.adapters.fakes import SECRET, Failure, FakeBFL, FakeOpenAI, fixture
+from tests.fakes.base import SECRET, Failure, fixture
+from tests.fakes.bfl import FakeBFL
+from tests.fakes.openai import FakeOpenAI
 from tests.routing.helpers import FakeClock
 
 BFL_KEY = "0d9e3c1a-7f42-4b8e-9c55-1e2f3a4b5c6d"  # BFL keys have no recognisable prefix

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from gateway.schemas import GenerateResponse
-from tests.streaming.fakes import ProgressA1111, WebSocketComfy
+from tests.fakes.a1111 import ProgressA1111
+from tests.fakes.comfyui import WebSocketComfy
 from tests.streaming.support import URL, Live, check_stream, collect, live_server, summary, wait_for
 
 ROUTING = """

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import io
 
 import httpx
-from PIL import Image
 
 from gateway.schemas import GenerateResponse
 from tests.streaming.support import check_stream, collect, live_server
+from tests.support.images import png
 
 ROUTING = """
 providers:
@@ -21,9 +20,7 @@ auth: {enabled: false}
 
 
 def png_b64() -> str:
-    out = io.BytesIO()
-    Image.new("RGB", (48, 32), (200, 40, 40)).save(out, format="PNG")
-    return base64.b64encode(out.getvalue()).decode("ascii")
+    return base64.b64encode(png((200, 40, 40), (48, 32))).decode("ascii")
 
 
 async def test_non_streaming_provider_in_a_stream_keeps_the_provider_base64() -> None:

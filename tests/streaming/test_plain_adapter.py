@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 import httpx
+import pytest
 
 from adapters.mock import render
-from adapters.registry import register
+from adapters.registry import registered
 from gateway.canonical import (
     CallContext,
     Capabilities,
@@ -20,7 +21,6 @@ from gateway.canonical import (
 from tests.streaming.support import check_stream, collect, live_server, summary
 
 
-@register("test-plain")
 class PlainAdapter:
     """One JPEG per call, no streaming. Records the requests it saw."""
 
@@ -39,6 +39,13 @@ class PlainAdapter:
 
     async def aclose(self) -> None:
         return None
+
+
+@pytest.fixture(autouse=True)
+def _test_plain_kind() -> Iterator[None]:
+    """The `test-plain` adapter kind, for this module's tests only (not registered at import time)."""
+    with registered("test-plain", PlainAdapter):
+        yield
 
 
 ROUTING = """

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 import httpx
+import pytest
 
 from adapters.mock import render
-from adapters.registry import register
+from adapters.registry import registered
 from gateway.canonical import (
     CallContext,
     Capabilities,
@@ -23,7 +24,6 @@ from gateway.errors import FailureClass, ProviderError
 from tests.streaming.support import check_stream, collect, live_server, summary
 
 
-@register("test-scripted")
 class ScriptedStreamer:
     """Streams one image per call (max_n 4, stream_max_n 1); `settings.mode` picks a misbehaviour."""
 
@@ -49,6 +49,13 @@ class ScriptedStreamer:
 
     async def aclose(self) -> None:
         return None
+
+
+@pytest.fixture(autouse=True)
+def _test_scripted_kind() -> Iterator[None]:
+    """The `test-scripted` adapter kind, for this module's tests only (not registered at import time)."""
+    with registered("test-scripted", ScriptedStreamer):
+        yield
 
 
 ROUTING = """

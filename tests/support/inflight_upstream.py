@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from PIL import Image
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (40, 90, 200)).save(buffer, format="PNG")
-    return buffer.getvalue()
+from tests.support.images import png
 
 
 class InflightUpstream:
@@ -42,7 +35,7 @@ class InflightUpstream:
         self._server.server_close()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        upstream, body = self, _png()
+        upstream, body = self, png((40, 90, 200), (8, 8))
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:

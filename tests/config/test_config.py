@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from adapters.registry import register
+from adapters.registry import registered
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult
 from gateway.cli import main
 from gateway.config import ConfigError, parse_config, resolve_provider_settings
@@ -19,7 +19,6 @@ from gateway.runtime import Runtime
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "routing.example.yaml"
 
 
-@register("test-keyed")
 class KeyedAdapter:
     """Records the settings it was built with (to prove what credentials it would send)."""
 
@@ -37,6 +36,13 @@ class KeyedAdapter:
 
     async def aclose(self) -> None:
         return None
+
+
+@pytest.fixture(autouse=True)
+def _test_keyed_kind() -> Iterator[None]:
+    """The `test-keyed` adapter kind, for this module's tests only (not registered at import time)."""
+    with registered("test-keyed", KeyedAdapter):
+        yield
 
 
 KEYED = """

@@ -7,7 +7,7 @@ import pytest
 
 from gateway import upstream
 from gateway.errors import FailureClass, ProviderError
-from tests.adapters.fakes import png
+from tests.support.images import png
 
 F = FailureClass
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from gateway.schemas import ErrorResponse, GenerateResponse
-from tests.streaming.fakes import PollingBFL
+from tests.fakes.bfl import PollingBFL
 from tests.streaming.support import URL, check_stream, collect, live_server, summary, wait_for
 
 ROUTING = """

@@ -31,8 +31,7 @@ from gateway.responders import generate_response
 from gateway.routing.executor import ShardOutcome
 from gateway.routing.plan import Shard
 from gateway.upstream import redaction
-from tests.adapters.fakes import png
-from tests.reliability.fake_upstream import bomb_png, corrupt_idat_png, truncated_png
+from tests.support.images import bomb_png, corrupt_idat_png, png, truncated_png
 
 CAP = 256 * 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from gateway.schemas import GenerateResponse
-from tests.streaming.fakes import StreamingOpenAI
+from tests.fakes.openai import StreamingOpenAI
 from tests.streaming.support import URL, check_stream, collect, live_server, summary, wait_for
 
 ROUTING = """
