@@ -142,7 +142,9 @@ class FluxAdapter:
         answer = await self._exchange("GET", polling_url, ctx, what="poll")
         return answer, decode_poll(self._provider, answer)
 
-    def _settle(self, asked: tuple[dict[str, Any], Polled]) -> tuple[dict[str, Any], Sample] | polling.Pending:
+    def _settle(
+        self, asked: tuple[dict[str, Any], Polled]
+    ) -> tuple[dict[str, Any], Sample] | polling.Pending:
         answer, polled = asked
         state = decode_response(self._provider, polled)
         return state if isinstance(state, polling.Pending) else (answer, state)

@@ -38,7 +38,14 @@ from gateway.canonical import (
 )
 from gateway.errors import FailureClass, ProviderError
 
-__all__ = ["OpenAIAdapter", "OpenAIOptions", "OpenAISettings", "classify_error", "encode_request", "family_of"]
+__all__ = [
+    "OpenAIAdapter",
+    "OpenAIOptions",
+    "OpenAISettings",
+    "classify_error",
+    "encode_request",
+    "family_of",
+]
 
 _FAMILIES = FAMILIES  # the names tests read
 _Item = Item
@@ -96,7 +103,11 @@ class OpenAIAdapter:
                 "POST",
                 url,
                 content=msgspec.json.encode(body),
-                headers={"content-type": "application/json", "accept": "text/event-stream", **self._headers()},
+                headers={
+                    "content-type": "application/json",
+                    "accept": "text/event-stream",
+                    **self._headers(),
+                },
                 params=params,
                 timeout=timeout,
             )
