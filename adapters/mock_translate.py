@@ -110,6 +110,7 @@ def _dropped(req: ImageRequest) -> list[str]:
         "enable_web_search": req.enable_web_search,
         "hide_watermark": req.hide_watermark,
         "safe_mode": req.safe_mode,
+        "user": req.user,  # was silently ignored (tests/adapters/test_translators.py)
     }
     warnings = [
         f"{name}: not used by the mock provider; dropped"
