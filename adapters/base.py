@@ -1,7 +1,29 @@
 """The adapter seam: one small Protocol every provider implements, and the helpers they share.
 
-An adapter is a pure translator: canonical request in, one provider HTTP exchange, `ProviderResult`
-or a typed `ProviderError` out. It knows nothing of auth, Redis, retries or metrics.
+An adapter turns one canonical request into one provider call: `ProviderResult` or a typed
+`ProviderError` out. It knows nothing of auth, Redis, retries or metrics. Each provider is split
+along one seam, pure translation vs I/O (as envoy ai-gateway's translators):
+
+    # adapters/<provider>_translate.py: module-level, synchronous, no I/O (tests need no transport)
+    def encode_request(req: ImageRequest, *, model: str, settings: <Provider>Settings,
+                       options: <Provider>Options | Mapping[str, object] | None = None,
+                       ) -> tuple[<provider body: msgspec Struct or dict>, list[str]]  # warnings
+    def decode_response(provider: str, payload: ...) -> <typed success body>   # else ProviderError
+    def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError
+
+    # adapters/<provider>.py: the one I/O method, `ImageAdapter.generate` below
+    encode -> send / poll / stream / download (gateway.upstream, adapters.polling) -> decode
+
+`model` is the deployment's provider model, `settings` the provider's decoded `settings:`,
+`options` the deployment's `options:`. Every canonical field the body cannot carry yields a
+warning (`dropped`): tests/adapters/test_translators.py checks that no field of any adapter is
+silently lost. A request the provider cannot take at all (`n` above one call's images, a prompt
+too long) raises a CALLER_FAULT `ProviderError` before any I/O.
+
+Translation must be deterministic and idempotent: it reruns on every retry and fallback
+(gateway/routing/retry.py), so it reads nothing but its arguments and draws nothing at random.
+What must be random (a seed the client left unset) is drawn in `generate`, before encoding
+(`with_seed`). A provider without a wire (mock) needs only `encode_request`.
 """
 
 from __future__ import annotations

@@ -21,14 +21,14 @@ import hashlib
 import io
 import random
 from collections.abc import Mapping
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import httpx
-import msgspec
 from PIL import Image, ImageDraw
 
 from adapters.base import AdapterSettingsError, decode_settings
-from gateway import imaging, sizing
+from adapters.mock_translate import MockCall, MockSettings, encode_request
+from gateway import imaging
 from gateway.canonical import (
     CallContext,
     Capabilities,
@@ -43,39 +43,6 @@ from gateway.canonical import (
 from gateway.errors import FailureClass, ProviderError
 
 _PIL_FORMAT = {OutputFormat.PNG: "PNG", OutputFormat.JPEG: "JPEG", OutputFormat.WEBP: "WEBP"}
-
-
-_Failure = Literal[
-    "connect",
-    "transient",
-    "ambiguous",
-    "rate_limited",
-    "credential",
-    "quota",
-    "model_unavailable",
-    "caller_fault",
-    "content_policy",
-    "upstream_invalid",
-]
-
-
-class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    latency_ms: float = msgspec.field(default=0.0)
-    latency_jitter_ms: float = 0.0
-    failure_rate: float = 0.0  # 0..1: share of calls that fail with `failure_class`
-    failure_class: _Failure = "transient"
-    # Deterministic outcomes of the first calls, in order ("ok" or a failure class); after the
-    # script runs out, `failure_rate` applies.
-    script: list[_Failure | Literal["ok"]] = msgspec.field(default_factory=list)
-    retry_after_seconds: float | None = None  # sent with rate_limited failures
-    max_n: int = 4  # images per call; larger n is fanned out by the gateway
-    max_side: int = 2048  # longest side drawn (64..8192); larger requests are scaled down, with a warning
-    native_format: Literal["png", "jpeg", "webp"] | None = None  # None: produce the requested format
-    rng_seed: int | None = None  # fixes the failure/latency draws (tests); None: OS entropy
-    fail_seeds: list[int] = msgspec.field(default_factory=list)  # calls whose first seed is listed fail
-    stream_steps: int = 4  # progress reports per streamed call
-    stream_previews: int = 2  # previews per image per streamed call (at the last steps)
-    fail_at_step: int = 0  # a failing streamed call first reports this many steps (0: fails at once)
 
 
 class MockAdapter:
@@ -108,18 +75,20 @@ class MockAdapter:
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         self.calls += 1
-        delay, failure, base_seed = self._draw(req)
+        call, warnings = encode_request(req, model=ctx.provider_model, settings=self._settings)
+        delay, failure, base_seed = self._draw(call)
         if ctx.report is not None:
-            return await self._stepped(req, ctx, ctx.report, delay, failure, base_seed)
+            return await self._stepped(call, warnings, ctx, ctx.report, delay, failure, base_seed)
         if delay > 0:
             await asyncio.sleep(delay)
         if failure is not None:
             raise self._injected_failure(failure)
-        return await self._result(req, ctx, base_seed)
+        return await self._result(call, warnings, ctx, base_seed)
 
     async def _stepped(
         self,
-        req: ImageRequest,
+        call: MockCall,
+        warnings: list[str],
         ctx: CallContext,
         report: Report,
         delay: float,
@@ -130,7 +99,6 @@ class MockAdapter:
         previews of the last `stream_previews` steps; a scripted failure strikes at `fail_at_step`."""
         steps = max(1, self._settings.stream_steps)
         preview_steps = set(range(steps, max(0, steps - self._settings.stream_previews), -1))
-        (width, height), _ = _size_for(req, self._settings.max_side)
         try:
             for step in range(steps + 1):
                 if failure is not None and step >= self._settings.fail_at_step:
@@ -140,17 +108,17 @@ class MockAdapter:
                     self.steps_done += 1
                 report(ProgressUpdate(step=step, total_steps=steps))
                 if step in preview_steps:
-                    for i in range(req.n):
-                        data = await imaging.off_loop(_preview, req, base_seed + i, width, height, step)
+                    for i in range(call.n):
+                        data = await imaging.off_loop(_preview, call, base_seed + i, step)
                         report(PreviewImage(index=i, data=data))
             if failure is not None:
                 raise self._injected_failure(failure)
-            return await self._result(req, ctx, base_seed)
+            return await self._result(call, warnings, ctx, base_seed)
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
 
-    def _draw(self, req: ImageRequest) -> tuple[float, str | None, int]:
+    def _draw(self, call: MockCall) -> tuple[float, str | None, int]:
         """This call's latency, its injected failure (if any) and its first seed, drawn in a fixed order."""
         settings = self._settings
         delay = (settings.latency_ms + self._rng.uniform(0, settings.latency_jitter_ms)) / 1000
@@ -161,17 +129,17 @@ class MockAdapter:
         elif settings.failure_rate and self._rng.random() < settings.failure_rate:
             failure = settings.failure_class
         if failure is not None:
-            return delay, failure, req.seed or 0
-        base_seed = req.seed if req.seed is not None else self._rng.randrange(0, 2**31)
+            return delay, failure, call.seed or 0
+        base_seed = call.seed if call.seed is not None else self._rng.randrange(0, 2**31)
         return delay, settings.failure_class if base_seed in settings.fail_seeds else None, base_seed
 
-    async def _result(self, req: ImageRequest, ctx: CallContext, base_seed: int) -> ProviderResult:
-        settings = self._settings
-        fmt = OutputFormat(settings.native_format) if settings.native_format else req.output_format
-        (width, height), size_warning = _size_for(req, settings.max_side)
+    async def _result(
+        self, call: MockCall, warnings: list[str], ctx: CallContext, base_seed: int
+    ) -> ProviderResult:
+        width, height, fmt = call.width, call.height, call.format
         images = []
-        for i in range(req.n):  # one at a time: the pool bounds concurrency across calls
-            data = await imaging.off_loop(render, req.prompt, base_seed + i, width, height, fmt)
+        for i in range(call.n):  # one at a time: the pool bounds concurrency across calls
+            data = await imaging.off_loop(render, call.prompt, base_seed + i, width, height, fmt)
             images.append(ProviderImage(data=data, seed=base_seed + i))
         raw: dict[str, object] = {
             "id": f"mock-{ctx.request_id}-{ctx.attempt}",
@@ -181,7 +149,6 @@ class MockAdapter:
             "size": f"{width}x{height}",
             "format": fmt.value,
         }
-        warnings = _dropped(req) + ([size_warning] if size_warning else [])
         return ProviderResult(images=images, raw=raw, warnings=warnings)
 
     async def aclose(self) -> None:
@@ -211,40 +178,11 @@ _STATUS_FOR_FAILURE = {
 }
 
 
-def _size_for(req: ImageRequest, max_side: int) -> tuple[tuple[int, int], str | None]:
-    """The shared size rules (width+height > ratio+resolution > ratio > resolution), scaled into
-    64..max_side keeping the ratio; a warning when the size changed."""
-    size = sizing.requested_size(req) or (sizing.BASE_LONG_EDGE, sizing.BASE_LONG_EDGE)
-    limits = sizing.FreeLimits(multiple=1, min_side=64, max_side=max_side)
-    snapped = sizing.snap_free(size, limits, explicit=sizing.is_explicit(req))
-    return snapped.size, snapped.warning
-
-
-def _dropped(req: ImageRequest) -> list[str]:
-    """Fields the double does not draw with: listed, as every adapter does, so nothing is silently lost."""
-    unused = {
-        "style": req.style,
-        "style_preset": req.style_preset,
-        "quality": req.quality,
-        "lora_strength": req.lora_strength,
-        "enable_web_search": req.enable_web_search,
-        "hide_watermark": req.hide_watermark,
-        "safe_mode": req.safe_mode,
-    }
-    warnings = [
-        f"{name}: not used by the mock provider; dropped"
-        for name, value in unused.items()
-        if value is not None and value is not False
-    ]
-    if req.aspect_ratio and req.width and req.height:
-        warnings.append("aspect_ratio: width and height were given; ratio ignored")
-    return warnings
-
-
-def _preview(req: ImageRequest, seed: int, width: int, height: int, step: int) -> bytes:
+def _preview(call: MockCall, seed: int, step: int) -> bytes:
     """A coarse JPEG of the final picture: the resolution grows with the step (deterministic)."""
     scale = max(1, 32 // max(1, step))
-    return render(req.prompt, seed, max(8, width // scale), max(8, height // scale), OutputFormat.JPEG)
+    width, height = max(8, call.width // scale), max(8, call.height // scale)
+    return render(call.prompt, seed, width, height, OutputFormat.JPEG)
 
 
 @functools.lru_cache(maxsize=64)
