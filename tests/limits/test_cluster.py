@@ -13,6 +13,7 @@ import redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, ResponseError
 
+from gateway.config.limits import RedisClientConfig
 from gateway.limits.gcra import GCRA_LUA, Bucket
 from gateway.limits.leases import RedisGate
 from gateway.limits.redis_limiter import RedisLimiter
@@ -64,7 +65,10 @@ def cluster() -> Iterator[str]:
 
 @pytest.fixture
 async def backend(cluster: str) -> AsyncIterator[RedisBackend]:
-    guarded = RedisBackend.from_url(cluster)
+    # Generous command timeouts: these tests are about cluster semantics (hash tags, scripts on the
+    # owning node), not about timeouts; on a loaded box a 200 ms timeout would send a lease to the
+    # local fallback and the cap test would count both.
+    guarded = RedisBackend.from_url(cluster, RedisClientConfig(timeout_ms=2000))
     assert isinstance(guarded.client, RedisCluster)
     yield guarded
     await guarded.aclose()
