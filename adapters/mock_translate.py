@@ -7,7 +7,7 @@ errors to decode (adapters/mock.py injects failures as `ProviderError`s directly
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -28,15 +28,19 @@ Failure = Literal[
 ]
 
 
+# Finite bounds: `.nan` / `.inf` from YAML would otherwise reach a sleep or a random draw.
+_Millis = Annotated[float, msgspec.Meta(ge=0, le=600_000)]
+
+
 class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    latency_ms: float = msgspec.field(default=0.0)
-    latency_jitter_ms: float = 0.0
-    failure_rate: float = 0.0  # 0..1: share of calls that fail with `failure_class`
+    latency_ms: _Millis = 0.0
+    latency_jitter_ms: _Millis = 0.0
+    failure_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0  # share of calls that fail with `failure_class`
     failure_class: Failure = "transient"
     # Deterministic outcomes of the first calls, in order ("ok" or a failure class); after the
     # script runs out, `failure_rate` applies.
     script: list[Failure | Literal["ok"]] = msgspec.field(default_factory=list)
-    retry_after_seconds: float | None = None  # sent with rate_limited failures
+    retry_after_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] | None = None  # sent with rate_limited failures
     max_n: int = 4  # images per call; larger n is fanned out by the gateway
     max_side: int = 2048  # longest side drawn (64..8192); larger requests are scaled down, with a warning
     native_format: Literal["png", "jpeg", "webp"] | None = None  # None: produce the requested format

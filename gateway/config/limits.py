@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Positive = Annotated[float, msgspec.Meta(gt=0)]
+Positive = Annotated[float, msgspec.Meta(gt=0, le=1e12)]  # finite: .inf would pass gt=0
 Cost = Literal["requests", "images", "megapixels"]
 
 

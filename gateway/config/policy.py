@@ -15,8 +15,8 @@ FallbackChoice = Literal["fail", "fallback"] | bool
 # Bounds, so a nonsense number fails at load naming its key instead of misbehaving at run time.
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-Seconds = Annotated[float, msgspec.Meta(ge=0)]
-PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=86400)]  # finite: .inf would pass ge=0
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, le=86400)]
 
 
 class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -24,7 +24,7 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     backoff_base_seconds: Seconds = 0.25  # full jitter: uniform(0, min(cap, base * 2**(retry-1)))
     backoff_cap_seconds: Seconds = 8.0
     retry_after_cap_seconds: Seconds = 60.0  # a longer Retry-After is clamped to this
-    budget_ratio: Annotated[float, msgspec.Meta(ge=0)] = 0.2  # retries may be at most this share of first attempts (per deployment)
+    budget_ratio: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.2  # retries may be at most this share of first attempts (per deployment)
     budget_min_retries: NonNegativeInt = 3  # always allowed within a window, so a quiet gateway can still retry
     budget_window_seconds: PositiveSeconds = 10.0
 

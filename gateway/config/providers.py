@@ -8,7 +8,7 @@ import msgspec
 
 from gateway.config.policy import TimeoutsConfig
 
-Positive = Annotated[float, msgspec.Meta(gt=0)]
+Positive = Annotated[float, msgspec.Meta(gt=0, le=86400)]  # finite: .inf would pass gt=0
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 # Bounded: a timer of 1e300 s is an OverflowError in the event loop, not "no timeout".
 EdgeSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
@@ -22,7 +22,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_prompt_chars: PositiveInt = 32000
     max_steps: PositiveInt = 150
     request_deadline_seconds: Positive = 120.0
-    watch_config_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # > 0: poll the file for changes
+    watch_config_seconds: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 0.0  # > 0: poll the file for changes
     stream_heartbeat_seconds: Positive = 15.0  # SSE comment line when a stream is idle
     # Events a stream holds for a client that is not reading; one more: the stream ends, work is cancelled.
     # At least 16: a producer emits up to ~2n events (n <= 10) at once, before the reader can run.
@@ -43,7 +43,7 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     base_url: str | None = None  # passed to the adapter as settings.base_url
     timeouts: TimeoutsConfig = msgspec.field(default_factory=TimeoutsConfig)
     max_concurrency: PositiveInt | None = None  # in-flight calls per deployment (None: unlimited)
-    lease_wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # wait for a free slot, then fall back
+    lease_wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 5.0  # wait for a free slot, then fall back
     idempotent: bool = False  # true: a call whose outcome is unknown may be retried (never double-bills)
     retry_on_5xx: bool = True  # retry explicit 500/502/503/504 answers
     # Largest provider response body (JSON, download or stream, after gzip), read as it arrives and
@@ -55,7 +55,7 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     provider: str
     model: str  # the provider's own model name
     options: dict[str, Any] = msgspec.field(default_factory=dict)  # per-deployment adapter overrides
-    weight: Annotated[float, msgspec.Meta(ge=0)] = 1.0  # share of traffic among equals (`weighted`)
+    weight: Annotated[float, msgspec.Meta(ge=0, le=1e6)] = 1.0  # share of traffic among equals (`weighted`)
     priority: int = 0  # `weighted`: lower tiers are tried first; equals share traffic by weight
     max_concurrency: PositiveInt | None = None  # overrides the provider's
     idempotent: bool | None = None  # overrides the provider's

@@ -23,9 +23,11 @@ from gateway.cli import main
 from gateway.config import ConfigError, load_config, parse_config
 from gateway.config.bounded_yaml import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 from gateway.config.describe import REDACTED, describe_fields
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from tests.acceptance.conftest import clean_env, imagegate_command, start_gateway, stop_gateway
 from tests.reliability.figures import record
+from tests.support.app import MOCK_ROUTING
 from tests.support.redis_server import free_port
 
 BASE = """
@@ -277,3 +279,29 @@ async def test_reload_log_never_carries_a_resolved_variable(
     log = "\n".join(app_log)
     assert "REJECTED" in log and "${IG_CANARY_MODE}" in log
     assert CANARY not in log and os.environ["IG_CANARY_MODE"] == CANARY
+
+
+NON_FINITE = [
+    ("server:\n  request_deadline_seconds: .inf\n", "server.request_deadline_seconds"),
+    ("retry:\n  backoff_base_seconds: .nan\n", "retry.backoff_base_seconds"),
+    ("limits:\n  ip: {rate: .inf, period_seconds: 1}\n", "limits.ip.rate"),
+]
+
+
+@pytest.mark.parametrize(("extra", "path"), NON_FINITE)
+def test_non_finite_numbers_are_refused_naming_the_path(extra: str, path: str) -> None:
+    """`.inf` passes a bare `gt=0` bound and `.nan` fails every comparison late: both reach deadline
+    arithmetic or a sleep. Every float setting is bounded above, so both are refused at load."""
+    base = "\n".join(line for line in MOCK_ROUTING.splitlines() if not line.startswith(extra.split(":")[0] + ":"))
+    with pytest.raises(ConfigError) as caught:
+        parse_config(base + "\n" + extra)
+    assert path in str(caught.value)
+
+
+@pytest.mark.parametrize("setting", ["latency_ms: .nan", "latency_ms: .inf", "failure_rate: .nan"])
+def test_non_finite_mock_settings_are_refused_naming_the_key(setting: str) -> None:
+    text = MOCK_ROUTING.replace("settings: {max_n: 4}", f"settings: {{max_n: 4, {setting}}}", 1)
+    assert text != MOCK_ROUTING
+    with pytest.raises(ConfigError) as caught:
+        Runtime.build(parse_config(text), None)
+    assert "providers.mock.settings" in str(caught.value)
