@@ -15,7 +15,10 @@ policy depends on that distinction, so failures are re-mapped here by what actua
 
 Every response body is also bounded here, so no adapter path (JSON, download, stream) can read a
 hostile body whole: the bytes are counted as they arrive and the read stops at the client's
-`max_response_bytes` (a declared Content-Length over the cap fails before reading). A gzip/deflate
+`max_response_bytes` (a declared Content-Length over the cap fails before reading). Without an
+operator cap the cap follows the call: the executor says how many images the call asked for
+(`images_asked`, a context variable: adapters stay unaware) and the cap is 32 MiB or 16 MiB per image,
+whichever is larger. A gzip/deflate
 body is inflated here, in bounded steps, so the cap counts what the body expands to (a small
 "gzip bomb" cannot grow past it either). Both raise `ResponseRefused` (an httpx.DecodingError),
 which `upstream` maps to UPSTREAM_INVALID: the provider answered, with a body we will not take.
@@ -23,6 +26,7 @@ which `upstream` maps to UPSTREAM_INVALID: the provider answered, with a body we
 
 from __future__ import annotations
 
+import contextvars
 import zlib
 from collections.abc import AsyncIterator, Iterator
 
@@ -30,7 +34,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from gateway.config.providers import DEFAULT_MAX_RESPONSE_BYTES  # providers.<name>.max_response_bytes
+from gateway.config.providers import DEFAULT_MAX_RESPONSE_BYTES, RESPONSE_BYTES_PER_IMAGE
 
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=30.0)
 _INFLATED = ("gzip", "x-gzip", "deflate")  # the only encodings we ask for (Accept-Encoding below)
@@ -41,9 +45,18 @@ class ResponseRefused(httpx.DecodingError):
     """A provider body larger than the cap, or in a content-encoding we did not ask for."""
 
 
-def build_client(
-    timeout: httpx.Timeout, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
-) -> httpx.AsyncClient:
+# How many images the provider call in this task asked for (set by the executor around each call).
+images_asked: contextvars.ContextVar[int] = contextvars.ContextVar("images_asked", default=1)
+
+
+def response_cap(fixed: int | None) -> int:
+    """The operator's cap, or the per-call default from the images this call asked for."""
+    if fixed is not None:
+        return fixed
+    return max(DEFAULT_MAX_RESPONSE_BYTES, RESPONSE_BYTES_PER_IMAGE * max(1, images_asked.get()))
+
+
+def build_client(timeout: httpx.Timeout, *, max_response_bytes: int | None = None) -> httpx.AsyncClient:
     """An AsyncClient for providers: no redirects, aiohttp pool with precise failure mapping, every
     response body capped at `max_response_bytes` (after inflating gzip/deflate)."""
     return httpx.AsyncClient(
@@ -114,7 +127,7 @@ class _Stream(httpx.AsyncByteStream):
 
 
 class _Transport(AiohttpTransport):
-    def __init__(self, *, limits: httpx.Limits, max_response_bytes: int) -> None:
+    def __init__(self, *, limits: httpx.Limits, max_response_bytes: int | None) -> None:
         super().__init__(limits=limits)
         self._max_response_bytes = max_response_bytes
 
@@ -130,16 +143,17 @@ class _Transport(AiohttpTransport):
         assert isinstance(response.stream, httpx.AsyncByteStream)
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         declared = response.headers.get("content-length", "")
+        cap = response_cap(self._max_response_bytes)
         reason = None
         if encoding not in ("identity", *_INFLATED):
             reason = f"content-encoding {encoding!r} was not asked for"
-        elif declared.isdigit() and int(declared) > self._max_response_bytes:
-            reason = f"declared size {declared} bytes is over the {self._max_response_bytes}-byte cap"
+        elif declared.isdigit() and int(declared) > cap:
+            reason = f"declared size {declared} bytes is over the {cap}-byte cap"
         if reason is not None:
             await response.aclose()
             raise ResponseRefused(f"response refused: {reason}", request=request)
         inflate = encoding in _INFLATED
-        stream = _Stream(response.stream, self._max_response_bytes, inflate)
+        stream = _Stream(response.stream, cap, inflate)
         if not inflate:
             response.stream = stream
             return response

@@ -12,9 +12,11 @@ Positive = Annotated[float, msgspec.Meta(gt=0, le=86400)]  # finite: .inf would 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 # Bounded: a timer of 1e300 s is an OverflowError in the event loop, not "no timeout".
 EdgeSeconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
-# The per-provider default (`providers.<name>.max_response_bytes`): room for 4 large base64 PNGs in
-# one JSON body; a hostile body costs at most this much memory before the read stops.
+# The per-call default when `providers.<name>.max_response_bytes` is not set: at least 32 MiB, and
+# 16 MiB per image the call asked for (a 4K base64 PNG is ~25 MB; gpt-image with n: 10 at 1536x1024
+# is ~45 MB in one JSON body). A hostile body costs at most that much memory before the read stops.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+RESPONSE_BYTES_PER_IMAGE = 16 * 1024 * 1024
 
 
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -48,7 +50,8 @@ class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     retry_on_5xx: bool = True  # retry explicit 500/502/503/504 answers
     # Largest provider response body (JSON, download or stream, after gzip), read as it arrives and
     # abandoned at the cap (UPSTREAM_INVALID -> fallback; 502 at the end). docs/providers.md.
-    max_response_bytes: Annotated[int, msgspec.Meta(ge=65536)] = DEFAULT_MAX_RESPONSE_BYTES
+    # None: per call, max(DEFAULT_MAX_RESPONSE_BYTES, RESPONSE_BYTES_PER_IMAGE x images asked).
+    max_response_bytes: Annotated[int, msgspec.Meta(ge=65536, le=2**34)] | None = None
 
 
 class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from gateway import finishing, metrics
+from gateway import finishing, http_client, metrics
 from gateway.canonical import CallContext, ImageRequest, Operation, ProviderResult
 from gateway.config import RoutingConfig
 from gateway.errors import GATEWAY, FailureClass, ProviderError
@@ -289,6 +289,8 @@ async def _call(deployment: Deployment, shard: Shard, ctx: CallContext, run: _Ru
         _check_time(deployment, ctx, run)
         per_attempt = deployment.timeouts.attempt_seconds
         timeout = ctx.remaining() if per_attempt is None else min(ctx.remaining(), per_attempt)
+        # The provider client's default response cap follows the images this call asked for.
+        asked = http_client.images_asked.set(req.n)
         try:
             async with asyncio.timeout(timeout):
                 call = operation_of(deployment, run.operation)
@@ -317,6 +319,8 @@ async def _call(deployment: Deployment, shard: Shard, ctx: CallContext, run: _Ru
             raise ProviderError(
                 deployment.provider, FailureClass.UPSTREAM_INVALID, f"adapter error ({type(exc).__name__})"
             ) from exc
+        finally:
+            http_client.images_asked.reset(asked)
         # Every image proven to decode (and finished) before this attempt counts as a success;
         # outside the attempt timeout (the answer is in), inside the lease (the call's work).
         return await finishing.check_result(deployment.provider, req, result)

@@ -24,9 +24,10 @@ from gateway.canonical import (
     ProviderImage,
     ProviderResult,
 )
+from gateway.config.providers import DEFAULT_MAX_RESPONSE_BYTES, RESPONSE_BYTES_PER_IMAGE
 from gateway.errors import FailureClass, ProviderError
 from gateway.generation import finish
-from gateway.http_client import build_client
+from gateway.http_client import build_client, images_asked, response_cap
 from gateway.responders import generate_response
 from gateway.routing.executor import ShardOutcome
 from gateway.routing.plan import Shard
@@ -99,6 +100,34 @@ async def test_a_body_over_the_cap_is_upstream_invalid(head: bytes, body: bytes,
     with pytest.raises(ProviderError) as caught:
         await _get(head, body, chunked=chunked)
     assert caught.value.failure is FailureClass.UPSTREAM_INVALID
+
+
+def test_without_an_operator_cap_the_cap_follows_the_images_asked() -> None:
+    """A legitimate gpt-image answer for n: 10 at 1536x1024 PNG is ~45 MB of base64: over a flat
+    32 MiB default, refused after the provider billed it. The default grows 16 MiB per image asked."""
+    assert response_cap(None) == DEFAULT_MAX_RESPONSE_BYTES  # one image: the 32 MiB floor
+    token = images_asked.set(10)
+    try:
+        assert response_cap(None) == 10 * RESPONSE_BYTES_PER_IMAGE > 45_000_000
+        assert response_cap(CAP) == CAP  # the operator's cap is the cap
+    finally:
+        images_asked.reset(token)
+
+
+async def test_a_declared_size_over_the_floor_is_read_when_the_call_asked_for_more_images() -> None:
+    declared = b"content-length: %d\r\n" % (DEFAULT_MAX_RESPONSE_BYTES + 1)
+    async for url in _server(declared, b"A" * 10):
+        async with build_client(httpx.Timeout(5.0)) as client:
+            with pytest.raises(ProviderError) as caught:  # one image asked: over the floor, not read
+                await upstream.send(client, "p", "POST", url, json={})
+            assert caught.value.failure is FailureClass.UPSTREAM_INVALID
+            token = images_asked.set(4)
+            try:  # four images asked: the same declared size is admitted (then cut short by the server)
+                with pytest.raises(ProviderError) as short:
+                    await upstream.send(client, "p", "POST", url, json={})
+                assert "over the" not in short.value.message
+            finally:
+                images_asked.reset(token)
 
 
 # --- every image proven to decode, within a pixel cap from the request ------------------------------
