@@ -19,10 +19,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Response, get, post
 from litestar.exceptions import HTTPException
+from litestar.response import Stream
 from litestar.types import ExceptionHandlersMap
 
 from gateway.api.admit import admit, read_json_body
 from gateway.api.disconnect import cancel_on_disconnect
+from gateway.api.openai_stream import openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
 from gateway.errors import GatewayError, InvalidRequest
@@ -116,8 +118,6 @@ def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, An
             "use response_format: b64_json",
             param="response_format",
         )
-    if req.stream:
-        raise InvalidRequest("stream: true is not supported on /v1/images/generations yet", param="stream")
     wire: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
     if req.n is not None:
         wire["n"] = req.n
@@ -190,16 +190,23 @@ OPENAI_ERRORS: ExceptionHandlersMap = {
     summary="Generate images (OpenAI-compatible)",
     operation_id="openaiCreateImage",
 )
-async def openai_generate(request: HttpRequest) -> Response[bytes]:
+async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
     services: Services = request.app.state.services
     runtime = services.runtime
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
     openai_req, wire, dropped = decode_openai_request(body)
     req = decode_generate_request(_ENCODER.encode(wire)).to_canonical(runtime.config.server)
     admitted = await admit(request, services, runtime, req)
+    quality = openai_req.quality or "auto"
+    if openai_req.stream:
+        job = Job(Operation.GENERATE, req, Delivery.SSE, admitted.route, request_id_of(request.scope))
+        return openai_stream(
+            runtime, job, router=services.router, partial_images=openai_req.partial_images or 0,
+            quality=quality, background=openai_req.background or "auto",
+        )
     job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
     result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return _images_response(result, openai_req.quality or "auto", openai_req.background, dropped)
+    return _images_response(result, quality, openai_req.background, dropped)
 
 
 def _images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:
