@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from gateway.app import create_app
 from gateway.auth.api_keys import digest
 from gateway.cli import main
+from gateway.client import EvmSigner, sign_header
 from gateway.config import parse_config
 from gateway.config.describe import describe_sections
 from gateway.settings import Settings
@@ -112,3 +113,17 @@ def test_keys_create_prints_the_secret_first_then_the_entry(capsys: pytest.Captu
     assert secret.startswith("igk_") and " " not in secret
     entry = "\n".join(lines[1:])
     assert "name: webui" in entry and f"sha256: {digest(secret)}" in entry and secret not in entry
+
+
+@pytest.mark.parametrize(("replay", "status", "code"), [("session", 200, None), ("single_use", 401, "auth_invalid_key")])
+async def test_a_bearer_siwx_token_only_in_session_mode(
+    tmp_path: Path, replay: str, status: int, code: str | None
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(ROUTING.replace("  api_keys:\n", f"  replay: {replay}\n  api_keys:\n"))
+    token = sign_header("https://gateway.example" + URL, EvmSigner.throwaway())
+    async with AsyncTestClient(app=create_app(Settings(config_path=str(path)))) as client:
+        response = await client.post(URL, json=BODY, headers=bearer(token))
+        assert response.status_code == status, response.text
+        if code is not None:
+            assert response.json()["error"]["code"] == code
