@@ -84,10 +84,14 @@ async def authenticate(
     `models` may list either)."""
     if headers.get(HEADER_NAME) is not None:
         return await authenticator.authenticate(headers, client_ip)
+    if not config.enabled:
+        # Authentication off (local development): every request is anonymous, as before keys
+        # existed; an Authorization header a proxy or an SDK adds must not start failing.
+        return await authenticator.authenticate(headers, client_ip)
     token = bearer(headers)
     if token is None:
         return await authenticator.authenticate(headers, client_ip)
-    if config.replay == "session" and config.enabled and _looks_siwx(token):
+    if config.replay == "session" and _looks_siwx(token):
         return await authenticator.authenticate(Headers({HEADER_NAME: token}), client_ip)
     key = find_key(config.api_keys, token)
     when = now or datetime.now(UTC)

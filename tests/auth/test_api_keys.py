@@ -127,3 +127,12 @@ async def test_a_bearer_siwx_token_only_in_session_mode(
         assert response.status_code == status, response.text
         if code is not None:
             assert response.json()["error"]["code"] == code
+
+
+async def test_with_auth_disabled_an_authorization_header_stays_anonymous(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(ROUTING.replace("auth:\n", "auth:\n  enabled: false\n"))
+    async with AsyncTestClient(app=create_app(Settings(config_path=str(path)))) as client:
+        for header in ("Bearer igk_wrong", "Basic eDp5"):
+            response = await client.post(URL, json=BODY, headers={"Authorization": header})
+            assert response.status_code == 200, response.text
