@@ -19,6 +19,7 @@ from gateway.api.errors import handle_gateway_error, handle_http_exception, hand
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
+from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
@@ -81,7 +82,9 @@ def create_app(
             release_process_metrics()
 
     return Litestar(
-        route_handlers=[generate_image, issue_nonce, list_models, healthz, readyz, metrics],
+        route_handlers=[
+            generate_image, issue_nonce, list_models, healthz, readyz, metrics, openai_generate, openai_list_models
+        ],
         middleware=[ObserveMiddleware],
         lifespan=[lifespan],
         on_startup=[complete_schema],

@@ -7,6 +7,7 @@ Exception
        ├── InvalidRequest            400 invalid_request (param names the field)
        ├── ContentPolicyViolation    400 content_policy_violation
        ├── AuthError                 401 auth_* (code chosen per failure)
+       ├── ModelNotAllowed           403 model_not_allowed (an API key limited to other models)
        ├── ModelNotFound             404 model_not_found
        ├── PayloadTooLarge           413 payload_too_large
        ├── UnsupportedMediaType      415 unsupported_media_type
@@ -130,6 +131,14 @@ class AuthError(GatewayError):
     @property
     def error_code(self) -> str:
         return self.auth_code
+
+
+class ModelNotAllowed(GatewayError):
+    """403: the API key is valid but its `models` list does not include this one (the spec names no
+    code for it; 403 is what OpenAI's SDKs raise as PermissionDeniedError)."""
+
+    status_code = 403
+    code = "model_not_allowed"
 
 
 class ModelNotFound(GatewayError):

@@ -18,6 +18,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from gateway import metrics
 from gateway.config import BUNDLED_CONFIG, RoutingConfig, load_config
 from gateway.runtime import Runtime
@@ -55,7 +57,8 @@ class Reloader:
             self._services.runtime = runtime  # the atomic swap
         metrics.CONFIG_RELOADS.labels("ok").inc()
         log.info("config reloaded from %s: models %s", self._path, ", ".join(config.models))
-        if config.auth != old.config.auth:
+        # api_keys are read per request from the live config (a reload revokes); the rest is start-up only.
+        if msgspec.structs.replace(config.auth, api_keys=[]) != msgspec.structs.replace(old.config.auth, api_keys=[]):
             log.warning("auth: section changed, but authentication settings apply at start-up only: restart")
         self._retire(old)
         return True

@@ -19,6 +19,7 @@ import msgspec
 from gateway.api.metrics import set_metrics_model
 from gateway.api.types import HttpRequest
 from gateway.auth import Principal
+from gateway.auth.api_keys import authenticate
 from gateway.canonical import ImageRequest
 from gateway.errors import ModelNotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.generation import Route
@@ -66,7 +67,10 @@ async def admit(request: HttpRequest, services: Services, runtime: Runtime, req:
         # Before authentication: a flood of bad signatures costs one Redis call each, not a verify.
         await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, route.slug)
         # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
-        principal = await services.authenticator.authenticate(request.headers, ip)
+        # The key list comes from `runtime` (this request's config): a reload revokes a removed key.
+        principal = await authenticate(
+            request.headers, ip, runtime.config.auth, services.authenticator, (req.model, route.slug)
+        )
         request.state.principal = principal
         await services.limits.rate_limits.check_account(state, limits, principal.account, req, route.slug)
         # Hook: budgets (reserve the request's cost) and idempotency (claim the key) go here.

@@ -16,6 +16,8 @@ from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (ke
 
 from gateway.api.auth import NonceResponse
 from gateway.api.images import GENERATE_PATH
+from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
+from gateway.api.openai_stream import COMPLETED, PARTIAL
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
 from gateway.streaming.events import EventName
 
@@ -82,7 +84,8 @@ def complete_schema(app: Litestar) -> None:
             str(status): {"description": description, "content": error}
             for status, description in [
                 (400, "invalid_request / content_policy_violation"),
-                (401, "auth_* (see docs/authentication.md)"),
+                (401, "auth_* (see docs/authentication.md); auth_invalid_key"),
+                (403, "model_not_allowed (an API key limited to other models)"),
                 (404, "model_not_found"),
                 (413, "payload_too_large"),
                 (415, "unsupported_media_type"),
@@ -94,6 +97,7 @@ def complete_schema(app: Litestar) -> None:
         },
     }
     _describe_health(schema["paths"])
+    _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
@@ -131,4 +135,59 @@ def _describe_nonce(paths: dict[str, Any], error: dict[str, Any]) -> None:
         },
         "429": {"description": "rate_limited: the IP limit (limits.ip) applies", "content": error},
         "503": {"description": "auth_unavailable: the replay store is unreachable or full", "content": error},
+    }
+
+
+_OPENAI_SSE_EVENT: dict[str, Any] = {
+    **_SSE_EVENT,
+    "properties": {
+        **_SSE_EVENT["properties"],
+        "event": {"type": "string", "enum": [PARTIAL, COMPLETED, "error"]},
+        "data": {"type": "string", "description": "JSON: OpenAI's image event (its `type` repeats `event`)"},
+    },
+}
+
+
+def _describe_openai(schema: dict[str, Any]) -> None:
+    """/v1 (docs/openai-compatibility.md): OpenAI's request body and error shape."""
+    _, components = msgspec.json.schema_components(
+        [OpenAIImageRequest, OpenAIImagesResponse, OpenAIError, OpenAIModels], ref_template=_REF
+    )
+    schema["components"]["schemas"].update(components)
+    error = {"application/json": {"schema": {"$ref": _REF.format(name="OpenAIError")}}}
+    generate = schema["paths"]["/v1/images/generations"]["post"]
+    generate["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name="OpenAIImageRequest")}}},
+    }
+    generate["responses"] = {
+        "200": {
+            "description": "Images (SSE of OpenAI image events for stream: true)",
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(name="OpenAIImagesResponse")}},
+                "text/event-stream": {"schema": _OPENAI_SSE_EVENT},
+            },
+        },
+        **{
+            str(status): {"description": description, "content": error}
+            for status, description in [
+                (400, "invalid_request_error"),
+                (401, "authentication_error"),
+                (403, "permission_error (model_not_allowed)"),
+                (404, "invalid_request_error (model_not_found)"),
+                (413, "invalid_request_error (payload_too_large)"),
+                (415, "invalid_request_error (unsupported_media_type)"),
+                (429, "rate_limit_error"),
+                (502, "api_error"),
+                (503, "api_error"),
+                (504, "api_error"),
+            ]
+        },
+    }
+    models = schema["paths"]["/v1/models"]["get"]
+    models["responses"] = {
+        "200": {
+            "description": "Models",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name="OpenAIModels")}}},
+        }
     }

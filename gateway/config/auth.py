@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -19,6 +21,30 @@ LeewaySeconds = Annotated[int, msgspec.Meta(ge=0, le=MAX_LEEWAY_SECONDS)]
 AgeSeconds = Annotated[int, msgspec.Meta(ge=0, le=MAX_AGE_SECONDS)]
 
 
+KeyName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Sha256Hex = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ApiKeyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One operator-issued key (spec/openai-compat.md): only the SHA-256 of the secret is stored."""
+
+    name: KeyName
+    sha256: Sha256Hex
+    account: str | None = None  # the principal; default `key:<name>`
+    models: list[str] = msgspec.field(default_factory=list)  # empty: every model
+    expires: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.expires is not None and self.expires.tzinfo is None:
+            raise ValueError(f"api_keys: {self.name}: expires needs a timezone (e.g. 2027-01-01T00:00:00Z)")
+        if self.account is not None and not re.fullmatch(r"[!-~]{1,128}", self.account):
+            raise ValueError(f"api_keys: {self.name}: account must be 1-128 printable characters")
+
+    @property
+    def principal_account(self) -> str:
+        return self.account if self.account is not None else f"key:{self.name}"
+
+
 class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
     # Public authorities (host[:port]) and origins (scheme://host[:port]) a message may name.
@@ -34,6 +60,7 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     leeway_seconds: LeewaySeconds = 60
     max_age_seconds: AgeSeconds = 3600
     max_lifetime_seconds: AgeSeconds = 3600
+    api_keys: list[ApiKeyConfig] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         # msgspec reports a ValueError raised here as a validation error at `$.auth`.
@@ -51,6 +78,12 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             raise ValueError("nonce_required: false is only allowed with replay: session")
         if not self.nonce_required and self.require_issued_nonce:
             raise ValueError("require_issued_nonce: true needs nonce_required: true")
+        names = [key.name for key in self.api_keys]
+        if len(set(names)) != len(names):
+            raise ValueError("api_keys: key names must be unique")
+        digests = [key.sha256 for key in self.api_keys]
+        if len(set(digests)) != len(digests):
+            raise ValueError("api_keys: two keys have the same sha256")
 
 
 def _origin_shape(origin: str) -> bool:

@@ -24,6 +24,8 @@ _SECRET_SHAPED = re.compile(r"^(0x)?[0-9a-fA-F]{32,}$|^(sk|pk|rk)[-_]\S{8,}$")
 def describe_sections(config: RoutingConfig) -> list[str]:
     lines = ["auth:"]
     auth = msgspec.to_builtins(config.auth)
+    # Key names only: the sha256 of a secret is not the secret, but it is an offline guessing target.
+    auth["api_keys"] = [key.name for key in config.auth.api_keys]
     if not config.auth.domains:
         auth["domains"] = "(none: derived at start-up from the address `serve` listens on)"
     lines.extend(describe_fields(auth, "  "))

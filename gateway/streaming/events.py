@@ -44,17 +44,19 @@ class PartialImageEvent(msgspec.Struct, frozen=True, kw_only=True):
     data_url: str
 
 
-Payload = ProgressEvent | PartialImageEvent | ImageObject | GenerateResponse | ErrorResponse
+# msgspec.Struct: another wire's events (the OpenAI codec's) through the same framing and queue.
+Payload = ProgressEvent | PartialImageEvent | ImageObject | GenerateResponse | ErrorResponse | msgspec.Struct
 
 
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
-    name: EventName
+    name: EventName | str
     payload: Payload
+    last: bool = False  # a terminal event of another wire (whose names are not ours)
 
     @property
     def terminal(self) -> bool:
-        return self.name in ("completed", "error")
+        return self.last or self.name in ("completed", "error")
 
 
 def frame(event_id: int, event: StreamEvent) -> bytes:

@@ -1,0 +1,104 @@
+"""The official `openai` Python package against a live `imagegate serve` (spec/openai-compat.md):
+the bundled mock routing plus two operator API keys, one of them with a tiny account limit."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from gateway.auth.api_keys import digest
+from gateway.config import BUNDLED_CONFIG
+from tests.acceptance.conftest import Served, start_gateway, stop_gateway
+
+pytestmark = pytest.mark.slow
+
+SECRET, LIMITED = "igk_acceptance-secret", "igk_limited-secret"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("openai")
+    # `tiny-image` (another mock model) carries the tiny per-account limit; the rest is generous.
+    routing = Path(BUNDLED_CONFIG).read_text().replace(
+        "models:\n", "models:\n  tiny-image:\n    deployments: [{provider: mock, model: mock-v1}]\n", 1
+    ) + (
+        "  api_keys:\n"
+        f"    - {{name: app, sha256: {digest(SECRET)}}}\n"
+        f"    - {{name: tiny, sha256: {digest(LIMITED)}, account: tiny-team}}\n"
+        "limits:\n"
+        "  account: {rate: 1000, period_seconds: 1, burst: 1000,"
+        " models: {tiny-image: {rate: 1, period_seconds: 3600, burst: 1}}}\n"
+    )
+    path = tmp / "routing.yaml"
+    path.write_text(routing)
+    gateway = start_gateway(tmp, "--config", str(path))
+    try:
+        yield gateway
+    finally:
+        stop_gateway(gateway)
+
+
+def client(served: Served, key: str = SECRET) -> openai.OpenAI:
+    return openai.OpenAI(base_url=served.url + "/v1", api_key=key, max_retries=0, timeout=60)
+
+
+def test_generate_b64_json_n_and_size(served: Served) -> None:
+    raw = client(served).images.with_raw_response.generate(
+        model="mock", prompt="a lighthouse", n=2, size="320x192", quality="hd", response_format="b64_json"
+    )
+    result = raw.parse()
+    assert raw.headers["x-provider"] == "mock" and raw.headers["x-request-id"]
+    assert len(result.data) == 2 and result.size == "320x192" and result.quality == "hd"
+    assert all(base64.b64decode(image.b64_json or "").startswith(PNG) for image in result.data)
+
+
+def test_a_400_is_a_bad_request_error_with_our_message(served: Served) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(served).images.generate(model="mock", prompt="x", response_format="url")
+    assert "storage" in caught.value.message
+    assert caught.value.code == "invalid_request" and caught.value.param == "response_format"
+    with pytest.raises(openai.BadRequestError, match="size"):
+        client(served).images.generate(model="mock", prompt="x", size="big")  # type: ignore[arg-type]
+
+
+def test_an_invalid_key_is_an_authentication_error(served: Served) -> None:
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client(served, "igk_not-a-key").images.generate(model="mock", prompt="x")
+    assert caught.value.code == "auth_invalid_key"
+
+
+def test_the_account_limit_is_a_rate_limit_error(served: Served) -> None:
+    limited = client(served, LIMITED)
+    limited.images.generate(model="tiny-image", prompt="x", size="64x64")
+    with pytest.raises(openai.RateLimitError) as caught:
+        limited.images.generate(model="tiny-image", prompt="x", size="64x64")
+    assert caught.value.code == "rate_limited"
+
+
+def test_models_list(served: Served) -> None:
+    ids = {model.id for model in client(served).models.list()}
+    assert {"mock-image", "mock"} <= ids
+
+
+def test_stream_yields_partial_then_completed_events(served: Served) -> None:
+    stream = client(served).images.generate(
+        model="mock", prompt="a lighthouse", size="128x128", stream=True, partial_images=1
+    )
+    events = list(stream)
+    kinds = [event.type for event in events]
+    assert kinds[-1] == "image_generation.completed" and kinds.count("image_generation.completed") == 1
+    assert kinds.count("image_generation.partial_image") == 1  # the mock sends 2 previews; 1 asked
+    completed = events[-1]
+    assert completed.size == "128x128" and base64.b64decode(completed.b64_json).startswith(PNG)
+    for event in events[:-1]:
+        assert event.type == "image_generation.partial_image" and event.partial_image_index == 0
+
+
+def test_stream_with_n_2_ends_after_the_second_completed(served: Served) -> None:
+    events = list(client(served).images.generate(model="mock", prompt="x", n=2, size="64x64", stream=True))
+    assert [event.type for event in events] == ["image_generation.completed"] * 2
