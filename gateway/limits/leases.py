@@ -222,10 +222,15 @@ class RedisGate:
     async def _holding(self, deployment: str, key: str, lease_id: str) -> AsyncIterator[None]:
         gauge = LEASES_IN_USE.labels(deployment)
         gauge.inc()
-        renewer = asyncio.create_task(self._keep_renewed(deployment, key, lease_id))
+        # A flag as well as cancel(): a cancellation that lands while a Redis call is timing out can
+        # come back as that call's TimeoutError (asyncio.timeout on 3.11), and the loop would renew on
+        # forever while the release awaits it.
+        stop = asyncio.Event()
+        renewer = asyncio.create_task(self._keep_renewed(deployment, key, lease_id, stop))
         try:
             yield
         finally:
+            stop.set()
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
@@ -235,9 +240,12 @@ class RedisGate:
             except RedisUnavailable:  # removed by the next acquire here (else it expires after its ttl)
                 self._orphan(key, lease_id)
 
-    async def _keep_renewed(self, deployment: str, key: str, lease_id: str) -> None:
-        while True:
-            await asyncio.sleep(self._ttl_ms / 3000)
+    async def _keep_renewed(self, deployment: str, key: str, lease_id: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._ttl_ms / 3000)
+            if stop.is_set():
+                return
             try:
                 renewed = await self._backend.call(
                     "lease",
