@@ -177,8 +177,10 @@ def test_healthz_answers_while_the_mock_draws_a_big_image(tmp_path: Path) -> Non
     finally:
         cluster.stop()
     assert result["status"] == 200
-    # The draw took seconds (on the event loop, /healthz waited as long); off it, it answers at once.
-    assert result["seconds"] > 2.0, result
+    # On the event loop /healthz would wait as long as the draw; off it, it answers at once. Relative,
+    # not absolute: how long an 8192x8192 draw takes depends on the machine and its load.
+    assert len(latencies) >= 3, (latencies, result)  # probes ran while the draw did
+    assert max(latencies) * 4 < result["seconds"], (max(latencies), result)
     assert max(latencies) < 1.5, (max(latencies), result)
     figures.record(
         "P3 /healthz while the mock draws 8192x8192",
