@@ -83,7 +83,14 @@ def create_app(
 
     return Litestar(
         route_handlers=[
-            generate_image, issue_nonce, list_models, healthz, readyz, metrics, openai_generate, openai_list_models
+            generate_image,
+            issue_nonce,
+            list_models,
+            healthz,
+            readyz,
+            metrics,
+            openai_generate,
+            openai_list_models,
         ],
         middleware=[ObserveMiddleware],
         lifespan=[lifespan],

@@ -24,7 +24,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
 
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
-    monkeypatch.setattr(cli, "_multiprocess_metrics_dir", lambda workers: None)
+    monkeypatch.setattr(cli.server, "_multiprocess_metrics_dir", lambda workers: None)
     names = ("REDIS_URL", "IMAGEGATE_CONFIG", "IMAGEGATE_WORKERS", "IMAGEGATE_PORT", "IMAGEGATE_HOST")
     for name in (*names, "PROMETHEUS_MULTIPROC_DIR"):
         monkeypatch.setenv(name, "")  # recorded, so whatever serve writes to os.environ is undone
