@@ -55,6 +55,17 @@ class ImageAdapter(Protocol):
     async def aclose(self) -> None: ...
 
 
+class EditingAdapter(ImageAdapter, Protocol):
+    """An adapter that also edits (image-edit.md): `req.images` holds the checked inputs (the first
+    is the base image), `req.mask` the mask in the canonical convention (alpha 0 = edit; convert it
+    for providers that want white = edit). Whether a given provider model edits, how many inputs it
+    takes and whether it takes a mask is `capabilities(model).edit / max_input_images / edit_mask`;
+    the executor calls `edit` only on deployments whose capabilities fit the request. Same result,
+    failure and progress contract as `generate`."""
+
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult: ...
+
+
 
 
 class AdapterSettingsError(ValueError):

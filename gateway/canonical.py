@@ -35,9 +35,10 @@ class OutputType(enum.StrEnum):
 
 class Operation(enum.StrEnum):
     """What a provider call does. An adapter performs an operation with the method of the same
-    name (`generate(req, ctx)`; `edit` next), and the executor skips deployments without it."""
+    name (`generate(req, ctx)`, `edit(req, ctx)`), and the executor skips deployments without it."""
 
     GENERATE = "generate"
+    EDIT = "edit"
 
 
 class Resolution(enum.StrEnum):
@@ -46,8 +47,18 @@ class Resolution(enum.StrEnum):
     R4K = "4K"
 
 
+class InputImage(msgspec.Struct, frozen=True, kw_only=True):
+    """An edit input (image or mask) after the gateway fetched and checked it: the bytes as the
+    client sent them, their real type (from the bytes, never the declared one) and size."""
+
+    data: bytes
+    media_type: str  # image/png | image/jpeg | image/webp
+    width: int
+    height: int
+
+
 class ImageRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """A validated canonical request. `seed` None means "nondeterministic" (the wire's -1 or absent)."""
+    """A validated canonical request (generate, or edit when `images` is not empty). `seed` None means "nondeterministic" (the wire's -1 or absent)."""
 
     model: str
     prompt: str
@@ -73,6 +84,12 @@ class ImageRequest(msgspec.Struct, frozen=True, kw_only=True):
     enable_web_search: bool | None = None
     user: str | None = None
     metadata: dict[str, object] | None = None
+    # Edit only (image-edit.md): the first image is the base, the others references; mask alpha 0 = edit.
+    images: tuple[InputImage, ...] = ()
+    mask: InputImage | None = None
+    strength: float | None = None  # 0..1, img2img denoising strength
+    prompt_extend: bool | None = None
+    watermark: bool | None = None
 
 
 class ProviderImage(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,6 +150,10 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     formats: list[OutputFormat] = msgspec.field(default_factory=lambda: [OutputFormat.PNG])
     streaming: bool = False
     stream_max_n: int | None = None  # images per streaming call when lower than max_n (gpt-image: 1)
+    # Edit (image-edit.md "Provider mapping"): whether this model edits, how many inputs, a mask.
+    edit: bool = False
+    max_input_images: int = 0
+    edit_mask: bool = False
 
 
 @dataclass(frozen=True, slots=True)
