@@ -1,0 +1,60 @@
+"""test_translators.py's property for the edit encoders (`encode_edit`): on an edit request, every
+non-default canonical field — the edit-only ones (`EDIT_ONLY`) and all the generate ones — either
+changes the provider body or yields a warning, or the request is refused before any I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters import flux
+from gateway.canonical import ImageRequest
+from tests.adapters.test_translators import EDIT_ONLY, NON_DEFAULT, Case, _assert_carried
+from tests.support.edit_inputs import edit_request, half_mask, input_png
+
+EDIT_BASE = edit_request()
+EDIT_NON_DEFAULT: dict[str, st.SearchStrategy[Any]] = {
+    "images": st.sampled_from(
+        [(input_png((1, 2, 3)),), (input_png(), input_png((0, 0, 250))), (input_png(), input_png(), input_png())]
+    ),
+    "mask": st.sampled_from([half_mask(), half_mask(soft=128)]),
+    "strength": st.floats(0.0, 1.0),
+    "prompt_extend": st.booleans(),
+    "watermark": st.just(True),
+}
+assert set(EDIT_NON_DEFAULT) == EDIT_ONLY
+FIELDS = {**NON_DEFAULT, **EDIT_NON_DEFAULT}
+
+
+def _flux(model: str) -> Case:
+    return Case(
+        f"flux:{model}",
+        lambda req: flux.encode_edit(req, model=model, settings=flux.FluxSettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
+EDIT_CASES: list[Case] = [_flux(model) for model, spec in sorted(flux.MODELS.items()) if spec.edit]
+
+
+@pytest.mark.parametrize("field", sorted(FIELDS))
+@pytest.mark.parametrize("case", EDIT_CASES, ids=lambda c: c.name)
+@settings(max_examples=8, deadline=None)
+@given(data=st.data())
+def test_every_non_default_field_of_an_edit_changes_the_body_or_warns(
+    case: Case, field: str, data: st.DataObject
+) -> None:
+    _assert_carried(case, EDIT_BASE, field, data.draw(FIELDS[field], label=field))
+
+
+@pytest.mark.parametrize("case", EDIT_CASES, ids=lambda c: c.name)
+def test_edit_translation_is_idempotent(case: Case) -> None:
+    req: ImageRequest = msgspec.structs.replace(
+        EDIT_BASE, mask=half_mask(), strength=0.5, prompt_extend=True, watermark=True, seed=3
+    )
+    first, second = case.encode(req), case.encode(req)
+    assert msgspec.to_builtins(first[0]) == msgspec.to_builtins(second[0]) and first[1] == second[1]
