@@ -4,7 +4,10 @@ One synchronous POST /sdapi/v1/txt2img; `n` is `n_iter` (one call), seeds come b
 `info.all_seeds`; optional HTTP basic auth (`--api-auth user:pass`). Streaming polls the server-wide
 /sdapi/v1/progress while our txt2img runs (adapters/a1111_progress.py).
 
-`encode_request`, `decode_response` and `classify_error` are pure; `A1111Adapter._txt2img` is the I/O.
+Edits are POST /sdapi/v1/img2img through the same call (`encode_edit`, adapters/a1111_edit.py).
+
+`encode_request`, `encode_edit`, `decode_response` and `classify_error` are pure; `A1111Adapter._call`
+is the I/O.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import msgspec
 
-from adapters import a1111_progress
+from adapters import a1111_edit, a1111_progress
 from adapters.base import AdapterSettingsError, decode_options, with_seed
 from adapters.local_common import (
     LocalSettings,
@@ -27,6 +30,7 @@ from adapters.local_common import (
     common_fields,
     decode_local_settings,
     sampler_fields,
+    size_limits,
 )
 from gateway import upstream
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderImage, ProviderResult
@@ -43,6 +47,12 @@ class A1111Settings(LocalSettings, frozen=True, kw_only=True, forbid_unknown_fie
     # Streaming: also relay the server's `current_image` previews. The progress endpoint is
     # server-wide: turn this off when other clients share the server (progress only, no previews).
     stream_previews: bool = True
+
+
+class _Encode(Protocol):
+    def __call__(
+        self, req: ImageRequest, *, model: str, settings: A1111Settings, options: Mapping[str, object]
+    ) -> tuple[dict[str, Any], list[str]]: ...
 
 
 class A1111Options(SamplerOptions, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -96,6 +106,21 @@ def encode_request(
     return body, warnings
 
 
+def encode_edit(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: A1111Settings,
+    options: SamplerOptions | Mapping[str, object] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The /sdapi/v1/img2img body: the txt2img body (size defaulting to the base image's) plus the
+    img2img fields (adapters/a1111_edit.py)."""
+    edit, edit_warnings = a1111_edit.img2img_fields(req)
+    plain = a1111_edit.generate_part(req, size_limits(settings))
+    body, warnings = encode_request(plain, model=model, settings=settings, options=options)
+    return body | edit, warnings + edit_warnings
+
+
 def decode_response(provider: str, payload: object) -> tuple[list[ProviderImage], dict[str, object]]:
     """Images sliced past any grid (`index_of_first_image`), each with its seed from `info.all_seeds`."""
     if not isinstance(payload, dict) or not isinstance(payload.get("images"), list):
@@ -145,16 +170,24 @@ class A1111Adapter:
         self._serial = asyncio.Lock()  # a1111 runs one job at a time; ours go one by one (progress is global)
 
     def capabilities(self, provider_model: str) -> Capabilities:
-        return capabilities(self._settings, max_n=self._settings.max_n)
+        caps = capabilities(self._settings, max_n=self._settings.max_n)
+        return msgspec.structs.replace(caps, edit=True, max_input_images=1, edit_mask=True)
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         """With `ctx.report`: poll /sdapi/v1/progress while our txt2img runs (jobs serialised per
         server, so the global progress is ours)."""
+        return await self._job("/sdapi/v1/txt2img", encode_request, req, ctx)
+
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """img2img (inpainting with a mask): the same job, progress and answer as txt2img."""
+        return await self._job("/sdapi/v1/img2img", encode_edit, req, ctx)
+
+    async def _job(self, path: str, encode: _Encode, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         async with self._serial:
             if ctx.report is None:
-                return await self._txt2img(req, ctx)
+                return await self._call(path, encode, req, ctx)
             return await a1111_progress.follow(
-                self._txt2img(req, ctx),
+                self._call(path, encode, req, ctx),
                 self._progress,
                 interval=self._settings.poll_interval_seconds,
                 report=ctx.report,
@@ -175,18 +208,14 @@ class A1111Adapter:
             return b""
         return response.content if response.status_code == 200 else b""
 
-    async def _txt2img(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+    async def _call(self, path: str, encode: _Encode, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         if req.n > self._settings.max_n:
             raise ProviderError(
                 self._provider, FailureClass.CALLER_FAULT, f"at most {self._settings.max_n} per call"
             )
-        body, warnings = encode_request(
-            with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
-        )
+        body, warnings = encode(with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options)
         left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
-        response = await self._send(
-            "POST", "/sdapi/v1/txt2img", json=body, timeout=min(self._settings.timeout_seconds, left)
-        )
+        response = await self._send("POST", path, json=body, timeout=min(self._settings.timeout_seconds, left))
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
         images, raw = decode_response(self._provider, upstream.decode_json(self._provider, response))

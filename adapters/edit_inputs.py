@@ -24,9 +24,9 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.Decompressio
 NO_ALPHA = "mask: has no alpha channel, so no pixel is transparent; nothing is marked for editing"
 
 
-def b64(image: InputImage) -> str:
-    """Plain base64 of the bytes as the client sent them (no data: prefix)."""
-    return base64.b64encode(image.data).decode("ascii")
+def b64(data: bytes) -> str:
+    """Plain base64 (no data: prefix) of an input's bytes as the client sent them, or of a mask."""
+    return base64.b64encode(data).decode("ascii")
 
 
 def white_is_edit(provider: str, mask: InputImage) -> tuple[bytes, list[str]]:

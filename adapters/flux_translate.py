@@ -5,7 +5,6 @@ is described in adapters/base.py.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -137,14 +136,14 @@ def encode_edit(
     plain = msgspec.structs.replace(req, images=(), mask=None, strength=None, prompt_extend=None, watermark=None)
     body, warnings = encode_request(plain, model=model, settings=settings, options=options)
     if spec.edit == "fill":
-        body["image"] = b64(req.images[0])
+        body["image"] = b64(req.images[0].data)
         if req.mask is not None:
             mask, mask_warnings = white_is_edit("flux", req.mask)
-            body["mask"] = base64.b64encode(mask).decode("ascii")
+            body["mask"] = b64(mask)
             warnings.extend(mask_warnings)
     else:
-        body["input_image"] = b64(req.images[0])
-        body.update({f"input_image_{i}": b64(image) for i, image in enumerate(req.images[1:], start=2)})
+        body["input_image"] = b64(req.images[0].data)
+        body.update({f"input_image_{i}": b64(image.data) for i, image in enumerate(req.images[1:], start=2)})
         if req.mask is not None:
             warnings.append(f"mask: not supported by bfl {model} (flux-pro-1.0-fill takes one); dropped")
     if req.prompt_extend is not None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import flux
+from adapters import a1111, flux
 from gateway.canonical import ImageRequest
 from tests.adapters.test_translators import EDIT_ONLY, NON_DEFAULT, Case, _assert_carried
 from tests.support.edit_inputs import edit_request, half_mask, input_png
@@ -38,7 +38,20 @@ def _flux(model: str) -> Case:
     )
 
 
-EDIT_CASES: list[Case] = [_flux(model) for model, spec in sorted(flux.MODELS.items()) if spec.edit]
+def _a1111(settings: dict[str, Any]) -> Case:
+    decoded = a1111.A1111Settings(**settings)
+    return Case(
+        f"a1111:{'configured' if settings else 'default'}",
+        lambda req: a1111.encode_edit(req, model="sdxl-base", settings=decoded, options=None),
+        frozenset({("safe_mode", False)}),  # a plain local server has no NSFW filter
+    )
+
+
+EDIT_CASES: list[Case] = [
+    *(_flux(model) for model, spec in sorted(flux.MODELS.items()) if spec.edit),
+    _a1111({}),
+    _a1111({"lora_name": "detail", "styles": ["Anime"], "sampler_name": "Euler a"}),
+]
 
 
 @pytest.mark.parametrize("field", sorted(FIELDS))

@@ -9,7 +9,7 @@ from PIL import Image
 from gateway.canonical import ImageRequest, InputImage
 from tests.support.images import png
 
-W, H = 64, 48  # the base image's size; the mask's transparent (edit) area is its left half
+W, H = 96, 64  # the base image's size; the mask's transparent (edit) area is its left half
 
 
 def input_png(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (W, H)) -> InputImage:
