@@ -4,6 +4,7 @@ changes the provider body or yields a warning, or the request is refused before 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import a1111, flux
+from adapters import a1111, comfyui, comfyui_edit, flux
 from gateway.canonical import ImageRequest
 from tests.adapters.test_translators import EDIT_ONLY, NON_DEFAULT, Case, _assert_carried
 from tests.support.edit_inputs import edit_request, half_mask, input_png
@@ -47,10 +48,44 @@ def _a1111(settings: dict[str, Any]) -> Case:
     )
 
 
+def _comfyui(settings: dict[str, Any]) -> Case:
+    decoded = comfyui.ComfyUISettings(**settings)
+    template = comfyui_edit.load_edit_workflow(decoded)
+
+    def encode(req: ImageRequest) -> tuple[object, list[str]]:
+        # The adapter draws an unset seed first (-1 stands for it) and uploads the planned files:
+        # their content-addressed names are what the graph then references.
+        pinned = req if req.seed is not None else msgspec.structs.replace(req, seed=-1)
+        uploads, warnings = comfyui_edit.plan_uploads(pinned, template)
+        names = {item.placeholder: item.filename for item in uploads}
+        graph, more = comfyui_edit.encode_edit(
+            pinned, model="sd.safetensors", settings=decoded, template=template, names=names,
+            options=comfyui.ComfyUIOptions(),
+        )
+        return graph, warnings + more
+
+    return Case("comfyui:edit-template", encode, frozenset({("safe_mode", False)}))
+
+
+def _sentinel_edit_workflow() -> dict[str, Any]:
+    """The bundled edit graph with every placeholder input None (no request writes that), two
+    image slots and a LoRA, so a template default equal to a request's value cannot hide a drop."""
+    graph: dict[str, Any] = json.loads(comfyui_edit.BUNDLED_EDIT_WORKFLOW.read_text(encoding="utf-8"))
+    placeholders = dict(comfyui_edit.DEFAULT_EDIT_PLACEHOLDERS)
+    graph["20"] = {"class_type": "LoadImage", "inputs": {"image": None}}
+    graph["21"] = {"class_type": "LoraLoader", "inputs": {"strength_model": None}}
+    placeholders |= {"image_2": "20.image", "lora_strength": "21.strength_model"}
+    for target in placeholders.values():
+        node, _, field = target.partition(".")
+        graph[node]["inputs"][field] = None
+    return {"edit_workflow": graph, "edit_placeholders": placeholders, "sampler_name": "euler"}
+
+
 EDIT_CASES: list[Case] = [
     *(_flux(model) for model, spec in sorted(flux.MODELS.items()) if spec.edit),
     _a1111({}),
     _a1111({"lora_name": "detail", "styles": ["Anime"], "sampler_name": "Euler a"}),
+    _comfyui(_sentinel_edit_workflow()),  # the bundled graph + a reference slot + LoRA, no defaults
 ]
 
 
