@@ -155,3 +155,15 @@ async def test_models_show_edit_capabilities(app_client: tuple[AsyncTestClient[L
     ]
     nomask = models["nomask-image"]["providers"][0]["capabilities"]
     assert (nomask["edit"], nomask["edit_mask"]) == (True, False)
+
+
+async def test_openapi_documents_the_edit_body(app_client: tuple[AsyncTestClient[Litestar], Litestar]) -> None:
+    client, _ = app_client
+    schema = (await client.get("/schema/openapi.json")).json()
+    request = schema["components"]["schemas"]["EditRequest"]
+    assert request["additionalProperties"] is False
+    assert request["required"] == ["model", "prompt", "images"]
+    assert request["properties"]["images"]["maxItems"] == 16 and request["properties"]["n"]["maximum"] == 6
+    post = schema["paths"]["/api/v1/image/edit"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/EditRequest")
+    assert "400" in post["responses"] and "413" in post["responses"]
