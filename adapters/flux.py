@@ -108,6 +108,9 @@ class FluxAdapter:
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         """Submit, poll, download. With `ctx.report`: progress from each poll's `progress` (0..1,
         as steps of 100); no previews."""
+        if model_spec(ctx.provider_model).edit == "fill":  # a routing mistake: fall back, never bill
+            message = f"bfl {ctx.provider_model} only edits (it needs an image)"
+            raise ProviderError(self._provider, FailureClass.MODEL_UNAVAILABLE, message)
         body, warnings = encode_request(
             with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from adapters.flux import FluxAdapter, encode_edit
-from gateway.canonical import InputImage
+from gateway.canonical import ImageRequest, InputImage
 from gateway.errors import FailureClass, ProviderError
 from tests.fakes.base import SECRET, ctx
 from tests.fakes.bfl import FakeBFL
@@ -107,6 +107,15 @@ async def test_an_input_bfl_cannot_read_is_its_422_a_caller_fault() -> None:
     async with httpx.AsyncClient(transport=fake.transport()) as client:  # Fill needs `image`
         response = await client.post("https://api.bfl.ai/v1/flux-pro-1.0-fill", json={"prompt": "x"})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "image"]
+
+
+async def test_a_generate_routed_to_fill_falls_back_without_a_task() -> None:
+    fake = FakeBFL()
+    async with httpx.AsyncClient(transport=fake.transport()) as client:
+        adapter = FluxAdapter(provider="bfl", settings=SETTINGS, client=client)
+        with pytest.raises(ProviderError) as caught:
+            await adapter.generate(ImageRequest(model="m", prompt="x"), ctx("flux-pro-1.0-fill"))
+    assert caught.value.failure is FailureClass.MODEL_UNAVAILABLE and fake.requests == []
 
 
 def test_dropped_and_converted_fields_are_warned() -> None:
