@@ -5,6 +5,7 @@ white = edit in one channel, denoising_strength, the base image's size), a succe
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import httpx
@@ -12,9 +13,9 @@ import pytest
 
 from adapters.a1111 import A1111Adapter, A1111Settings, encode_edit
 from adapters.edit_inputs import NO_ALPHA
-from gateway.canonical import InputImage
+from gateway.canonical import InputImage, PreviewImage, ProgressUpdate, Update
 from gateway.errors import FailureClass, ProviderError
-from tests.fakes.a1111 import FakeA1111
+from tests.fakes.a1111 import FakeA1111, ProgressA1111
 from tests.fakes.base import SECRET, Failure, ctx, fixture
 from tests.support.edit_inputs import H, W, decoded, edit_request, half_mask, input_png
 from tests.support.images import png
@@ -97,6 +98,19 @@ async def test_the_fake_refuses_a_mistyped_img2img_payload_with_fastapis_detail(
     assert response.status_code == 422
     assert [d["loc"] for d in response.json()["detail"]] == [["body", "init_images"], ["body", "denoising_strength"]]
     assert fake.calls == 0
+
+
+async def test_a_streamed_edit_reports_img2img_progress_and_previews() -> None:
+    """img2img runs through txt2img's serialised job and progress follower."""
+    fake = ProgressA1111(steps=(4, 8))
+    updates: list[Update] = []
+    call = dataclasses.replace(ctx("sdxl-base"), report=updates.append)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
+        adapter = A1111Adapter(provider="sd", settings={**SETTINGS, "poll_interval_seconds": 0.0}, client=client)
+        result = await adapter.edit(edit_request(mask=half_mask(), seed=3), call)
+    assert fake.paths == ["/sdapi/v1/img2img"] and result.images[0].seed == 3
+    assert [u.step for u in updates if isinstance(u, ProgressUpdate)] == [4, 8]
+    assert any(isinstance(u, PreviewImage) for u in updates)
 
 
 async def test_capabilities_say_one_input_and_a_mask() -> None:

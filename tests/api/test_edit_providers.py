@@ -165,3 +165,18 @@ async def test_a_moderated_edit_is_refused_as_content_policy(client: AsyncTestCl
     response = await client.post(URL, json=body("kontext"))
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "content_policy_violation"
+
+
+async def test_the_catalogue_shows_each_deployments_edit_capabilities(client: AsyncTestClient) -> None:
+    response = await client.get("/api/v1/models")
+    assert response.status_code == 200
+    caps = {
+        (model["id"], p["model"]): (p["capabilities"]["edit"], p["capabilities"]["max_input_images"], p["capabilities"]["edit_mask"])
+        for model in response.json()["data"]
+        for p in model["providers"]
+    }
+    assert caps[("kontext", "flux-kontext-pro")] == (True, 4, False)
+    assert caps[("fill", "flux-pro-1.0-fill")] == (True, 1, True)
+    assert caps[("flux-pro", "flux-pro-1.1")] == (False, 0, False)
+    assert caps[("sd-edit", "v1-5-pruned-emaonly")] == (True, 1, True)
+    assert caps[("comfy-edit", "v1-5-pruned-emaonly.safetensors")] == (True, 1, True)

@@ -115,6 +115,7 @@ class ProgressA1111:
         self.mode = mode
         self.steps = steps
         self.calls = 0
+        self.paths: list[str] = []
         self.polls = 0
         self.txt2img_cancelled = 0
         self.polls_after_cancel = 0
@@ -123,7 +124,8 @@ class ProgressA1111:
         self._polled_out = asyncio.Event()
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/sdapi/v1/txt2img":
+        if request.url.path in ("/sdapi/v1/txt2img", "/sdapi/v1/img2img"):  # the same job either way
+            self.paths.append(request.url.path)
             return await self._txt2img(json.loads(request.content))
         if request.url.path == "/sdapi/v1/progress":
             return self._progress()
