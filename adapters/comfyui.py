@@ -35,7 +35,7 @@ from adapters.local_common import (
     decode_local_settings,
     sampler_fields,
 )
-from gateway import upstream
+from gateway import imaging, upstream
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderImage, ProviderResult
 from gateway.errors import FailureClass, ProviderError
 
@@ -134,7 +134,8 @@ class ComfyUIAdapter:
         """Upload every input (and the converted mask), then queue the edit template with the
         names ComfyUI answered; the rest is generate's path."""
         req = with_seed(req)
-        uploads, upload_warnings = comfyui_edit.plan_uploads(req, self._edit_template)
+        # The mask conversion decodes a picture: in the image pool, off the event loop.
+        uploads, upload_warnings = await imaging.off_loop(comfyui_edit.plan_uploads, req, self._edit_template)
         send = functools.partial(self._request, ctx=ctx)
         names = {item.placeholder: await comfyui_edit.upload(send, self._provider, item) for item in uploads}
         graph, warnings = comfyui_edit.encode_edit(

@@ -32,7 +32,7 @@ from adapters.flux_translate import (
     model_spec,
     progress_fraction,
 )
-from gateway import sizing, upstream
+from gateway import imaging, sizing, upstream
 from gateway.canonical import (
     CallContext,
     Capabilities,
@@ -118,8 +118,12 @@ class FluxAdapter:
 
     async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         """An edit is the same task with the inputs in the body (Kontext, FLUX.2, Fill)."""
-        body, warnings = encode_edit(
-            with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
+        body, warnings = await imaging.off_loop(  # base64 and the mask conversion: off the event loop
+            encode_edit,
+            with_seed(req),
+            model=ctx.provider_model,
+            settings=self._settings,
+            options=ctx.options,
         )
         return await self._run(body, warnings, ctx)
 
