@@ -25,15 +25,19 @@ import msgspec
 
 from adapters import comfyui_edit, comfyui_ws, polling
 from adapters.base import decode_options, with_seed
-from adapters.comfyui_translate import classify_error, classify_history, decode_response
-from adapters.comfyui_workflow import Template, encode_prompt, load_workflow, workflow_values
+from adapters.comfyui_translate import (
+    ComfyUIOptions,
+    ComfyUISettings,
+    classify_error,
+    classify_history,
+    decode_response,
+    encode_request,
+)
+from adapters.comfyui_workflow import load_workflow
 from adapters.local_common import (
-    LocalSettings,
-    SamplerOptions,
     capabilities,
     check_server,
     decode_local_settings,
-    sampler_fields,
 )
 from gateway import imaging, upstream
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderImage, ProviderResult
@@ -49,50 +53,6 @@ __all__ = [
     "encode_request",
 ]
 _POLL_TOLERATED = (FailureClass.CONNECT, FailureClass.AMBIGUOUS, FailureClass.TRANSIENT)
-
-
-class ComfyUISettings(LocalSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    workflow: dict[str, Any] | None = None  # API-format graph (else workflow_path, else the bundled one)
-    workflow_path: str | None = None
-    placeholders: dict[str, str] | None = None  # canonical name -> "node_id.input"
-    # Edits (adapters/comfyui_edit.py): the img2img/inpaint template, else the bundled one.
-    edit_workflow: dict[str, Any] | None = None
-    edit_workflow_path: str | None = None
-    edit_placeholders: dict[str, str] | None = None  # + image, image_2.., mask, strength
-    max_poll_errors: int = 3  # consecutive failed /history polls (and /view fetches) tolerated
-    max_download_bytes: int = 50 * 1024 * 1024
-
-
-class ComfyUIOptions(SamplerOptions, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Per-deployment `options:` for comfyui: the `sampler_name` / `scheduler` placeholders."""
-
-
-def encode_request(
-    req: ImageRequest,
-    *,
-    model: str,
-    settings: ComfyUISettings,
-    template: Template,
-    options: SamplerOptions | Mapping[str, object] | None = None,
-) -> tuple[dict[str, Any], list[str]]:
-    """The graph to queue (the template with every value written) and the warnings; `req.seed` is
-    set (the adapter draws one first: the KSampler needs it)."""
-    if req.n != 1:
-        raise ProviderError("comfyui", FailureClass.CALLER_FAULT, "comfyui makes one image per call")
-    warnings: list[str] = []
-    values = workflow_values(req, settings, warnings)
-    opts = options if isinstance(options, SamplerOptions) else decode_options(ComfyUIOptions, options)
-    values |= sampler_fields(settings, opts)
-    if req.style_preset is not None:
-        warnings.append("style_preset: not supported by comfyui; dropped")
-    values |= {"seed": req.seed, "batch_size": 1}
-    if req.negative_prompt is not None:
-        values["negative_prompt"] = req.negative_prompt
-    graph, placeholders = template
-    if model and "checkpoint" in placeholders:
-        values["checkpoint"] = model
-    filled, dropped = encode_prompt(graph, placeholders, values)
-    return filled, warnings + dropped
 
 
 class ComfyUIAdapter:

@@ -29,8 +29,9 @@ import msgspec
 
 from adapters import comfyui_workflow
 from adapters.base import AdapterSettingsError
+from adapters.comfyui_translate import template_values
 from adapters.edit_inputs import base_size, full_mask, too_many, unsupported, upload_name, white_is_edit
-from adapters.local_common import LocalSettings, SamplerOptions, sampler_fields, size_limits
+from adapters.local_common import LocalSettings, SamplerOptions, size_limits
 from gateway import sizing, upstream
 from gateway.canonical import ImageRequest
 from gateway.errors import FailureClass, ProviderError
@@ -113,7 +114,9 @@ def load_edit_workflow(settings: EditWorkflowSettings) -> comfyui_workflow.Templ
             names=EDIT_PLACEHOLDER_NAMES,
         )
     except AdapterSettingsError as exc:
-        raise AdapterSettingsError(str(exc), f"edit_{exc.path}" if exc.path else "edit_placeholders") from None
+        raise AdapterSettingsError(
+            str(exc), f"edit_{exc.path}" if exc.path else "edit_placeholders"
+        ) from None
     if "image" not in placeholders:
         raise AdapterSettingsError("an edit workflow needs the image placeholder", "edit_placeholders")
     return graph, placeholders
@@ -161,25 +164,19 @@ def encode_edit(
     answered) and every value written; `req.seed` is set (the adapter draws one first)."""
     if req.n != 1:
         raise ProviderError("comfyui", FailureClass.CALLER_FAULT, "comfyui makes one image per call")
-    warnings: list[str] = []
-    plain = msgspec.structs.replace(req, images=(), mask=None, strength=None, prompt_extend=None, watermark=None)
+    plain = msgspec.structs.replace(
+        req, images=(), mask=None, strength=None, prompt_extend=None, watermark=None
+    )
     if sizing.requested_size(req) is None:  # keep the base image's size (snapped silently: none was asked)
         width, height = sizing.snap_free(base_size(req), size_limits(settings), explicit=False).size
         plain = msgspec.structs.replace(plain, width=width, height=height)
-    values = comfyui_workflow.workflow_values(plain, settings, warnings)
-    values |= sampler_fields(settings, options)
-    if req.style_preset is not None:
-        warnings.append("style_preset: not supported by comfyui; dropped")
-    values["seed"] = req.seed
-    if req.negative_prompt is not None:
-        values["negative_prompt"] = req.negative_prompt
+    values, warnings = template_values(
+        plain, model=model, settings=settings, template=template, options=options
+    )
     if req.strength is not None:
         values["strength"] = req.strength
-    graph, placeholders = template
-    if model and "checkpoint" in placeholders:
-        values["checkpoint"] = model
     values |= dict(names)
-    filled, dropped = comfyui_workflow.encode_prompt(graph, placeholders, values)
+    filled, dropped = comfyui_workflow.encode_prompt(template[0], template[1], values)
     return filled, warnings + dropped + unsupported(req, by="comfyui", strength=True, prompt_extend=False)
 
 

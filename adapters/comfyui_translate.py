@@ -1,6 +1,6 @@
-"""ComfyUI, pure: history entries -> `/view` references, finished-with-error entries and HTTP errors
--> `ProviderError` (adapters/comfyui.py does the I/O; the graph encoders are there and in
-adapters/comfyui_edit.py)."""
+"""ComfyUI, pure: settings, the generate graph (`encode_request`; the edit graph is
+adapters/comfyui_edit.py), history entries -> `/view` references, finished-with-error entries and
+HTTP errors -> `ProviderError`. adapters/comfyui.py does the I/O."""
 
 from __future__ import annotations
 
@@ -9,8 +9,71 @@ from typing import Any
 
 import httpx
 
+from adapters.base import decode_options
+from adapters.comfyui_workflow import Template, encode_prompt, workflow_values
+from adapters.local_common import LocalSettings, SamplerOptions, sampler_fields
 from gateway import upstream
+from gateway.canonical import ImageRequest
 from gateway.errors import FailureClass, ProviderError
+
+
+class ComfyUISettings(LocalSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    workflow: dict[str, Any] | None = None  # API-format graph (else workflow_path, else the bundled one)
+    workflow_path: str | None = None
+    placeholders: dict[str, str] | None = None  # canonical name -> "node_id.input"
+    # Edits (adapters/comfyui_edit.py): the img2img/inpaint template, else the bundled one.
+    edit_workflow: dict[str, Any] | None = None
+    edit_workflow_path: str | None = None
+    edit_placeholders: dict[str, str] | None = None  # + image, image_2.., mask, strength
+    max_poll_errors: int = 3  # consecutive failed /history polls (and /view fetches) tolerated
+    max_download_bytes: int = 50 * 1024 * 1024
+
+
+class ComfyUIOptions(SamplerOptions, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-deployment `options:` for comfyui: the `sampler_name` / `scheduler` placeholders."""
+
+
+def encode_request(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: ComfyUISettings,
+    template: Template,
+    options: SamplerOptions | Mapping[str, object] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The graph to queue (the template with every value written) and the warnings; `req.seed` is
+    set (the adapter draws one first: the KSampler needs it)."""
+    if req.n != 1:
+        raise ProviderError("comfyui", FailureClass.CALLER_FAULT, "comfyui makes one image per call")
+    values, warnings = template_values(
+        req, model=model, settings=settings, template=template, options=options
+    )
+    filled, dropped = encode_prompt(template[0], template[1], values | {"batch_size": 1})
+    return filled, warnings + dropped
+
+
+def template_values(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: LocalSettings,
+    template: Template,
+    options: SamplerOptions | Mapping[str, object] | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The placeholder values a generate and an edit graph share (prompt, size, steps, cfg, LoRA,
+    sampler, seed, negative prompt, checkpoint) and the warnings for what neither carries."""
+    warnings: list[str] = []
+    values = workflow_values(req, settings, warnings)
+    opts = options if isinstance(options, SamplerOptions) else decode_options(ComfyUIOptions, options)
+    values |= sampler_fields(settings, opts)
+    if req.style_preset is not None:
+        warnings.append("style_preset: not supported by comfyui; dropped")
+    values["seed"] = req.seed
+    if req.negative_prompt is not None:
+        values["negative_prompt"] = req.negative_prompt
+    if model and "checkpoint" in template[1]:
+        values["checkpoint"] = model
+    return values, warnings
 
 
 def decode_response(entry: Mapping[str, Any]) -> list[dict[str, str]]:
