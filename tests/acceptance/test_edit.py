@@ -40,8 +40,14 @@ def signed(url: str) -> dict[str, str]:
 
 
 def body(**extra: object) -> dict[str, object]:
-    return {"model": "mock-image", "prompt": "a red door", "images": [data_url(BASE)], "mask": data_url(MASK),
-            "seed": 7, **extra}
+    return {
+        "model": "mock-image",
+        "prompt": "a red door",
+        "images": [data_url(BASE)],
+        "mask": data_url(MASK),
+        "seed": 7,
+        **extra,
+    }
 
 
 def check_edited(data: bytes) -> Image.Image:
@@ -106,20 +112,37 @@ def _png(size: tuple[int, int]) -> bytes:
 
 def test_cli_reports_errors_in_one_line(gateway: Served, tmp_path: Path) -> None:
     missing = run_cli("edit", str(tmp_path / "nope.png"), "--prompt", "x", "--url", gateway.url)
-    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    )
     text = tmp_path / "notes.txt"
     text.write_text("not a picture")
     wrong = run_cli("edit", str(text), "--prompt", "x", "--url", gateway.url)
     assert wrong.returncode == 2 and "not a PNG, JPEG or WebP" in wrong.stderr
     mask = tmp_path / "mask.png"
     mask.write_bytes(_png((32, 32)))
-    refused = run_cli("edit", "docs/images/edit-base.png", "--mask", str(mask), "--prompt", "x", "--url", gateway.url)
+    refused = run_cli(
+        "edit", "docs/images/edit-base.png", "--mask", str(mask), "--prompt", "x", "--url", gateway.url
+    )
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "invalid_request" in refused.stderr
 
 
 def test_cli_stream_saves_the_edit(gateway: Served, tmp_path: Path) -> None:
-    done = run_cli("edit", "docs/images/edit-base.png", "--mask", "docs/images/edit-mask.png", "--prompt", "x",
-                   "--stream", "-n", "2", "--url", gateway.url, "--out-dir", str(tmp_path))
+    done = run_cli(
+        "edit",
+        "docs/images/edit-base.png",
+        "--mask",
+        "docs/images/edit-mask.png",
+        "--prompt",
+        "x",
+        "--stream",
+        "-n",
+        "2",
+        "--url",
+        gateway.url,
+        "--out-dir",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
     paths = done.stdout.split()
     assert len(paths) == 2
@@ -150,8 +173,15 @@ def _port(gateway: Served) -> str:
 def test_docs_cli_example(gateway: Served, tmp_path: Path) -> None:
     command = doc_command(DOC, "test_docs_cli_example")
     work = _workdir(tmp_path)
-    done = subprocess.run(["bash", "-c", command], cwd=work, env=_env(gateway), capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=work,
+        env=_env(gateway),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     (path,) = done.stdout.split()
     check_edited((work / path).read_bytes())
@@ -160,8 +190,15 @@ def test_docs_cli_example(gateway: Served, tmp_path: Path) -> None:
 def test_docs_curl_example(gateway: Served, tmp_path: Path) -> None:
     command = doc_command(DOC, "test_docs_curl_example").replace(":8000", _port(gateway))
     work = _workdir(tmp_path)
-    done = subprocess.run(["bash", "-c", command], cwd=work, env=_env(gateway), capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=work,
+        env=_env(gateway),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     check_edited((work / "edited.png").read_bytes())
 
@@ -170,8 +207,15 @@ def test_docs_python_example(gateway: Served, tmp_path: Path) -> None:
     code = doc_command(DOC, "test_docs_python_example").replace(":8000", _port(gateway))
     work = _workdir(tmp_path)
     (work / "example.py").write_text(code)
-    done = subprocess.run([sys.executable, "example.py"], cwd=work, env=_env(gateway), capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "example.py"],
+        cwd=work,
+        env=_env(gateway),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[{'width': 256, 'height': 192}] [(256, 192)]"
 
@@ -184,8 +228,9 @@ def test_docs_js_example(gateway: Served, tmp_path: Path) -> None:
     work = _workdir(tmp_path)
     (work / "example.mjs").write_text(code)
     env = {**_env(gateway), "SIWX": signed(gateway.url + EDIT_PATH)["Sign-In-With-X"]}
-    done = subprocess.run([node, "example.mjs"], cwd=work, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [node, "example.mjs"], cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == '[{"width":256,"height":192}] 1'
 

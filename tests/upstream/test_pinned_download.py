@@ -54,7 +54,9 @@ async def test_names_with_non_public_addresses_are_refused(addresses: list[str],
     seen: list[httpx.Request] = []
     async with _client(seen) as client:
         with pytest.raises(ProviderError) as info:
-            await upstream.download(client, "mask", "https://img.example/a.png", _policy({"img.example": addresses}))
+            await upstream.download(
+                client, "mask", "https://img.example/a.png", _policy({"img.example": addresses})
+            )
     assert says in info.value.message and info.value.failure is FailureClass.UPSTREAM_INVALID
     assert seen == []
 
