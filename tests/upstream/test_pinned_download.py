@@ -87,3 +87,36 @@ async def test_send_multipart_with_a_repeated_file_name() -> None:
         ("image[]", "b.jpg", "image/jpeg", two),
     ]
     assert call.fields == {"prompt": "x"}
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "017700000001"])
+async def test_numeric_spellings_of_loopback_resolve_to_it_and_are_refused(host: str) -> None:
+    """The system resolver reads these as 127.0.0.1 (no DNS needed); the check is on what it returns."""
+    seen: list[httpx.Request] = []
+    policy = upstream.DownloadPolicy(allowed_hosts=("*",), pin_address=True)  # the real resolver
+    async with _client(seen) as client:
+        with pytest.raises(ProviderError, match="private address"):
+            await upstream.download(client, "images[0]", f"https://{host}/a.png", policy)
+    assert seen == []
+
+
+async def test_international_names_go_out_idna_encoded() -> None:
+    seen: list[httpx.Request] = []
+    async with _client(seen) as client:
+        await upstream.download(
+            client,
+            "images[0]",
+            "https://bücher.example/a.png",
+            _policy({"xn--bcher-kva.example": ["1.1.1.1"]}),
+        )
+    assert seen[0].headers["host"] == "xn--bcher-kva.example"
+    assert seen[0].extensions["sni_hostname"] == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize("url", ["https://[::1/a.png", "https:///a.png"])
+async def test_malformed_urls_are_refused(url: str) -> None:
+    seen: list[httpx.Request] = []
+    async with _client(seen) as client:
+        with pytest.raises(ProviderError, match=r"malformed|no host"):
+            await upstream.download(client, "images[0]", url, _policy({}))
+    assert seen == []
