@@ -26,6 +26,7 @@ WEB = {
     "images.example/to-http": httpx.Response(302, headers={"location": "http://cdn.example/base.png"}),
     "images.example/hop": httpx.Response(302, headers={"location": "https://cdn.example/base.png"}),
     "cdn.example/base.png": httpx.Response(200, content=BASE),
+    "images.example/mask.png": httpx.Response(200, content=mask_png((96, 64), (0, 0, 9, 9))),
     "images.example/huge.png": httpx.Response(200, content=BASE + b"\x00" * 200_000),
     "images.example/slow.png": "slow",
     "images.example/page.html": httpx.Response(200, content=b"<html>not an image</html>"),
@@ -86,6 +87,9 @@ OK = {"b64": data_url(BASE)}
         ([{}], None, "images[0]", "exactly one"),
         ([{"url": "http://images.example/base.png"}], None, "images[0]", "https"),
         ([OK], {"b64": data_url(b"\x89PNG\r\n\x1a\n broken")}, "mask", "not a readable png"),
+        ([OK], {"b64": data_url(BASE)}, "mask", "no alpha channel"),
+        ([OK], {"b64": data_url(picture((96, 64), fmt="JPEG"), "image/jpeg")}, "mask", "no alpha channel"),
+        ([{"b64": "DATA:IMAGE/PNG;BASE64," + data_url(b"x")[22:]}], None, "images[0]", "not a PNG"),
     ],
 )
 async def test_bad_inline_input_is_refused_naming_it(
@@ -219,7 +223,7 @@ async def test_mask_from_a_url_is_compared_with_the_base(
 ) -> None:
     client, _, _ = app_web
     param, message = await refused(
-        client, body({"b64": data_url(picture((32, 32)))}, mask={"url": "https://images.example/base.png"})
+        client, body({"b64": data_url(picture((32, 32)))}, mask={"url": "https://images.example/mask.png"})
     )
     assert param == "mask" and "96x64" in message and "32x32" in message
 
