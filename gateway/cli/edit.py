@@ -22,7 +22,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     edit.add_argument("--prompt", required=True)
     edit.add_argument("--mask", help="PNG whose transparent pixels mark the area to edit (file or https URL)")
     edit.add_argument(
-        "--url", default=DEFAULT_BASE_URL, help=f"gateway base URL (default {DEFAULT_BASE_URL}; env IMAGEGATE_URL)"
+        "--url",
+        default=DEFAULT_BASE_URL,
+        help=f"gateway base URL (default {DEFAULT_BASE_URL}; env IMAGEGATE_URL)",
     )
     edit.add_argument("--model", default="mock-image")
     edit.add_argument("-n", type=int, default=1)

@@ -28,7 +28,9 @@ from tests.support.edit import data_url, mask_png, picture
 
 def input_image(data: bytes) -> InputImage:
     with Image.open(io.BytesIO(data)) as image:
-        return InputImage(data=data, media_type=Image.MIME[str(image.format)], width=image.width, height=image.height)
+        return InputImage(
+            data=data, media_type=Image.MIME[str(image.format)], width=image.width, height=image.height
+        )
 
 
 BASE = input_image(picture((96, 64)))
@@ -81,7 +83,9 @@ async def test_gpt_image_edit_sends_every_image_and_the_mask_as_typed_parts() ->
 async def test_dall_e_2_gets_one_png_image_part_converted_from_jpeg() -> None:
     fake = FakeOpenAI()
     square_jpeg = input_image(picture((64, 64), fmt="JPEG"))
-    result = await run_edit(fake, edit_request(square_jpeg, mask=input_image(mask_png((64, 64), (0, 0, 8, 8)))), "dall-e-2")
+    result = await run_edit(
+        fake, edit_request(square_jpeg, mask=input_image(mask_png((64, 64), (0, 0, 8, 8)))), "dall-e-2"
+    )
     (call,) = fake.edits
     assert shape(call.files) == [("image", "image-0.png", "image/png"), ("mask", "mask.png", "image/png")]
     assert call.files[0].data.startswith(b"\x89PNG")
