@@ -131,7 +131,10 @@ def max_inputs(template: comfyui_workflow.Template) -> int:
 
 
 def plan_uploads(req: ImageRequest, template: comfyui_workflow.Template) -> tuple[list[Upload], list[str]]:
-    """The files to upload (pure, deterministic), and the warnings of the mask conversion."""
+    """The files to upload (pure, deterministic), and the warnings of the mask conversion. A
+    request ComfyUI cannot take is refused here, before anything is uploaded."""
+    if req.n != 1:
+        raise ProviderError("comfyui", FailureClass.CALLER_FAULT, "comfyui makes one image per call")
     refused = too_many("comfyui", req, max_inputs(template), what="this comfyui edit workflow")
     if refused is not None:
         raise refused

@@ -4,6 +4,7 @@ converted to white = edit (read from the red channel), a successful edit, and th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import httpx
@@ -12,9 +13,10 @@ import pytest
 from adapters import comfyui_edit
 from adapters.base import AdapterSettingsError
 from adapters.comfyui import ComfyUIAdapter
+from gateway.canonical import ProgressUpdate, Update
 from gateway.errors import FailureClass, ProviderError
 from tests.fakes.base import ctx
-from tests.fakes.comfyui import FakeComfy
+from tests.fakes.comfyui import FakeComfy, WebSocketComfy
 from tests.support.edit_inputs import H, W, decoded, edit_request, half_mask, input_png
 
 SETTINGS = {"base_url": "http://comfy.local:8188", "poll_interval_seconds": 0.0}
@@ -130,3 +132,39 @@ async def test_bundled_capabilities_one_input_and_a_mask() -> None:
     async with httpx.AsyncClient(transport=FakeComfy().transport()) as client:
         caps = ComfyUIAdapter(provider="comfy", settings=SETTINGS, client=client).capabilities("m")
     assert (caps.edit, caps.max_input_images, caps.edit_mask) == (True, 1, True)
+
+
+async def test_a_streamed_edit_uploads_then_follows_the_websocket() -> None:
+    fake = WebSocketComfy()
+    updates: list[Update] = []
+    call = dataclasses.replace(ctx("sd15.safetensors"), report=updates.append)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
+        adapter = ComfyUIAdapter(provider="comfy", settings=SETTINGS, client=client)
+        adapter.connect_ws = fake.connect
+        result = await adapter.edit(edit_request(mask=half_mask(), seed=9), call)
+    graph = fake.prompts[0]["prompt"]
+    assert {graph["10"]["inputs"]["image"], graph["13"]["inputs"]["image"]} == set(fake.uploaded)
+    assert any(isinstance(u, ProgressUpdate) for u in updates) and result.images[0].seed == 9
+
+
+async def test_upload_failures_and_requests_comfyui_cannot_take_stop_before_the_prompt() -> None:
+    answers = iter([httpx.Response(500, json={"error": "boom"}), httpx.Response(200, json={"nope": 1})])
+    prompts: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/prompt":
+            prompts.append(request)
+        return next(answers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+        adapter = ComfyUIAdapter(provider="comfy", settings=SETTINGS, client=client)
+        with pytest.raises(ProviderError) as caught:
+            await adapter.edit(edit_request(), ctx("m"))
+        assert caught.value.failure is FailureClass.TRANSIENT and caught.value.status == 500
+        with pytest.raises(ProviderError) as caught:
+            await adapter.edit(edit_request(), ctx("m"))
+        assert caught.value.failure is FailureClass.UPSTREAM_INVALID
+        with pytest.raises(ProviderError) as caught:  # n > 1: refused before any upload
+            await adapter.edit(edit_request(n=2), ctx("m"))
+        assert caught.value.failure is FailureClass.CALLER_FAULT
+    assert prompts == []

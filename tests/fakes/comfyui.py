@@ -51,6 +51,26 @@ def parse_upload(request: httpx.Request) -> tuple[dict[str, str], dict[str, tupl
     return fields, files
 
 
+def upload_image(request: httpx.Request, uploaded: dict[str, bytes], forms: list[dict[str, str]]) -> httpx.Response:
+    """ComfyUI's upload_image: field `image` (a file), `type` (input), `subfolder`, `overwrite`;
+    an existing name with other bytes and no overwrite is renamed `name (1).ext`. Answers
+    `{"name", "subfolder", "type"}`."""
+    fields, files = parse_upload(request)
+    if "image" not in files:
+        return httpx.Response(400)
+    filename, data, _ = files["image"]
+    subfolder = fields.get("subfolder", "")
+    name = filename
+    stem, dot, ext = filename.rpartition(".")
+    counter = 1
+    while uploaded.get(f"{subfolder}/{name}" if subfolder else name) not in (None, data) and fields.get("overwrite") != "true":
+        name = f"{stem} ({counter}){dot}{ext}"
+        counter += 1
+    uploaded[f"{subfolder}/{name}" if subfolder else name] = data
+    forms.append(fields)
+    return json_response({"name": name, "subfolder": subfolder, "type": fields.get("type", "input")})
+
+
 _LOADERS = ("LoadImage", "LoadImageMask")
 
 
@@ -91,25 +111,7 @@ class FakeComfy(Fake):
         self.upload_forms: list[dict[str, str]] = []
 
     def upload(self, request: httpx.Request) -> httpx.Response:
-        """ComfyUI's upload_image: field `image` (a file), `type` (input), `subfolder`, `overwrite`;
-        an existing name with other bytes and no overwrite is renamed `name (1).ext`."""
-        fields, files = parse_upload(request)
-        if "image" not in files:
-            return httpx.Response(400)
-        filename, data, _ = files["image"]
-        subfolder = fields.get("subfolder", "")
-        name = filename
-        stem, dot, ext = filename.rpartition(".")
-        counter = 1
-        while self._stored(subfolder, name) not in (None, data) and fields.get("overwrite") != "true":
-            name = f"{stem} ({counter}){dot}{ext}"
-            counter += 1
-        self.uploaded[f"{subfolder}/{name}" if subfolder else name] = data
-        self.upload_forms.append(fields)
-        return json_response({"name": name, "subfolder": subfolder, "type": fields.get("type", "input")})
-
-    def _stored(self, subfolder: str, name: str) -> bytes | None:
-        return self.uploaded.get(f"{subfolder}/{name}" if subfolder else name)
+        return upload_image(request, self.uploaded, self.upload_forms)
 
     def route(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -167,6 +169,8 @@ class WebSocketComfy:
         self.prompts: list[dict[str, Any]] = []
         self.modes: dict[str, str] = {}
         self.cancels: list[tuple[str, Any]] = []  # (path, body) of /interrupt and /queue calls
+        self.uploaded: dict[str, bytes] = {}
+        self.upload_forms: list[dict[str, str]] = []
 
     @property
     def calls(self) -> int:
@@ -179,8 +183,11 @@ class WebSocketComfy:
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        if request.method == "POST" and path == "/upload/image":
+            return upload_image(request, self.uploaded, self.upload_forms)
         if request.method == "POST" and path == "/prompt":
-            return self._queue(json.loads(request.content))
+            body = json.loads(request.content)
+            return invalid_images(body["prompt"], self.uploaded) or self._queue(body)
         if request.method == "POST" and path in ("/interrupt", "/queue"):
             self.cancels.append((path, json.loads(request.content)))
             return httpx.Response(200, json={})
