@@ -4,15 +4,16 @@ a successful edit, moderation of an input, and the per-model edit capabilities."
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import httpx
 import pytest
 
 from adapters.flux import FluxAdapter, encode_edit
-from gateway.canonical import ImageRequest, InputImage
+from gateway.canonical import ImageRequest, InputImage, ProgressUpdate, Update
 from gateway.errors import FailureClass, ProviderError
 from tests.fakes.base import SECRET, ctx
-from tests.fakes.bfl import FakeBFL
+from tests.fakes.bfl import FakeBFL, PollingBFL
 from tests.support.edit_inputs import H, W, decoded, edit_request, half_mask, input_png
 
 SETTINGS = {"api_key": SECRET, "poll_interval_seconds": 0.0}
@@ -158,3 +159,14 @@ async def test_edit_capabilities_per_model(model: str, edit: bool, inputs: int, 
     async with httpx.AsyncClient(transport=FakeBFL().transport()) as client:
         caps = FluxAdapter(provider="bfl", settings=SETTINGS, client=client).capabilities(model)
     assert (caps.edit, caps.max_input_images, caps.edit_mask) == (edit, inputs, mask)
+
+
+async def test_a_streamed_edit_reports_the_tasks_progress() -> None:
+    fake = PollingBFL(progress=(0.25, 0.5))
+    updates: list[Update] = []
+    call = dataclasses.replace(ctx("flux-kontext-pro"), report=updates.append)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)) as client:
+        adapter = FluxAdapter(provider="bfl", settings=SETTINGS, client=client)
+        result = await adapter.edit(edit_request(seed=4), call)
+    assert [u.step for u in updates if isinstance(u, ProgressUpdate)] == [25, 50]
+    assert fake.tasks == 1 and len(result.images) == 1
