@@ -149,7 +149,7 @@ def prime_metrics(config: RoutingConfig) -> None:
                 CIRCUIT_STATE.labels(label)
                 RETRY_BUDGET_EXHAUSTED.labels(label)
                 LEASES_IN_USE.labels(label)
-    for scope in ("ip", "account"):
+    for scope in ("ip", "account", "key"):
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):
         CONFIG_RELOADS.labels(result)

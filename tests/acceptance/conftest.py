@@ -61,13 +61,14 @@ class Served:
         return self.log_path.read_text(errors="replace")
 
 
-def start_gateway(tmp: Path, *extra: str) -> Served:
+def start_gateway(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
+    """`env`: variables added to the clean environment (e.g. REDIS_URL for replicas sharing Redis)."""
     port = free_port()
     log_path = tmp / f"serve-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [imagegate_command(), "serve", "--port", str(port), *extra],
-            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=clean_env(),
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**clean_env(), **(env or {})},
         )
     served = Served(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + START_TIMEOUT_S
