@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.auth.api_keys import digest
+from gateway.config import BUNDLED_CONFIG
 from tests.support.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,6 +102,33 @@ def stop_gateway(served: Served) -> None:
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`imagegate serve` exactly as README.md runs it (bundled routing, no Redis), on a free port."""
     served = start_gateway(tmp_path_factory.mktemp("gateway"))
+    try:
+        yield served
+    finally:
+        stop_gateway(served)
+
+
+SECRET, LIMITED = "igk_acceptance-secret", "igk_limited-secret"  # the OpenAI-compatible gateway's keys
+
+
+@pytest.fixture(scope="package")
+def openai_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The bundled mock routing plus two operator API keys (`app`: SECRET; `tiny`: LIMITED, whose
+    account has a one-request limit on `tiny-image`, another mock model), for the OpenAI SDK tests."""
+    tmp = tmp_path_factory.mktemp("openai")
+    routing = Path(BUNDLED_CONFIG).read_text().replace(
+        "models:\n", "models:\n  tiny-image:\n    deployments: [{provider: mock, model: mock-v1}]\n", 1
+    ) + (
+        "  api_keys:\n"
+        f"    - {{name: app, sha256: {digest(SECRET)}}}\n"
+        f"    - {{name: tiny, sha256: {digest(LIMITED)}, account: tiny-team}}\n"
+        "limits:\n"
+        "  account: {rate: 1000, period_seconds: 1, burst: 1000,"
+        " models: {tiny-image: {rate: 1, period_seconds: 3600, burst: 1}}}\n"
+    )
+    path = tmp / "routing.yaml"
+    path.write_text(routing)
+    served = start_gateway(tmp, "--config", str(path))
     try:
         yield served
     finally:
