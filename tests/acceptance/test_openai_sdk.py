@@ -4,6 +4,7 @@ the bundled mock routing plus two operator API keys, one of them with a tiny acc
 from __future__ import annotations
 
 import base64
+
 import openai
 import pytest
 
