@@ -4,30 +4,27 @@ A codec like gateway/api/images.py: OpenAI's request fields -> the canonical req
 the same decoder as the canonical endpoint, so bounds and messages agree), shared admission and
 pipeline, then the neutral Result -> OpenAI's response. The gateway's own facts travel in headers
 (X-Provider, X-Imagegate-Warnings; X-Request-Id is stamped on every response), never in `data`.
-Errors on these routes use OpenAI's shape so the SDKs raise their typed exceptions.
+Errors on /v1 use OpenAI's shape (gateway/api/openai_errors.py, chosen by path in the app's handlers).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-import math
 import re
 import time
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Response, get, post
-from litestar.exceptions import HTTPException
 from litestar.response import Stream
-from litestar.types import ExceptionHandlersMap
 
 from gateway.api.admit import admit, read_json_body
 from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.openai_stream import openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, Result, run
 from gateway.schemas import decode_generate_request
 from gateway.services import Services
@@ -89,17 +86,6 @@ class OpenAIModels(msgspec.Struct, frozen=True):
     data: list[OpenAIModel]
 
 
-class OpenAIErrorDetail(msgspec.Struct, frozen=True):
-    message: str
-    type: str
-    param: str | None
-    code: str
-
-
-class OpenAIError(msgspec.Struct, frozen=True):
-    error: OpenAIErrorDetail
-
-
 def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, Any], list[str]]:
     """The OpenAI body, the canonical wire body it maps to, and warnings for dropped fields."""
     try:
@@ -142,51 +128,10 @@ def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, An
     return req, wire, warnings
 
 
-def _openai_error_handler(request: HttpRequest, exc: Exception) -> Response[bytes]:
-    """OpenAI's error shape with the canonical status; `code` carries the canonical code."""
-    headers: dict[str, str] = {}
-    param: str | None = None
-    if isinstance(exc, GatewayError):
-        status, code, message, param = exc.status_code, exc.error_code, exc.message, exc.param
-        headers.update(exc.headers)
-        if exc.retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-    elif isinstance(exc, HTTPException):
-        status = exc.status_code
-        code = "internal_error" if status >= 500 else "invalid_request"
-        message = exc.detail if status < 500 else "internal error"
-        headers.update(exc.headers or {})
-    else:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, code, message = 500, "internal_error", "internal error"
-    body = OpenAIError(OpenAIErrorDetail(message=message, type=error_type(status), param=param, code=code))
-    return Response(content=_ENCODER.encode(body), status_code=status, media_type="application/json", headers=headers)
-
-
-def error_type(status: int) -> str:
-    if status == 401:
-        return "authentication_error"
-    if status == 403:
-        return "permission_error"
-    if status == 429:
-        return "rate_limit_error"
-    return "api_error" if status >= 500 else "invalid_request_error"
-
-
-# Every class the app layer maps, named again: Litestar picks the most specific class across layers,
-# so a handler-level `Exception` alone would lose to the app's GatewayError handler.
-OPENAI_ERRORS: ExceptionHandlersMap = {
-    GatewayError: _openai_error_handler,
-    HTTPException: _openai_error_handler,
-    Exception: _openai_error_handler,
-}
-
-
 @post(
     "/v1/images/generations",
     status_code=200,
     request_max_body_size=None,
-    exception_handlers=OPENAI_ERRORS,
     summary="Generate images (OpenAI-compatible)",
     operation_id="openaiCreateImage",
 )
@@ -233,7 +178,7 @@ def _images_response(result: Result, quality: str, background: str | None, dropp
     return Response(content=_ENCODER.encode(body), media_type="application/json", headers=headers)
 
 
-@get("/v1/models", exception_handlers=OPENAI_ERRORS, summary="List models (OpenAI-compatible)", operation_id="openaiListModels")
+@get("/v1/models", summary="List models (OpenAI-compatible)", operation_id="openaiListModels")
 async def openai_list_models(request: HttpRequest) -> Response[bytes]:
     services: Services = request.app.state.services
     data: list[OpenAIModel] = []

@@ -18,6 +18,7 @@ import msgspec
 from litestar.response import Stream
 
 from gateway import imaging
+from gateway.api.openai_errors import OpenAIError, detail
 from gateway.canonical import PreviewImage, ProgressUpdate
 from gateway.errors import GatewayError, ProviderError
 from gateway.generation import Job, run
@@ -52,17 +53,6 @@ class ImageEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     output_format: str
     partial_image_index: int | None = None
     usage: Usage | None = None
-
-
-class StreamErrorDetail(msgspec.Struct, frozen=True):
-    message: str
-    type: str
-    param: str | None
-    code: str
-
-
-class StreamError(msgspec.Struct, frozen=True):
-    error: StreamErrorDetail
 
 
 class _PreviewSink:
@@ -135,5 +125,4 @@ def openai_stream(
 
 
 def _error(status: int, code: str, message: str, param: str | None) -> StreamEvent:
-    kind = "rate_limit_error" if status == 429 else "api_error" if status >= 500 else "invalid_request_error"
-    return StreamEvent("error", StreamError(StreamErrorDetail(message, kind, param, code)))
+    return StreamEvent("error", OpenAIError(detail(status, code, message, param)))

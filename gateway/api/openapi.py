@@ -16,7 +16,8 @@ from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (ke
 
 from gateway.api.auth import NonceResponse
 from gateway.api.images import GENERATE_PATH
-from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
+from gateway.api.openai_compat import OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
+from gateway.api.openai_errors import OpenAIError
 from gateway.api.openai_stream import COMPLETED, PARTIAL
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
 from gateway.streaming.events import EventName
