@@ -38,6 +38,11 @@ async def read_json_body(request: HttpRequest, limit: int) -> bytes:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
+    return await read_body(request, limit)
+
+
+async def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` (never buffered beyond it)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is larger than {limit} bytes")

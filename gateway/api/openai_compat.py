@@ -36,7 +36,9 @@ _SIZE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
 _QUALITY = {"standard": "medium", "hd": "high", "low": "low", "medium": "medium", "high": "high", "auto": "auto"}
 # Fields with no canonical meaning: the value that means "nothing asked" is silent, any other is
 # reported as dropped (no provider in the pipeline receives them yet).
-_DEFAULTS: dict[str, object] = {"background": "auto", "moderation": "auto", "output_compression": 100}
+_DEFAULTS: dict[str, object] = {
+    "background": "auto", "moderation": "auto", "output_compression": 100, "input_fidelity": "low"
+}
 
 
 class OpenAIImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,6 +61,25 @@ class OpenAIImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
 
 _DECODER = msgspec.json.Decoder(OpenAIImageRequest)
+
+
+class OpenAIEditFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """OpenAI's `images.edit` form fields (the files travel beside them). No `style` or `moderation`:
+    OpenAI's edit endpoint has neither, so they are refused as unknown, as OpenAI refuses them."""
+
+    prompt: str
+    model: str | None = None
+    n: int | None = None
+    size: str | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    response_format: Literal["b64_json", "url"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    input_fidelity: Literal["high", "low"] | None = None
+    stream: bool | None = None
+    partial_images: Annotated[int, msgspec.Meta(ge=0, le=3)] | None = None
+    user: str | None = None
 
 
 class OpenAIImage(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -91,11 +112,22 @@ def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, An
     try:
         req = _DECODER.decode(body)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = re.search(r"`\$\.(\w+)`|field `(\w+)`", text)
-        raise InvalidRequest(text.replace("`$.", "`"), param=(match.group(1) or match.group(2)) if match else None) from exc
+        raise validation_error(exc) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    return req, *to_wire(req)
+
+
+def validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
+    """msgspec's message with `param` naming the field (`$.size` -> size)."""
+    text = str(exc)
+    match = re.search(r"`\$\.(\w+)`|field `(\w+)`", text)
+    return InvalidRequest(text.replace("`$.", "`"), param=(match.group(1) or match.group(2)) if match else None)
+
+
+def to_wire(req: OpenAIImageRequest | OpenAIEditFields) -> tuple[dict[str, Any], list[str]]:
+    """OpenAI's fields -> the canonical wire body (then checked by the canonical decoder), and a
+    warning for each field with no canonical meaning that asks for something."""
     if req.model is None:
         raise InvalidRequest("model is required (GET /v1/models lists the models)", param="model")
     if req.response_format == "url":
@@ -114,8 +146,9 @@ def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, An
         wire["width"], wire["height"] = int(match.group(1)), int(match.group(2))
     if req.quality is not None:
         wire["quality"] = _QUALITY[req.quality]
-    if req.style is not None:
-        wire["style"] = req.style
+    style = getattr(req, "style", None)
+    if style is not None:
+        wire["style"] = style
     if req.output_format is not None:
         wire["output_format"] = req.output_format
     if req.user is not None:
@@ -123,9 +156,9 @@ def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, An
     warnings = [
         f"{name} is not supported by this deployment and was dropped"
         for name, default in _DEFAULTS.items()
-        if getattr(req, name) not in (None, default)
+        if getattr(req, name, None) not in (None, default)
     ]
-    return req, wire, warnings
+    return wire, warnings
 
 
 @post(
@@ -151,10 +184,10 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
         )
     job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
     result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return _images_response(result, quality, openai_req.background, dropped)
+    return images_response(result, quality, openai_req.background, dropped)
 
 
-def _images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:
+def images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:
     first = result.images[0].info
     data = [
         OpenAIImage(b64_json=image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii"))

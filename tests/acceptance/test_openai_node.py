@@ -49,3 +49,11 @@ def test_the_node_sdk_generates_streams_and_raises_typed_errors(openai_gateway: 
     key = results["bad_key"]
     assert key["raised"] == "AuthenticationError" and key["status"] == 401 and key["code"] == "auth_invalid_key"
     assert {"mock", "mock-image"} <= set(results["models"]["ids"])
+
+
+def test_the_node_sdk_edits_with_one_and_several_files_and_streams(openai_gateway: Served) -> None:
+    results = run_node(openai_gateway, "edit", "edit_stream")
+    assert results["edit"] == {"step": "edit", "one": 1, "many": 2, "png": True}
+    events = results["edit_stream"]["events"]
+    assert [event["type"] for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+    assert events[-1]["png"]

@@ -4,9 +4,11 @@ the bundled mock routing plus two operator API keys, one of them with a tiny acc
 from __future__ import annotations
 
 import base64
+import io
 
 import openai
 import pytest
+from PIL import Image
 
 from tests.acceptance.conftest import LIMITED, SECRET, Served
 
@@ -74,3 +76,52 @@ def test_stream_yields_partial_then_completed_events(openai_gateway: Served) -> 
 def test_stream_with_n_2_ends_after_the_second_completed(openai_gateway: Served) -> None:
     events = list(client(openai_gateway).images.generate(model="mock", prompt="x", n=2, size="64x64", stream=True))
     assert [event.type for event in events] == ["image_generation.completed"] * 2
+
+
+def picture(size: tuple[int, int], mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, (20, 60, 200, 0) if mode == "RGBA" else (20, 60, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_edit_with_one_file(openai_gateway: Served) -> None:
+    raw = client(openai_gateway).images.with_raw_response.edit(
+        model="mock", prompt="add a moon", image=("base.png", picture((96, 64)), "image/png")
+    )
+    result = raw.parse()
+    assert raw.headers["x-provider"] == "mock" and len(result.data) == 1
+    image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json or "")))
+    assert image.format == "PNG" and image.size == (96, 64)  # the edit keeps the base image's size
+
+
+def test_edit_with_several_files_and_a_mask(openai_gateway: Served) -> None:
+    result = client(openai_gateway).images.edit(
+        model="mock",
+        prompt="put them together",
+        image=[("a.png", picture((64, 64)), "image/png"), ("b.png", picture((32, 32)), "image/png")],
+        mask=("mask.png", picture((64, 64), "RGBA"), "image/png"),
+        n=2,
+        size="64x64",
+    )
+    assert len(result.data) == 2 and result.size == "64x64"
+    assert all(base64.b64decode(image.b64_json or "").startswith(PNG) for image in result.data)
+
+
+def test_edit_refusals_are_bad_request_errors_naming_the_part(openai_gateway: Served) -> None:
+    edits = client(openai_gateway).images
+    with pytest.raises(openai.BadRequestError) as caught:
+        edits.edit(model="mock", prompt="x", image=[("a.png", picture((64, 64))), ("b.txt", b"not an image")])
+    assert caught.value.param == "image[1]" and "not a PNG, JPEG or WebP" in caught.value.message
+    with pytest.raises(openai.BadRequestError) as caught:
+        edits.edit(model="mock", prompt="x", image=("a.png", picture((64, 64))), mask=("m.png", picture((32, 32))))
+    assert caught.value.param == "mask"
+
+
+def test_edit_stream_yields_image_edit_events(openai_gateway: Served) -> None:
+    events = list(
+        client(openai_gateway).images.edit(
+            model="mock", prompt="add a moon", image=("base.png", picture((64, 64))), stream=True, partial_images=1
+        )
+    )
+    assert [event.type for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+    assert base64.b64decode(events[-1].b64_json).startswith(PNG)

@@ -3,7 +3,7 @@
 //
 //   node tests/node/openai_images.mjs <base url ending in /v1> <api key> [step ...]
 //
-// Steps: generate, stream, bad_request, bad_key, models, edit, edit_stream (default: all but edits).
+// Steps: generate, stream, bad_request, bad_key, models, edit, edit_stream (default: all).
 // Each step prints {"step": name, ...facts}; a step that throws unexpectedly prints {"step", "error"}
 // and the script exits 1, so the Python side sees exactly what the SDK saw.
 
@@ -88,7 +88,7 @@ const steps = {
   },
 };
 
-const chosen = asked.length > 0 ? asked : ["generate", "stream", "bad_request", "bad_key", "models"];
+const chosen = asked.length > 0 ? asked : Object.keys(steps);
 let failed = false;
 for (const name of chosen) {
   try {
