@@ -24,9 +24,10 @@ from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.openai_stream import openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
+from gateway.canonical import ImageRequest
 from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, Result, run
-from gateway.schemas import decode_generate_request
+from gateway.schemas import RequestBounds, decode_generate_request
 from gateway.services import Services
 
 log = logging.getLogger("imagegate.api")
@@ -161,6 +162,18 @@ def to_wire(req: OpenAIImageRequest | OpenAIEditFields) -> tuple[dict[str, Any],
     return wire, warnings
 
 
+def canonical_request(wire: dict[str, Any], bounds: RequestBounds) -> ImageRequest:
+    """The canonical decoder's checks on the mapped body; its refusals name OpenAI's field
+    (`width` / `height` came from `size`)."""
+    try:
+        return decode_generate_request(_ENCODER.encode(wire)).to_canonical(bounds)
+    except InvalidRequest as exc:
+        if exc.param in ("width", "height"):
+            size = f"{wire['width']}x{wire['height']}"
+            raise InvalidRequest(f"size {size} is out of range: {exc.message}", param="size") from exc
+        raise
+
+
 @post(
     "/v1/images/generations",
     status_code=200,
@@ -173,7 +186,7 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
     runtime = services.runtime
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
     openai_req, wire, dropped = decode_openai_request(body)
-    req = decode_generate_request(_ENCODER.encode(wire)).to_canonical(runtime.config.server)
+    req = canonical_request(wire, runtime.config.server)
     admitted = await admit(request, services, runtime, req)
     quality = openai_req.quality or "auto"
     if openai_req.stream:

@@ -24,7 +24,13 @@ from gateway.api.admit import admit, read_body
 from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.edit import _check_model
 from gateway.api.multipart import Part, boundary_of, parse_form
-from gateway.api.openai_compat import OpenAIEditFields, images_response, to_wire, validation_error
+from gateway.api.openai_compat import (
+    OpenAIEditFields,
+    canonical_request,
+    images_response,
+    to_wire,
+    validation_error,
+)
 from gateway.api.openai_stream import openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
@@ -34,10 +40,8 @@ from gateway.edit_inputs import ParsedInputs, Pending, check_image, check_mask, 
 from gateway.edit_schema import MAX_EDIT_N, MAX_INPUT_IMAGES
 from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, run
-from gateway.schemas import decode_generate_request
 from gateway.services import Services
 
-_ENCODER = msgspec.json.Encoder()
 _IMAGE_FIELDS = ("image", "image[]")
 _FILE_FIELDS = (*_IMAGE_FIELDS, "mask")
 MAX_FIELD_BYTES = 64 * 1024  # a text field (the prompt is the longest: 32000 characters by default)
@@ -61,7 +65,7 @@ async def openai_edit(request: HttpRequest) -> Response[bytes] | Stream:
     wire, dropped = to_wire(fields)
     if fields.n is not None and not 1 <= fields.n <= MAX_EDIT_N:
         raise InvalidRequest(f"n must be between 1 and {MAX_EDIT_N} for an edit", param="n")
-    req = decode_generate_request(_ENCODER.encode(wire)).to_canonical(runtime.config.server)
+    req = canonical_request(wire, runtime.config.server)
     _check_model(runtime, req, parsed)
     admitted = await admit(request, services, runtime, req)
     images, mask = await load_inputs(parsed, limits)  # every input proven to decode

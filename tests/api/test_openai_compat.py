@@ -42,6 +42,7 @@ async def test_size_quality_and_dropped_fields(client: AsyncTestClient) -> None:
     [
         ({"model": "mock", "prompt": "x", "seed": 3}, 400, "seed"),  # unknown to OpenAI: refused
         ({"model": "mock", "prompt": "x", "size": "1024"}, 400, "size"),
+        ({"model": "mock", "prompt": "x", "size": "32x32"}, 400, "size"),  # the canonical bound, named as OpenAI's field
         ({"model": "mock", "prompt": "x", "response_format": "url"}, 400, "response_format"),
         ({"prompt": "x"}, 400, "model"),
         ({"model": "nope", "prompt": "x"}, 404, None),
