@@ -27,6 +27,7 @@ from gateway.api.types import HttpRequest
 from gateway.canonical import ImageRequest
 from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, Result, run
+from gateway.runtime import Runtime
 from gateway.schemas import RequestBounds, decode_generate_request
 from gateway.services import Services
 
@@ -35,11 +36,10 @@ _ENCODER = msgspec.json.Encoder()
 _STARTED = int(time.time())  # `created` of every model: when this process started serving them
 _SIZE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
 _QUALITY = {"standard": "medium", "hd": "high", "low": "low", "medium": "medium", "high": "high", "auto": "auto"}
-# Fields with no canonical meaning: the value that means "nothing asked" is silent, any other is
-# reported as dropped (no provider in the pipeline receives them yet).
-_DEFAULTS: dict[str, object] = {
-    "background": "auto", "moderation": "auto", "output_compression": 100, "input_fidelity": "low"
-}
+# Fields with no canonical meaning: passed to OpenAI deployments (ImageRequest.openai_fields); any
+# other provider that made the images drops them, reported when the value asks for something.
+_PASSED: dict[str, object] = {"background": "auto", "output_compression": 100, "input_fidelity": "low"}
+_OPENAI_ADAPTER = "openai"
 
 
 class OpenAIImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -108,15 +108,15 @@ class OpenAIModels(msgspec.Struct, frozen=True):
     data: list[OpenAIModel]
 
 
-def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, Any], list[str]]:
-    """The OpenAI body, the canonical wire body it maps to, and warnings for dropped fields."""
+def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, Any]]:
+    """The OpenAI body and the canonical wire body it maps to."""
     try:
         req = _DECODER.decode(body)
     except msgspec.ValidationError as exc:
         raise validation_error(exc) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
-    return req, *to_wire(req)
+    return req, to_wire(req)
 
 
 def validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
@@ -126,9 +126,8 @@ def validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
     return InvalidRequest(text.replace("`$.", "`"), param=(match.group(1) or match.group(2)) if match else None)
 
 
-def to_wire(req: OpenAIImageRequest | OpenAIEditFields) -> tuple[dict[str, Any], list[str]]:
-    """OpenAI's fields -> the canonical wire body (then checked by the canonical decoder), and a
-    warning for each field with no canonical meaning that asks for something."""
+def to_wire(req: OpenAIImageRequest | OpenAIEditFields) -> dict[str, Any]:
+    """OpenAI's fields -> the canonical wire body (then checked by the canonical decoder)."""
     if req.model is None:
         raise InvalidRequest("model is required (GET /v1/models lists the models)", param="model")
     if req.response_format == "url":
@@ -154,12 +153,29 @@ def to_wire(req: OpenAIImageRequest | OpenAIEditFields) -> tuple[dict[str, Any],
         wire["output_format"] = req.output_format
     if req.user is not None:
         wire["user"] = req.user
-    warnings = [
-        f"{name} is not supported by this deployment and was dropped"
-        for name, default in _DEFAULTS.items()
-        if getattr(req, name, None) not in (None, default)
+    if getattr(req, "moderation", None) == "low":
+        wire["safe_mode"] = False  # the canonical meaning; OpenAI deployments send moderation: low
+    return wire
+
+
+def openai_fields(req: OpenAIImageRequest | OpenAIEditFields) -> dict[str, str | int] | None:
+    """The fields only OpenAI deployments take (ImageRequest.openai_fields)."""
+    passed = {name: value for name in _PASSED if (value := getattr(req, name, None)) is not None}
+    return passed or None
+
+
+def dropped_fields(runtime: Runtime, result: Result, fields: dict[str, str | int] | None) -> list[str]:
+    """A warning per OpenAI-only field that asked for something a non-OpenAI provider made the
+    images without."""
+    makers = {a.provider for a in result.attempts if a.outcome == "ok"} if result.provider == "mixed" else {result.provider}
+    others = sorted(p for p in makers if getattr(runtime.config.providers.get(p), "adapter", None) != _OPENAI_ADAPTER)
+    if not others:
+        return []
+    return [
+        f"{name}: passed only to OpenAI deployments; dropped by {', '.join(others)}"
+        for name, value in (fields or {}).items()
+        if value != _PASSED[name]
     ]
-    return wire, warnings
 
 
 def canonical_request(wire: dict[str, Any], bounds: RequestBounds) -> ImageRequest:
@@ -185,8 +201,9 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
     services: Services = request.app.state.services
     runtime = services.runtime
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
-    openai_req, wire, dropped = decode_openai_request(body)
-    req = canonical_request(wire, runtime.config.server)
+    openai_req, wire = decode_openai_request(body)
+    passed = openai_fields(openai_req)
+    req = msgspec.structs.replace(canonical_request(wire, runtime.config.server), openai_fields=passed)
     admitted = await admit(request, services, runtime, req)
     quality = openai_req.quality or "auto"
     if openai_req.stream:
@@ -197,7 +214,7 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
         )
     job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
     result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return images_response(result, quality, openai_req.background, dropped)
+    return images_response(result, quality, openai_req.background, dropped_fields(runtime, result, passed))
 
 
 def images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:

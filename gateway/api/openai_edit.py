@@ -27,7 +27,9 @@ from gateway.api.multipart import Part, boundary_of, parse_form
 from gateway.api.openai_compat import (
     OpenAIEditFields,
     canonical_request,
+    dropped_fields,
     images_response,
+    openai_fields,
     to_wire,
     validation_error,
 )
@@ -62,10 +64,10 @@ async def openai_edit(request: HttpRequest) -> Response[bytes] | Stream:
     parts = parse_form(await read_body(request, limits.max_body_bytes), boundary)
     fields, parsed = _split(parts, limits)
     del parts  # the checked inputs are all that is kept of a body of up to 64 MiB
-    wire, dropped = to_wire(fields)
+    wire, passed = to_wire(fields), openai_fields(fields)
     if fields.n is not None and not 1 <= fields.n <= MAX_EDIT_N:
         raise InvalidRequest(f"n must be between 1 and {MAX_EDIT_N} for an edit", param="n")
-    req = canonical_request(wire, runtime.config.server)
+    req = msgspec.structs.replace(canonical_request(wire, runtime.config.server), openai_fields=passed)
     _check_model(runtime, req, parsed)
     admitted = await admit(request, services, runtime, req)
     images, mask = await load_inputs(parsed, limits)  # every input proven to decode
@@ -79,7 +81,7 @@ async def openai_edit(request: HttpRequest) -> Response[bytes] | Stream:
         )
     job = Job(Operation.EDIT, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
     result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return images_response(result, quality, fields.background, dropped)
+    return images_response(result, quality, fields.background, dropped_fields(runtime, result, passed))
 
 
 def _split(parts: list[Part], limits: EditInputsConfig) -> tuple[OpenAIEditFields, ParsedInputs]:
