@@ -108,7 +108,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         stop_gateway(served)
 
 
-SECRET, LIMITED = "igk_acceptance-secret", "igk_limited-secret"  # the OpenAI-compatible gateway's keys
+# The OpenAI-compatible gateway's keys: any model / a tiny account limit / only `tiny-image`.
+SECRET, LIMITED, NARROW = "igk_acceptance-secret", "igk_limited-secret", "igk_narrow-secret"
 
 
 @pytest.fixture(scope="package")
@@ -122,6 +123,7 @@ def openai_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]
         "  api_keys:\n"
         f"    - {{name: app, sha256: {digest(SECRET)}}}\n"
         f"    - {{name: tiny, sha256: {digest(LIMITED)}, account: tiny-team}}\n"
+        f"    - {{name: narrow, sha256: {digest(NARROW)}, models: [tiny-image]}}\n"
         "limits:\n"
         "  account: {rate: 1000, period_seconds: 1, burst: 1000,"
         " models: {tiny-image: {rate: 1, period_seconds: 3600, burst: 1}}}\n"

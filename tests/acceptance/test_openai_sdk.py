@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import io
 
+import httpx
 import openai
 import pytest
 from PIL import Image
 
-from tests.acceptance.conftest import LIMITED, SECRET, Served
+from tests.acceptance.conftest import LIMITED, NARROW, SECRET, Served
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +53,24 @@ def test_the_account_limit_is_a_rate_limit_error(openai_gateway: Served) -> None
     with pytest.raises(openai.RateLimitError) as caught:
         limited.images.generate(model="tiny-image", prompt="x", size="64x64")
     assert caught.value.code == "rate_limited"
+
+
+def test_a_model_the_key_may_not_use_is_a_permission_error(openai_gateway: Served) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        client(openai_gateway, NARROW).images.generate(model="mock", prompt="x")
+    assert caught.value.code == "model_not_allowed"
+
+
+def test_open_webui_request(openai_gateway: Served) -> None:
+    """What Open WebUI (engine `openai`) sends: POST {IMAGES_OPENAI_API_BASE_URL}/images/generations."""
+    response = httpx.post(
+        openai_gateway.url + "/v1/images/generations",
+        headers={"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"},
+        json={"model": "mock-image", "prompt": "a lighthouse", "n": 1, "size": "512x512", "response_format": "b64_json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert base64.b64decode(response.json()["data"][0]["b64_json"]).startswith(PNG)
 
 
 def test_models_list(openai_gateway: Served) -> None:
