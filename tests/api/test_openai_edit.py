@@ -64,7 +64,7 @@ async def test_an_edit_maps_fields_and_reports_dropped_ones(client: AsyncTestCli
         ([("image", "a.png", BASE), ("image", "b.txt", b"hello")], "image[1]", "not a PNG, JPEG or WebP"),
         ([("image", "a.txt", b"hello")], "image", "not a PNG"),
         ([("image", None, BASE)], "image", "file part"),
-        ([("image", "a.png", BASE), ("mask", "m.png", picture((32, 32)))], "mask", "must be the size"),
+        ([("image", "a.png", BASE), ("mask", "m.png", mask_png((32, 32), (0, 0, 8, 8)))], "mask", "must be the size"),
         ([("mask", "m.png", BASE)], "image", "image is required"),
         ([("image", "a.png", BASE), ("style", None, b"vivid")], "style", "unknown field"),
         ([("image", "a.png", BASE), ("n", None, b"7")], "n", "between 1 and 6"),
