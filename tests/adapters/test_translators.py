@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import a1111, comfyui, comfyui_workflow, flux, mock, openai_images
+from adapters import a1111, comfyui, comfyui_workflow, flux, mock, openai_images, openai_profiles
 from gateway.canonical import ImageRequest, Quality, Resolution
 from gateway.errors import FailureClass, ProviderError
 
@@ -76,7 +76,7 @@ def _openai(model: str, settings: dict[str, object] | None = None) -> Case:
     decoded = msgspec.convert(settings or {}, openai_images.OpenAISettings)
     # Hosted moderation is on unless asked otherwise: safe_mode true is what every family does anyway.
     return Case(
-        f"openai:{model}",
+        f"openai:{model}" + (f":{settings['profile']}" if settings and "profile" in settings else ""),
         lambda req: openai_images.encode_request(req, model=model, settings=decoded, options=None),
         frozenset({("safe_mode", True)}),
     )
@@ -154,6 +154,7 @@ LOCAL_CASES = [
 CASES: list[Case] = [
     *(_openai(model) for model in ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-2")),
     _openai("sd-turbo", {"family": "compatible"}),
+    *(_openai(f"{name}-model", {"profile": name}) for name in openai_profiles.PROFILE_NAMES),
     *(_flux(model) for model in sorted(flux.MODELS)),
     _mock(),
     *LOCAL_CASES,

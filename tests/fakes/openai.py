@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -50,9 +51,18 @@ def sse_chunks(events: list[dict[str, Any]]) -> list[bytes]:
     return [f"event: {e.get('type', 'error')}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
 
 
+@dataclass
 class FakeOpenAI(Fake):
+    """`default_format`: what the dialect answers when the body has no `response_format` ("url":
+    xAI, Recraft, Seedream, LocalAI serve a URL by default; those URLs are served here too, under
+    `/files/` on the same host). `path`: the generation route (OpenRouter: `/images`)."""
+
+    default_format: str = "b64_json"
+    path: str = "/images/generations"
+    files: dict[str, bytes] = field(default_factory=dict)
+
     def route(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/images/generations"):
+        if request.method == "POST" and request.url.path.endswith(self.path):
             failed = self.fail_generation(request)
             if failed is not None:
                 return failed
@@ -60,8 +70,16 @@ class FakeOpenAI(Fake):
             body = json.loads(request.content)
             if self.failure and self.failure.no_image:
                 return json_response({"created": 1, "data": []})
-            payload = images_payload([self.image() for _ in range(body.get("n", 1))])
+            images = [self.image() for _ in range(body.get("n", 1))]
+            if body.get("response_format", self.default_format) == "url":
+                self.files.update({f"img{len(self.files) + i}.png": image for i, image in enumerate(images)})
+                base = f"{request.url.scheme}://{request.url.netloc.decode()}/files/"
+                data = [{"url": base + name} for name in list(self.files)[-len(images) :]]
+                return json_response({"created": CREATED, "data": data})
+            payload = images_payload(images)
             return json_response(payload, headers={"x-request-id": "req_1"})
+        if request.url.path.startswith("/files/") and request.url.path[7:] in self.files:
+            return httpx.Response(200, content=self.files[request.url.path[7:]], headers={"content-type": "image/png"})
         if request.url.host.endswith("blob.core.windows.net"):
             return httpx.Response(200, content=self.image(), headers={"content-type": "image/png"})
         return httpx.Response(404, json={"error": {"code": "not_found"}})
