@@ -12,6 +12,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.base import SECRET, Failure, Fake
 from tests.fakes.bfl import FakeBFL
 from tests.fakes.comfyui import FakeComfy
+from tests.fakes.google import FakeGoogle
 from tests.fakes.openai import FakeOpenAI
 
 
@@ -24,10 +25,11 @@ class AdapterCase:
     model: str
     settings: dict[str, object]
     fake: Callable[[Failure | None], Fake]
+    reports_seed: bool = True  # the provider says which seed made each image
 
 
 CASES = [
-    AdapterCase("openai", "openai", "dall-e-2", {"api_key": SECRET}, FakeOpenAI),
+    AdapterCase("openai", "openai", "dall-e-2", {"api_key": SECRET}, FakeOpenAI, reports_seed=False),
     AdapterCase(
         "flux",
         "flux",
@@ -48,5 +50,9 @@ CASES = [
         "v1-5-pruned-emaonly.safetensors",
         {"backend": "comfyui", "base_url": "http://comfy.local:8188", "poll_interval_seconds": 0.0},
         lambda f: FakeComfy(f),
+    ),
+    AdapterCase("google", "google", "gemini-2.5-flash-image", {"api_key": SECRET}, FakeGoogle, reports_seed=False),
+    AdapterCase(
+        "google-imagen", "google", "imagen-4.0-generate-001", {"api_key": SECRET}, FakeGoogle, reports_seed=False
     ),
 ]

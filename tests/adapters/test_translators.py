@@ -17,7 +17,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import a1111, comfyui, comfyui_workflow, flux, mock, openai_images, openai_profiles
+from adapters import (
+    a1111,
+    comfyui,
+    comfyui_workflow,
+    flux,
+    google,
+    google_translate,
+    mock,
+    openai_images,
+    openai_profiles,
+)
 from gateway.canonical import ImageRequest, Quality, Resolution
 from gateway.errors import FailureClass, ProviderError
 
@@ -91,6 +101,15 @@ def _flux(model: str) -> Case:
     )
 
 
+def _google(model: str) -> Case:
+    # Google's safety filters are always on: safe_mode true is what it does anyway.
+    return Case(
+        f"google:{model}",
+        lambda req: google.encode_request(req, model=model, settings=google.GoogleSettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
 def _mock() -> Case:
     # The double has no moderation, so safe_mode false (relax it) is what it does anyway.
     return Case(
@@ -156,6 +175,7 @@ CASES: list[Case] = [
     _openai("sd-turbo", {"family": "compatible"}),
     *(_openai(f"{name}-model", {"profile": name}) for name in openai_profiles.PROFILE_NAMES),
     *(_flux(model) for model in sorted(flux.MODELS)),
+    *(_google(model) for model in sorted(google_translate.MODELS)),
     _mock(),
     *LOCAL_CASES,
 ]
