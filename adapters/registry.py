@@ -30,6 +30,7 @@ BUILTIN: Mapping[str, str] = MappingProxyType(
         "local_diffusion": "adapters.local_diffusion:LocalDiffusionAdapter",
         "mock": "adapters.mock:MockAdapter",
         "openai": "adapters.openai_images:OpenAIAdapter",
+        "stability": "adapters.stability:StabilityAdapter",
     }
 )
 

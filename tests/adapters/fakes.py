@@ -14,6 +14,7 @@ from tests.fakes.bfl import FakeBFL
 from tests.fakes.comfyui import FakeComfy
 from tests.fakes.google import FakeGoogle
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.stability import FakeStability
 
 
 @dataclass(frozen=True)
@@ -55,4 +56,6 @@ CASES = [
     AdapterCase(
         "google-imagen", "google", "imagen-4.0-generate-001", {"api_key": SECRET}, FakeGoogle, reports_seed=False
     ),
+    AdapterCase("stability", "stability", "core", {"api_key": SECRET}, FakeStability),
+    AdapterCase("stability-json", "stability", "sd3.5-large", {"api_key": SECRET, "accept": "json"}, FakeStability),
 ]

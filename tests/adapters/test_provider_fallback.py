@@ -14,7 +14,7 @@ from tests.fakes.openai import FakeOpenAI
 from tests.routing.helpers import router_for, runtime_with
 from tests.routing.helpers import run as run_routed
 
-NEW = [c for c in CASES if c.name in ("google", "google-imagen", "stability", "fal", "replicate")]
+NEW = [c for c in CASES if c.name in ("google", "google-imagen", "stability", "stability-json", "fal", "replicate")]
 YAML = (
     "providers: {first: {adapter: mock}, second: {adapter: mock}}\n"
     "models: {m: {deployments: [{provider: first, model: FIRST}, {provider: second, model: SECOND}]}}\n"

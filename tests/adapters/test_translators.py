@@ -27,6 +27,8 @@ from adapters import (
     mock,
     openai_images,
     openai_profiles,
+    stability,
+    stability_translate,
 )
 from gateway.canonical import ImageRequest, Quality, Resolution
 from gateway.errors import FailureClass, ProviderError
@@ -110,6 +112,15 @@ def _google(model: str) -> Case:
     )
 
 
+def _stability(model: str) -> Case:
+    # Stability's moderation is always on: safe_mode true is what it does anyway.
+    return Case(
+        f"stability:{model}",
+        lambda req: stability.encode_request(req, model=model, settings=stability.StabilitySettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
 def _mock() -> Case:
     # The double has no moderation, so safe_mode false (relax it) is what it does anyway.
     return Case(
@@ -176,6 +187,7 @@ CASES: list[Case] = [
     *(_openai(f"{name}-model", {"profile": name}) for name in openai_profiles.PROFILE_NAMES),
     *(_flux(model) for model in sorted(flux.MODELS)),
     *(_google(model) for model in sorted(google_translate.MODELS)),
+    *(_stability(model) for model in sorted(stability_translate.MODELS)),
     _mock(),
     *LOCAL_CASES,
 ]
