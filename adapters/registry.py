@@ -24,6 +24,7 @@ BUILTIN: Mapping[str, str] = MappingProxyType(
     {
         "a1111": "adapters.a1111:A1111Adapter",
         "comfyui": "adapters.comfyui:ComfyUIAdapter",
+        "fal": "adapters.fal:FalAdapter",
         "flux": "adapters.flux:FluxAdapter",
         "google": "adapters.google:GoogleAdapter",
         # the old name of a1111 + comfyui: `settings.backend` picks the kind (adapters/local_diffusion.py)

@@ -12,6 +12,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.base import SECRET, Failure, Fake
 from tests.fakes.bfl import FakeBFL
 from tests.fakes.comfyui import FakeComfy
+from tests.fakes.fal import FakeFal
 from tests.fakes.google import FakeGoogle
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.stability import FakeStability
@@ -58,4 +59,5 @@ CASES = [
     ),
     AdapterCase("stability", "stability", "core", {"api_key": SECRET}, FakeStability),
     AdapterCase("stability-json", "stability", "sd3.5-large", {"api_key": SECRET, "accept": "json"}, FakeStability),
+    AdapterCase("fal", "fal", "fal-ai/flux/dev", {"api_key": SECRET, "poll_interval_seconds": 0.0}, FakeFal),
 ]

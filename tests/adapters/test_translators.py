@@ -21,6 +21,8 @@ from adapters import (
     a1111,
     comfyui,
     comfyui_workflow,
+    fal,
+    fal_translate,
     flux,
     google,
     google_translate,
@@ -121,6 +123,15 @@ def _stability(model: str) -> Case:
     )
 
 
+def _fal(model: str) -> Case:
+    # fal's safety checker is on unless asked otherwise: safe_mode true is what it does anyway.
+    return Case(
+        f"fal:{model}",
+        lambda req: fal.encode_request(req, model=model, settings=fal.FalSettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
 def _mock() -> Case:
     # The double has no moderation, so safe_mode false (relax it) is what it does anyway.
     return Case(
@@ -188,6 +199,7 @@ CASES: list[Case] = [
     *(_flux(model) for model in sorted(flux.MODELS)),
     *(_google(model) for model in sorted(google_translate.MODELS)),
     *(_stability(model) for model in sorted(stability_translate.MODELS)),
+    *(_fal(model) for model in sorted(fal_translate.MODELS)),
     _mock(),
     *LOCAL_CASES,
 ]
