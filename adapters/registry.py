@@ -31,6 +31,7 @@ BUILTIN: Mapping[str, str] = MappingProxyType(
         "local_diffusion": "adapters.local_diffusion:LocalDiffusionAdapter",
         "mock": "adapters.mock:MockAdapter",
         "openai": "adapters.openai_images:OpenAIAdapter",
+        "replicate": "adapters.replicate:ReplicateAdapter",
         "stability": "adapters.stability:StabilityAdapter",
     }
 )

@@ -15,6 +15,7 @@ from tests.fakes.comfyui import FakeComfy
 from tests.fakes.fal import FakeFal
 from tests.fakes.google import FakeGoogle
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.replicate import FakeReplicate
 from tests.fakes.stability import FakeStability
 
 
@@ -60,4 +61,5 @@ CASES = [
     AdapterCase("stability", "stability", "core", {"api_key": SECRET}, FakeStability),
     AdapterCase("stability-json", "stability", "sd3.5-large", {"api_key": SECRET, "accept": "json"}, FakeStability),
     AdapterCase("fal", "fal", "fal-ai/flux/dev", {"api_key": SECRET, "poll_interval_seconds": 0.0}, FakeFal),
+    AdapterCase("replicate", "replicate", "black-forest-labs/flux-schnell", {"api_key": SECRET}, FakeReplicate),
 ]

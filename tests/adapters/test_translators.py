@@ -29,6 +29,8 @@ from adapters import (
     mock,
     openai_images,
     openai_profiles,
+    replicate,
+    replicate_translate,
     stability,
     stability_translate,
 )
@@ -132,6 +134,15 @@ def _fal(model: str) -> Case:
     )
 
 
+def _replicate(model: str) -> Case:
+    # Replicate's models keep their safety checker on unless asked otherwise.
+    return Case(
+        f"replicate:{model}",
+        lambda req: replicate.encode_request(req, model=model, settings=replicate.ReplicateSettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
 def _mock() -> Case:
     # The double has no moderation, so safe_mode false (relax it) is what it does anyway.
     return Case(
@@ -200,6 +211,7 @@ CASES: list[Case] = [
     *(_google(model) for model in sorted(google_translate.MODELS)),
     *(_stability(model) for model in sorted(stability_translate.MODELS)),
     *(_fal(model) for model in sorted(fal_translate.MODELS)),
+    *(_replicate(model) for model in sorted(replicate_translate.MODELS)),
     _mock(),
     *LOCAL_CASES,
 ]
