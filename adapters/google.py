@@ -2,13 +2,14 @@
 POST {base_url}/models/<model>:generateContent (one image per call: the gateway fans out), Imagen
 through POST {base_url}/models/<model>:predict (sampleCount 1..4; filtered images are omitted, so a
 call may return fewer). API-key auth (`x-goog-api-key`, sent only to `api_hosts`). Vertex AI
-service-account tokens are not supported (docs/providers.md). The pure half: adapters/google_translate.py.
+service-account tokens are not supported (docs/providers.md). Gemini models also edit (`edit`: the
+input images as inlineData parts). The pure half: adapters/google_translate.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -19,6 +20,7 @@ from adapters.google_translate import (
     classify_error,
     decode_gemini,
     decode_imagen,
+    encode_edit,
     encode_request,
     model_spec,
 )
@@ -54,11 +56,21 @@ class GoogleAdapter:
             min_side=256,
             max_side=max((_TIER_SIDE[t] for t in spec.image_sizes), default=1024),
             formats=[OutputFormat.PNG],
+            edit=spec.max_input_images > 0,
+            max_input_images=spec.max_input_images,
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-        spec = model_spec(ctx.provider_model)
         body, warnings = encode_request(req, model=ctx.provider_model, settings=self._settings, options=ctx.options)
+        return await self._call(body, warnings, ctx)
+
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """Gemini edits: the prompt plus the input images as parts of one generateContent call."""
+        body, warnings = encode_edit(req, model=ctx.provider_model, settings=self._settings, options=ctx.options)
+        return await self._call(body, warnings, ctx)
+
+    async def _call(self, body: dict[str, Any], warnings: list[str], ctx: CallContext) -> ProviderResult:
+        spec = model_spec(ctx.provider_model)
         method = "predict" if spec.mode == "imagen" else "generateContent"
         url = f"{self._settings.base_url.rstrip('/')}/models/{ctx.provider_model}:{method}"
         upstream.check_url(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     max_n: int = 1  # Gemini: one image per call (fanned out); Imagen: sampleCount 1..4
     image_sizes: list[str] = msgspec.field(default_factory=list)  # [] : no imageSize (fixed ~1K)
     search: bool = False  # Google Search grounding (`tools: [{google_search: {}}]`)
+    max_input_images: int = 0  # edits: input images sent as inlineData parts (0: no edit)
 
 
 class _Table(msgspec.Struct, frozen=True):
@@ -104,6 +106,37 @@ def encode_request(
         warnings.append("enable_web_search: not supported by this model; dropped")
     if opts != GoogleOptions():
         warnings.append("options: person_generation applies to Imagen models only")
+    return body, warnings
+
+
+def encode_edit(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: GoogleSettings = _DEFAULTS,
+    options: GoogleOptions | Mapping[str, object] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """A Gemini edit: the generate body with the input images (base first, then references) as
+    `inlineData` parts after the text. No mask, no strength: those are warned."""
+    spec = model_spec(model)
+    if spec.mode != "gemini" or len(req.images) > spec.max_input_images:
+        raise ProviderError(
+            "google", FailureClass.CALLER_FAULT, f"{model} edits at most {spec.max_input_images} input images"
+        )
+    body, warnings = encode_request(req, model=model, settings=settings, options=options)
+    parts = body["contents"][0]["parts"]
+    parts.extend(
+        {"inlineData": {"mimeType": image.media_type, "data": base64.b64encode(image.data).decode()}}
+        for image in req.images
+    )
+    if req.mask is not None:
+        warnings.append("mask: not supported by Gemini edits; dropped (the prompt says what to change)")
+    if req.strength is not None:
+        warnings.append("strength: not supported by Gemini edits; dropped")
+    if req.prompt_extend:
+        warnings.append("prompt_extend: not supported by Gemini edits; dropped")
+    if req.watermark is False:
+        warnings.append("watermark: Google always embeds its SynthID watermark; false not honoured")
     return body, warnings
 
 

@@ -3,20 +3,24 @@ google.rpc.Status errors, and Gemini's one-image-per-call fan-out through the ex
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
+from adapters import google_translate
 from adapters.google import GoogleAdapter
-from gateway.canonical import ImageRequest, ProviderResult, Resolution
+from gateway.canonical import ImageRequest, InputImage, ProviderResult, Resolution
 from gateway.errors import FailureClass, ProviderError
 from tests.fakes import google as fake_google
 from tests.fakes.base import SECRET, Failure, ctx, json_response
 from tests.fakes.google import FakeGoogle
 from tests.routing.helpers import router_for, runtime_with
 from tests.routing.helpers import run as run_routed
+from tests.support.images import distinct_png
 
 BASE = "https://generativelanguage.googleapis.com/v1beta/models/"
 
@@ -140,3 +144,56 @@ def _answering(payload: dict[str, Any]) -> FakeGoogle:
             return json_response(payload)
 
     return Answering()
+
+
+def _input(color: int, size: tuple[int, int] = (64, 48)) -> InputImage:
+    data = distinct_png(color)
+    return InputImage(data=data, media_type="image/png", width=size[0], height=size[1])
+
+
+async def test_gemini_edit_sends_the_images_as_inline_parts() -> None:
+    fake = FakeGoogle()
+    client = httpx.AsyncClient(transport=fake.transport())
+    adapter = GoogleAdapter(provider="google", settings={"api_key": SECRET}, client=client)
+    images = (_input(1), _input(2))
+    req = ImageRequest(model="m", prompt="put the hat on the fox", images=images, mask=_input(3), strength=0.4)
+    try:
+        result = await adapter.edit(req, ctx("gemini-3-pro-image-preview"))
+    finally:
+        await client.aclose()
+    parts = json.loads(fake.requests[0].content)["contents"][0]["parts"]
+    assert parts[0] == {"text": "put the hat on the fox"}
+    assert [base64.b64decode(p["inlineData"]["data"]) for p in parts[1:]] == [i.data for i in images]
+    assert all(p["inlineData"]["mimeType"] == "image/png" for p in parts[1:])
+    assert any(w.startswith("mask:") for w in result.warnings) and any(w.startswith("strength:") for w in result.warnings)
+    assert len(result.images) == 1
+
+
+def test_edit_capabilities_and_limits() -> None:
+    adapter = GoogleAdapter(provider="g", settings={}, client=httpx.AsyncClient())
+    pro, flash, imagen = (adapter.capabilities(m) for m in
+                          ("gemini-3-pro-image-preview", "gemini-2.5-flash-image", "imagen-4.0-generate-001"))
+    assert (pro.edit, pro.max_input_images, pro.edit_mask) == (True, 14, False)
+    assert (flash.edit, flash.max_input_images) == (True, 3)
+    assert imagen.edit is False
+    req = ImageRequest(model="m", prompt="p", images=tuple(_input(i) for i in range(4)))
+    with pytest.raises(ProviderError) as info:
+        google_translate.encode_edit(req, model="gemini-2.5-flash-image")
+    assert info.value.failure is FailureClass.CALLER_FAULT
+    with pytest.raises(ProviderError):
+        google_translate.encode_edit(msgspec.structs.replace(req, images=req.images[:1]), model="imagen-4.0-generate-001")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("mask", "image"), ("strength", 0.5), ("prompt_extend", True), ("watermark", False), ("images", "two")],
+)
+def test_every_edit_field_changes_the_body_or_warns(field: str, value: object) -> None:
+    base = ImageRequest(model="m", prompt="p", images=(_input(1),))
+    if value == "image":
+        value = _input(9)
+    elif value == "two":
+        value = (_input(1), _input(2))
+    before = google_translate.encode_edit(base, model="gemini-3-pro-image-preview")
+    after = google_translate.encode_edit(msgspec.structs.replace(base, **{field: value}), model="gemini-3-pro-image-preview")
+    assert after[0] != before[0] or set(after[1]) - set(before[1])
