@@ -29,6 +29,9 @@ class FamilySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     limits: sizing.FreeLimits | None = None
     url_responses: bool = True  # DALL·E-style `response_format`
     native_formats: bool = False  # GPT image `output_format`
+    edit_source: str = ""  # the public document the edit rules were checked against
+    edit_max_images: int = 0  # images per /images/edits call (0: this family cannot edit)
+    edit_mask: bool = False
 
 
 # Canonical fields a profile may carry as extras (the rest: warnings, as for OpenAI itself).
