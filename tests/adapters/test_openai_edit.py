@@ -183,3 +183,18 @@ async def test_gateway_reports_dall_e_2_square_rule_as_400(
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and "image must be square" in error["message"]
     assert SECRET not in response.text
+
+
+async def test_nothing_reaches_openai_before_every_input_passed(
+    gateway: tuple[AsyncTestClient[Litestar], FakeOpenAI],
+) -> None:
+    client, fake = gateway
+    body = {
+        "model": "editor",
+        "prompt": "add a hat",
+        "images": [{"b64": data_url(BASE.data)}, {"b64": data_url(b"not an image")}],
+        "mask": {"b64": data_url(MASK.data)},
+    }
+    response = await client.post("/api/v1/image/edit", json=body)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "images[1]"
+    assert fake.requests == []
