@@ -219,3 +219,18 @@ async def test_a_generation_only_provider_is_skipped_with_a_warning() -> None:
         assert refused.status_code == 400 and refused.json()["error"]["param"] == "model"
         models = {m["id"]: m for m in (await client.get("/api/v1/models")).json()["data"]}
         assert models["pro-only"]["providers"][0]["capabilities"]["edit"] is False
+
+
+async def test_a_palette_png_mask_with_transparency_is_accepted(
+    app_client: tuple[AsyncTestClient[Litestar], Litestar],
+) -> None:
+    client, _ = app_client
+    palette = Image.new("P", (96, 64), 1)
+    palette.putpalette([0, 0, 0, 255, 255, 255])
+    palette.paste(0, (0, 0, 48, 64))
+    out = io.BytesIO()
+    palette.save(out, format="PNG", transparency=0)
+    response = await client.post(URL, json=body(mask={"b64": data_url(out.getvalue())}))
+    assert response.status_code == 200, response.text
+    image = decoded(response.json()["images"][0]["data_url"])
+    assert near(image.getpixel((10, 32)), edit_colour("paint it", 7)) and near(image.getpixel((80, 32)), BLUE)
