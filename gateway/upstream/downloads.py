@@ -235,9 +235,23 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+# IPv6 ranges whose low 32 bits are an IPv4 address a translator (NAT64) or the kernel
+# (IPv4-compatible) may deliver to; 64:ff9b:1::/48 is local-use NAT64 (RFC 8215) altogether.
+_IPV4_IN_LOW_BITS = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def _private_ip(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return True
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and any(address in net for net in _IPV4_IN_LOW_BITS):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not embedded.is_global:
+            return True
     return not address.is_global

@@ -47,6 +47,13 @@ async def test_the_connection_goes_to_the_address_resolved_once() -> None:
         (["::ffff:127.0.0.1"], "resolves to a private address"),
         (["100.64.0.1"], "resolves to a private address"),  # carrier-grade NAT
         (["fd00::1"], "resolves to a private address"),
+        # IPv6 forms that carry an IPv4 address a gateway or relay translates to: NAT64, 6to4,
+        # IPv4-compatible, Teredo (Python's is_global calls all of these global)
+        (["64:ff9b::a9fe:a9fe"], "resolves to a private address"),  # NAT64 -> 169.254.169.254
+        (["64:ff9b:1::a00:1"], "resolves to a private address"),  # local-use NAT64 (RFC 8215)
+        (["2002:7f00:1::"], "resolves to a private address"),  # 6to4 -> 127.0.0.1
+        (["::7f00:1"], "resolves to a private address"),  # IPv4-compatible -> 127.0.0.1
+        (["2001:0:4136:e378:8000:63bf:f5ff:fffe"], "resolves to a private address"),  # Teredo -> 10.0.0.1
         ([], "does not resolve"),
     ],
 )
