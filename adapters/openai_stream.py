@@ -59,9 +59,19 @@ async def stream_image(
     try:
         if response.status_code != 200:
             raise classify(response.status_code, response.headers, await response.aread())
+        media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "text/event-stream":  # a server that ignored `stream`: a 200 we cannot use
+            raise ProviderError(
+                provider,
+                FailureClass.UPSTREAM_INVALID,
+                f"{provider} answered a stream request with {media or 'no content type'}, not text/event-stream",
+                status=200,
+            )
+        events = 0
         async for message in iter_sse(response.aiter_lines()):
             if message.data == "[DONE]":
                 break
+            events += 1
             update = _translate(provider, message.data, warnings)
             if isinstance(update, ProviderResult):
                 return update
@@ -71,6 +81,8 @@ async def stream_image(
         raise upstream.transport_error(provider, exc, what="stream") from exc
     finally:
         await response.aclose()
+    if events == 0:  # a clean end with nothing at all: a 200 with no image, not an unknown outcome
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} stream ended without an event", status=200)
     raise ProviderError(provider, FailureClass.AMBIGUOUS, f"{provider} stream ended before the final image")
 
 
