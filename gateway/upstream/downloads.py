@@ -166,6 +166,13 @@ async def _download(
                     f"{provider} download returned HTTP {response.status_code}",
                     status=response.status_code,
                 )
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if policy.pin_address and encoding != "identity":  # httpx would inflate each chunk unbounded
+                raise ProviderError(
+                    provider,
+                    FailureClass.UPSTREAM_INVALID,
+                    f"{provider} download refused: content-encoding {encoding!r} (images are sent as they are)",
+                )
             return await _read_capped(provider, response, policy.max_bytes)
     raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} download: too many redirects")
 
@@ -192,7 +199,8 @@ async def _pinned(
             f"{provider} URL refused: host resolves to a private address",
         )
     name = host if parsed.port is None else f"{host}:{parsed.port}"
-    return parsed.copy_with(host=addresses[0]), {"host": name}, {"sni_hostname": host}
+    headers = {"host": name, "accept-encoding": "identity"}  # a client's server may be hostile: no gzip bombs
+    return parsed.copy_with(host=addresses[0]), headers, {"sni_hostname": host}
 
 
 async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) -> bytes:

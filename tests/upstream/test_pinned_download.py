@@ -127,3 +127,20 @@ async def test_malformed_urls_are_refused(url: str) -> None:
         with pytest.raises(ProviderError, match=r"malformed|no host"):
             await upstream.download(client, "images[0]", url, _policy({}))
     assert seen == []
+
+
+async def test_a_compressed_body_is_refused_not_inflated() -> None:
+    """A client's URL server may send a gzip bomb (1000:1): the pinned GET asks for identity and
+    refuses any content-encoding, since httpx would inflate each chunk without a bound."""
+    import gzip
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=gzip.compress(png(size=(4, 4))), headers={"content-encoding": "gzip"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(ProviderError, match="content-encoding 'gzip'"):
+            await upstream.download(client, "images[0]", "https://img.example/a.png", _policy({"img.example": ["1.1.1.1"]}))
+    assert seen[0].headers["accept-encoding"] == "identity"
