@@ -202,6 +202,8 @@ def _preview(call: MockCall, seed: int, step: int) -> bytes:
     """A coarse JPEG of the final picture: the resolution grows with the step (deterministic)."""
     scale = max(1, 32 // max(1, step))
     width, height = max(8, call.width // scale), max(8, call.height // scale)
+    if call.base is not None:  # an edit's preview is the edit, coarse
+        return render_edit(call.base, call.mask, call.references, call.prompt, seed, (width, height), OutputFormat.JPEG)
     return render(call.prompt, seed, width, height, OutputFormat.JPEG)
 
 

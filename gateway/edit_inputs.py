@@ -37,6 +37,8 @@ from gateway.errors import InvalidRequest, ProviderError
 from gateway.upstream.downloads import Resolver, system_resolve
 
 _DECLARED = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp"}
+MASK = "mask"
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _HEADER_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 
@@ -84,7 +86,7 @@ def parse_inputs(
 ) -> ParsedInputs:
     """Phase one (no I/O): each source well-formed; data URLs decoded and their headers checked."""
     pending = [_parse(source, f"images[{i}]", limits) for i, source in enumerate(images)]
-    parsed = ParsedInputs(pending, None if mask is None else _parse(mask, "mask", limits))
+    parsed = ParsedInputs(pending, None if mask is None else _parse(mask, MASK, limits))
     base, mask_input = parsed.images[0].image, parsed.mask.image if parsed.mask else None
     if base is not None and mask_input is not None:
         check_mask(base, mask_input)
@@ -144,6 +146,7 @@ def check_image(
     try:
         with Image.open(io.BytesIO(data)) as image:  # lazy: reads the header, decodes nothing
             width, height = image.size
+            alpha = image.mode in _ALPHA_MODES or "transparency" in image.info  # tRNS is read before IDAT
     except Image.DecompressionBombError:
         raise InvalidRequest(
             f"{param} has more pixels than {limits.max_image_side}x{limits.max_image_side}", param=param
@@ -157,6 +160,10 @@ def check_image(
         raise InvalidRequest(f"{param} is {width}x{height} pixels; the limit is {side}x{side}", param=param)
     if width < 1 or height < 1:
         raise InvalidRequest(f"{param} has no pixels", param=param)
+    if param == MASK and not alpha:
+        raise InvalidRequest(
+            "mask has no alpha channel: its transparent pixels (alpha 0) mark the area to edit", param=MASK
+        )
     return InputImage(data=data, media_type=fmt.media_type, width=width, height=height)
 
 
@@ -173,6 +180,7 @@ def _parse(source: ImageSource, param: str, limits: EditInputsConfig) -> Pending
 
 def _data_url(text: str, param: str, limits: EditInputsConfig) -> InputImage:
     head, comma, payload = text.partition(",")
+    head = head[:256].lower()  # the scheme, the type and `;base64` are case-insensitive (RFC 2397)
     if not head.startswith("data:") or not comma or not head.endswith(";base64"):
         raise InvalidRequest(f"{param} b64 must be a data URL: data:image/png;base64,...", param=param)
     media = head[len("data:") :].split(";", 1)[0].strip().lower()

@@ -75,7 +75,10 @@ def _check_model(runtime: Runtime, req: ImageRequest, parsed: ParsedInputs) -> N
     if resolved is None:
         return
     slug, model = resolved
-    chain = capable(candidates(runtime, slug, random.Random(0)), Operation.EDIT)  # order irrelevant here
+    deployments = candidates(runtime, slug, random.Random(0))  # the order does not matter here
+    if not deployments:  # every provider disabled (a missing key): the pipeline's 503 says so, not a 400
+        return
+    chain = capable(deployments, Operation.EDIT)  # adapters with an `edit` method
     why = editing.refusal(
         chain,
         slug,

@@ -57,7 +57,9 @@ def check_url(
     reason = None
     if parts.scheme not in schemes:
         reason = f"scheme {parts.scheme!r} is not allowed"
-    elif not host or not host_allowed(host, allowed_hosts):
+    elif not host:
+        reason = "no host"
+    elif not host_allowed(host, allowed_hosts):
         reason = f"host {host!r} is not on the allow-list"
     elif not allow_http and _private_ip(host):
         reason = f"host {host!r} is a private address"
@@ -113,6 +115,8 @@ async def download(
         ) from None
     except httpx.DecodingError as exc:  # too large or undecodable: never worth a retry
         raise transport_error(provider, exc, what="download") from exc
+    except (ValueError, httpx.InvalidURL):  # urlsplit / httpx.URL refused it (a bad IPv6 literal, ...)
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} URL is malformed") from None
     except httpx.HTTPError as exc:
         error = transport_error(provider, exc, what="download")
         raise ProviderError(
@@ -172,7 +176,7 @@ async def _pinned(
     """`url` with its host replaced by the one public address it resolves to, the Host header and
     the TLS server name (SNI and certificate check) kept as the name."""
     parsed = httpx.URL(url)
-    host = parsed.host
+    host = parsed.raw_host.decode("ascii")  # IDNA-encoded: what DNS, the Host header and SNI take
     if _private_ip(host) or host == "localhost" or host.endswith(".localhost"):
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} URL refused: private address")
     try:

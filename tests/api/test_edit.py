@@ -76,7 +76,9 @@ async def test_edit_without_mask_draws_a_band_over_the_base(
     assert response.json()["input_images"] == [{"width": 96, "height": 64}]
 
 
-async def test_file_output_is_the_edited_image(app_client: tuple[AsyncTestClient[Litestar], Litestar]) -> None:
+async def test_file_output_is_the_edited_image(
+    app_client: tuple[AsyncTestClient[Litestar], Litestar],
+) -> None:
     client, _ = app_client
     response = await client.post(URL, json=body(output_type="file", output_format="jpeg"))
     assert response.status_code == 200
@@ -92,7 +94,9 @@ async def test_stream_uses_the_generate_grammar_and_completes_with_input_images(
     response = await client.post(URL, json=body(stream=True, mask={"b64": data_url(MASK)}))
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = [block for block in response.text.split("\n\n") if block.startswith("id:")]
-    names = [line.split(": ", 1)[1] for block in events for line in block.splitlines() if line.startswith("event:")]
+    names = [
+        line.split(": ", 1)[1] for block in events for line in block.splitlines() if line.startswith("event:")
+    ]
     assert names[0] == "progress" and names[-1] == "completed" and "image" in names
     final = next(b for b in events if "event: completed" in b)
     data = msgspec.json.decode(final.split("data: ", 1)[1])
@@ -110,7 +114,9 @@ async def test_fallback_skips_deployments_that_cannot_edit_and_says_so(
     meta = response.json()["provider_metadata"]
     assert meta["provider"] == "mock"
     assert "deployment noedit/mock-plain skipped: cannot edit" in meta["warnings"]
-    assert "deployment single/mock-single skipped: takes at most 1 input image(s), 2 given" in meta["warnings"]
+    assert (
+        "deployment single/mock-single skipped: takes at most 1 input image(s), 2 given" in meta["warnings"]
+    )
     assert [a["deployment"] for a in meta["attempts"]] == ["mock/mock-v1"]
     assert (adapters["noedit"].calls, adapters["single"].calls, adapters["mock"].edits) == (0, 0, 1)
     # The reference image is used: its thumbnail sits in the top-left corner.
@@ -123,7 +129,9 @@ async def test_one_input_goes_to_the_first_deployment_that_takes_it(
     client, app = app_client
     response = await client.post(URL, json=body(model="fallback-edit"))
     meta = response.json()["provider_metadata"]
-    assert meta["provider"] == "single" and meta["warnings"] == ["deployment noedit/mock-plain skipped: cannot edit"]
+    assert meta["provider"] == "single" and meta["warnings"] == [
+        "deployment noedit/mock-plain skipped: cannot edit"
+    ]
     assert app.state.services.runtime.adapters["single"].edits == 1
 
 
@@ -133,12 +141,17 @@ async def test_mask_is_dropped_with_a_warning_only_where_the_route_allows(
     client, _ = app_client
     response = await client.post(URL, json=body(model="nomask-lenient", mask={"b64": data_url(MASK)}))
     assert response.status_code == 200, response.text
-    assert "mask: not supported by nomask/mock-nomask; dropped" in response.json()["provider_metadata"]["warnings"]
+    assert (
+        "mask: not supported by nomask/mock-nomask; dropped"
+        in response.json()["provider_metadata"]["warnings"]
+    )
     image = decoded(response.json()["images"][0]["data_url"])
     assert near(image.getpixel((80, 32)), edit_colour("paint it", 7))  # no mask: the band spans the width
 
 
-async def test_generate_response_has_no_input_images(app_client: tuple[AsyncTestClient[Litestar], Litestar]) -> None:
+async def test_generate_response_has_no_input_images(
+    app_client: tuple[AsyncTestClient[Litestar], Litestar],
+) -> None:
     client, _ = app_client
     response = await client.post("/api/v1/image/generate", json={"model": "mock", "prompt": "x"})
     assert response.status_code == 200 and "input_images" not in response.json()
@@ -155,3 +168,17 @@ async def test_models_show_edit_capabilities(app_client: tuple[AsyncTestClient[L
     ]
     nomask = models["nomask-image"]["providers"][0]["capabilities"]
     assert (nomask["edit"], nomask["edit_mask"]) == (True, False)
+
+
+async def test_openapi_documents_the_edit_body(
+    app_client: tuple[AsyncTestClient[Litestar], Litestar],
+) -> None:
+    client, _ = app_client
+    schema = (await client.get("/schema/openapi.json")).json()
+    request = schema["components"]["schemas"]["EditRequest"]
+    assert request["additionalProperties"] is False
+    assert request["required"] == ["model", "prompt", "images"]
+    assert request["properties"]["images"]["maxItems"] == 16 and request["properties"]["n"]["maximum"] == 6
+    post = schema["paths"]["/api/v1/image/edit"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/EditRequest")
+    assert "400" in post["responses"] and "413" in post["responses"]

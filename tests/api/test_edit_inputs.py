@@ -23,8 +23,10 @@ WEB = {
     "images.example/base.png": httpx.Response(200, content=BASE, headers={"content-type": "image/png"}),
     "images.example/to-private": httpx.Response(302, headers={"location": "https://internal.example/x.png"}),
     "images.example/to-loopback": httpx.Response(302, headers={"location": "https://127.0.0.1/x.png"}),
+    "images.example/to-http": httpx.Response(302, headers={"location": "http://cdn.example/base.png"}),
     "images.example/hop": httpx.Response(302, headers={"location": "https://cdn.example/base.png"}),
     "cdn.example/base.png": httpx.Response(200, content=BASE),
+    "images.example/mask.png": httpx.Response(200, content=mask_png((96, 64), (0, 0, 9, 9))),
     "images.example/huge.png": httpx.Response(200, content=BASE + b"\x00" * 200_000),
     "images.example/slow.png": "slow",
     "images.example/page.html": httpx.Response(200, content=b"<html>not an image</html>"),
@@ -63,7 +65,12 @@ OK = {"b64": data_url(BASE)}
 @pytest.mark.parametrize(
     ("images", "mask", "param", "says"),
     [
-        ([OK, {"b64": data_url(b"this is text, not a picture")}], None, "images[1]", "not a PNG, JPEG or WebP"),
+        (
+            [OK, {"b64": data_url(b"this is text, not a picture")}],
+            None,
+            "images[1]",
+            "not a PNG, JPEG or WebP",
+        ),
         ([OK, OK, {"b64": data_url(header_only_png(9000, 9000))}], None, "images[2]", "9000x9000"),
         ([{"b64": data_url(BASE, "image/jpeg")}], None, "images[0]", "declared as image/jpeg"),
         ([{"b64": data_url(picture((8, 8), fmt="JPEG"), "image/webp")}], None, "images[0]", "JPEG"),
@@ -71,10 +78,18 @@ OK = {"b64": data_url(BASE)}
         ([{"b64": "iVBORw0KGgo="}], None, "images[0]", "data URL"),
         ([{"b64": "data:image/gif;base64,R0lGODlh"}], None, "images[0]", "image/gif"),
         ([{"b64": "data:image/png;base64,@@@@"}], None, "images[0]", "base64"),
-        ([{"b64": data_url(BASE), "url": "https://images.example/base.png"}], None, "images[0]", "exactly one"),
+        (
+            [{"b64": data_url(BASE), "url": "https://images.example/base.png"}],
+            None,
+            "images[0]",
+            "exactly one",
+        ),
         ([{}], None, "images[0]", "exactly one"),
         ([{"url": "http://images.example/base.png"}], None, "images[0]", "https"),
         ([OK], {"b64": data_url(b"\x89PNG\r\n\x1a\n broken")}, "mask", "not a readable png"),
+        ([OK], {"b64": data_url(BASE)}, "mask", "no alpha channel"),
+        ([OK], {"b64": data_url(picture((96, 64), fmt="JPEG"), "image/jpeg")}, "mask", "no alpha channel"),
+        ([{"b64": "DATA:IMAGE/PNG;BASE64," + data_url(b"x")[22:]}], None, "images[0]", "not a PNG"),
     ],
 )
 async def test_bad_inline_input_is_refused_naming_it(
@@ -118,7 +133,9 @@ async def test_seventeen_images_and_n_above_six_are_refused(
     assert (await refused(client, body(*[OK] * 17)))[0] == "images"
     assert (await refused(client, body()))[0] == "images"
     assert (await refused(client, body(OK, n=7)))[0] == "n"
-    assert (await refused(client, body(OK, hide_watermark=True)))[0] == "hide_watermark"  # generate-only field
+    assert (await refused(client, body(OK, hide_watermark=True)))[
+        0
+    ] == "hide_watermark"  # generate-only field
     assert (await refused(client, body(OK, strength=1.5)))[0] == "strength"
     assert (await refused(client, body({"b64": data_url(BASE), "extra": 1})))[0] == "images[0]"
 
@@ -133,7 +150,9 @@ async def test_image_over_the_byte_cap_is_refused_before_decoding(
 
 
 async def test_body_over_the_route_cap_is_413() -> None:
-    app = create_app(Settings(), config=parse_config(EDIT_ROUTING + "server:\n  edit: {max_body_bytes: 4096}\n"))
+    app = create_app(
+        Settings(), config=parse_config(EDIT_ROUTING + "server:\n  edit: {max_body_bytes: 4096}\n")
+    )
     async with AsyncTestClient(app=app) as client:
         response = await client.post(URL, json=body({"b64": data_url(picture((64, 64)) + b"\x00" * 8000)}))
     assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
@@ -162,6 +181,7 @@ async def test_edit_body_may_exceed_the_generate_cap(
         ("https://localhost/a.png", "private address"),
         ("https://images.example/to-private", "resolves to a private address"),
         ("https://images.example/to-loopback", "private address"),
+        ("https://images.example/to-http", "scheme 'http' is not allowed"),
         ("https://images.example/slow.png", "timed out"),
         ("https://images.example/huge.png", "exceeds 100000 bytes"),
         ("https://images.example/page.html", "not a PNG, JPEG or WebP"),
@@ -184,7 +204,10 @@ async def test_url_input_is_fetched_at_the_pinned_address(
 ) -> None:
     client, web, _ = app_web
     response = await client.post(
-        URL, json=body({"url": "https://images.example/hop"}, mask={"b64": data_url(mask_png((96, 64), (0, 0, 9, 9)))})
+        URL,
+        json=body(
+            {"url": "https://images.example/hop"}, mask={"b64": data_url(mask_png((96, 64), (0, 0, 9, 9)))}
+        ),
     )
     assert response.status_code == 200, response.text
     assert response.json()["input_images"] == [{"width": 96, "height": 64}]
@@ -200,7 +223,7 @@ async def test_mask_from_a_url_is_compared_with_the_base(
 ) -> None:
     client, _, _ = app_web
     param, message = await refused(
-        client, body({"b64": data_url(picture((32, 32)))}, mask={"url": "https://images.example/base.png"})
+        client, body({"b64": data_url(picture((32, 32)))}, mask={"url": "https://images.example/mask.png"})
     )
     assert param == "mask" and "96x64" in message and "32x32" in message
 
@@ -214,7 +237,10 @@ async def test_mask_from_a_url_is_compared_with_the_base(
     ],
 )
 async def test_model_that_cannot_do_the_edit_is_400(
-    app_web: tuple[AsyncTestClient[Litestar], FakeWeb, Litestar], model: str, extra: dict[str, object], param: str
+    app_web: tuple[AsyncTestClient[Litestar], FakeWeb, Litestar],
+    model: str,
+    extra: dict[str, object],
+    param: str,
 ) -> None:
     client, _, _ = app_web
     payload = {**body(OK), "model": model, **extra}
