@@ -15,6 +15,7 @@ from litestar.logging.config import LoggingConfig
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
+from gateway.api.cors import cors_config
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
@@ -93,6 +94,7 @@ def create_app(
             openai_list_models,
         ],
         middleware=[ObserveMiddleware],
+        cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
         lifespan=[lifespan],
         on_startup=[complete_schema],
         before_send=[stamp_request_id],

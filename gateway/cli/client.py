@@ -55,13 +55,42 @@ def _signer(args: argparse.Namespace) -> Signer | None:
     usage error, not a traceback (whose library message may quote characters of the secret)."""
     from gateway.client import load_signer
 
+    if args.evm_key and args.solana_key:
+        sys.stderr.write(
+            "error: give --evm-key or --solana-key, not both (check IMAGEGATE_EVM_KEY / IMAGEGATE_SOLANA_KEY)\n"
+        )
+        return None
+    key = args.solana_key or ""
+    if key.endswith(".json") and not os.path.isfile(key):
+        sys.stderr.write(
+            f"error: --solana-key: no such key file: {key} (create one with solana-keygen new -o {key})\n"
+        )
+        return None
     try:
         return load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
     except (ValueError, TypeError, OSError) as exc:
+        hint = (
+            "a base58 secret (32-byte seed or 64-byte keypair) or a solana-keygen .json file"
+            if args.solana_key
+            else "64 hex digits, 0x optional"
+        )
         which = "--solana-key" if args.solana_key else "--evm-key"
-        reason = "give an EVM key or a Solana key, not both" if args.evm_key and args.solana_key else None
-        sys.stderr.write(f"error: {reason or f'{which} is not a valid key ({type(exc).__name__})'}\n")
+        sys.stderr.write(f"error: {which} is not a valid key ({type(exc).__name__}); expected {hint}\n")
         return None
+
+
+def _writable_dir(path: str) -> str | None:
+    """None when images can be saved under `path` (created if missing); else the one-line reason.
+    Checked before the request is sent: a generation is billed whether or not we can save it."""
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"--out-dir {path}: cannot write there ({exc.strerror or type(exc).__name__})"
+    return None
 
 
 def _sign(args: argparse.Namespace) -> int:
@@ -84,6 +113,10 @@ def _generate(args: argparse.Namespace) -> int:
     signer = _signer(args)
     if signer is None:
         return 2
+    problem = _writable_dir(args.out_dir)
+    if problem is not None:
+        sys.stderr.write(f"error: {problem}\n")
+        return 2
     body: dict[str, object] = {"model": args.model, "prompt": args.prompt, "n": args.n}
     for name in ("width", "height", "output_format", "seed"):
         if getattr(args, name) is not None:
@@ -104,6 +137,9 @@ def _generate(args: argparse.Namespace) -> int:
             )
     except (GatewayCallError, httpx.HTTPError) as exc:
         sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except OSError as exc:  # the directory went away or filled up after the check
+        sys.stderr.write(f"error: --out-dir {args.out_dir}: cannot save the images ({exc.strerror})\n")
         return 1
     sys.stdout.write("".join(f"{path}\n" for path in paths))
     if len(paths) < args.n:  # status: partial — say so, and let scripts notice
