@@ -135,6 +135,11 @@ def _generate(args: argparse.Namespace) -> int:
                 issued_nonce=args.issued_nonce,
                 progress=sys.stderr if args.stream else None,
             )
+    except httpx.ConnectError:
+        sys.stderr.write(
+            f"error: cannot reach the gateway at {args.url} (start it with imagegate serve, or set --url / IMAGEGATE_URL)\n"
+        )
+        return 1
     except (GatewayCallError, httpx.HTTPError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
