@@ -22,6 +22,7 @@ from gateway.api.images import generate_image
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openapi import complete_schema, docs_assets, openapi_config
+from gateway.api.playground import playground_routes
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
@@ -93,6 +94,7 @@ def create_app(
             openai_generate,
             openai_list_models,
             docs_assets(),
+            *playground_routes(routing.server),
         ],
         middleware=[ObserveMiddleware],
         cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
