@@ -20,6 +20,9 @@ DEFAULT_SIGN_URL = f"{DEFAULT_BASE_URL.rstrip('/')}/api/v1/image/generate"
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sign = commands.add_parser("sign", help="print a Sign-In-With-X header value for one request")
     sign.add_argument("--url", default=DEFAULT_SIGN_URL, help=f"request URL (default {DEFAULT_SIGN_URL})")
+    sign.add_argument(
+        "--issued-nonce", action="store_true", help="use a nonce from the gateway's GET /api/v1/auth/nonce"
+    )
     generate = commands.add_parser("generate", help="send a signed generate request and save the images")
     generate.add_argument("prompt")
     generate.add_argument(
@@ -94,12 +97,34 @@ def _writable_dir(path: str) -> str | None:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from gateway.client import sign_header
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from gateway.client import fetch_issued_nonce, sign_header
 
     signer = _signer(args)
     if signer is None:
         return 2
-    sys.stdout.write(sign_header(args.url, signer) + "\n")
+    nonce = None
+    if args.issued_nonce:
+        parts = urlsplit(args.url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        try:
+            with httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)) as client:
+                nonce = fetch_issued_nonce(base, client)
+        except httpx.HTTPStatusError as exc:
+            why = (
+                "it does not issue nonces (auth.require_issued_nonce is false)"
+                if exc.response.status_code == 404
+                else f"HTTP {exc.response.status_code}"
+            )
+            sys.stderr.write(f"error: --issued-nonce: {base} refused GET /api/v1/auth/nonce: {why}\n")
+            return 1
+        except httpx.HTTPError as exc:
+            sys.stderr.write(f"error: --issued-nonce: cannot reach {base} ({type(exc).__name__})\n")
+            return 1
+    sys.stdout.write(sign_header(args.url, signer, nonce=nonce) + "\n")
     return 0
 
 
