@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.config.cors import CorsConfig
+from gateway.config.edit import EditInputsConfig, EditRouteConfig
 from gateway.config.policy import TimeoutsConfig
 
 Positive = Annotated[float, msgspec.Meta(gt=0, le=86400)]  # finite: .inf would pass gt=0
@@ -40,6 +41,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000  # lowered below the fd limit
     cors: CorsConfig = msgspec.field(default_factory=CorsConfig)  # browser origins (docs/browser.md)
     playground: bool = False  # serve /playground (the bundled config turns it on; docs/browser.md)
+    edit: EditInputsConfig = msgspec.field(default_factory=EditInputsConfig)  # POST /api/v1/image/edit inputs
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,3 +77,4 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     deadline_seconds: Positive | None = None
     strategy: Literal["fallback", "weighted"] = "fallback"
     fallback_models: list[str] = msgspec.field(default_factory=list)  # tried after every own deployment
+    edit: EditRouteConfig = msgspec.field(default_factory=EditRouteConfig)  # gateway/config/edit.py

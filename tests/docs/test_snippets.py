@@ -1,7 +1,8 @@
 """Docs that run: every shell, Python and JavaScript block of README.md and docs/*.md is executed
 against a live gateway (the bundled routing, authentication on, on a free port that replaces 8000 in
 the text), from a scratch directory that sees the checkout's files (outputs stay out of the tree).
-Blocks that cannot run here are marked `<!-- not-run: reason -->` and reported with the reason.
+Blocks that cannot run here are marked `<!-- not-run: reason -->` and reported with the reason; the
+placeholder operator key `"igk_..."` is replaced by one the test gateway knows.
 The summary line says how many ran: `doc snippets: N run, 0 failed, ...`."""
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def run(argv: list[str], work: Path, env: dict[str, str]) -> tuple[int | None, s
 def command_for(snippet: Snippet, work: Path, port: int) -> list[str] | str:
     """argv to run the snippet, or the reason it cannot run on this machine."""
     text = snippet.text.replace(":8000", f":{port}")
+    for placeholder in ('"igk_..."', '"igk_…"'):  # the docs' placeholder operator key
+        text = text.replace(placeholder, f'"{API_KEY}"')
     name = f"snippet-{snippet.page.stem}-{snippet.line}"
     if snippet.kind == "shell":
         path = work / f"{name}.sh"
