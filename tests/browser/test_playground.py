@@ -148,6 +148,28 @@ def test_wallets_sign_and_the_stream_renders_from_another_origin(
     assert context[1].blocked == []  # nothing left loopback
 
 
+def test_edit_when_the_gateway_has_it(context: tuple[Any, Unplugged], setup: Setup, tmp_path: Path) -> None:
+    from PIL import Image
+
+    base = tmp_path / "base.png"
+    Image.new("RGB", (128, 96), (40, 90, 160)).save(base)
+    page = open_playground(context, setup)
+    page.wait_for_selector("#operation option[value=edit]", state="attached")  # listed in /schema/openapi.json
+    page.select_option("#operation", "edit")
+    page.set_input_files("#edit-image", str(base))
+    page.click("#connect-evm")
+    page.fill("#width", "128")
+    page.fill("#height", "96")
+    page.click("#run")
+    page.wait_for_function(
+        "document.querySelectorAll('#images img').length === 1 || document.querySelector('#status.error')",
+        timeout=30_000,
+    )
+    assert "Done: 1 image(s)" in page.inner_text("#status"), page.inner_text("#status")
+    assert page.eval_on_selector("#images img", "img => img.naturalWidth") == 128
+    assert "· edit ·" in page.inner_text("#history li")
+
+
 def test_a_refused_signature_shows_the_gateways_error(context: tuple[Any, Unplugged], setup: Setup) -> None:
     ctx, _ = context
     ctx.expose_function("__igSignEvm", lambda hex_message: "0x" + "00" * 65)
