@@ -19,9 +19,10 @@ import pytest
 
 from gateway.app import create_app
 from gateway.client import EvmSigner, SolanaSigner
-from gateway.config import parse_config
+from gateway.config import load_config, parse_config
 from gateway.settings import Settings
 from tests.browser.conftest import Unplugged, static_site
+from tests.docs.snippets import ROOT
 from tests.support.live_server import live_server
 from tests.support.redis_server import free_port
 
@@ -233,6 +234,9 @@ def test_the_playground_can_be_turned_off() -> None:
     text = ROUTING.format(origin="http://localhost:1").replace("playground: true", "playground: false")
     with TestClient(create_app(Settings(), config=parse_config(text))) as client:
         assert client.get("/playground").status_code == 404
+    for shipped in ("deploy/routing.yaml", "deploy/routing.example.yaml"):  # production files: off
+        config = load_config(ROOT / shipped)
+        assert config.server.playground is False and config.server.cors.allow_origins == []
     with TestClient(create_app(Settings())) as client:  # the bundled config: on
         page = client.get("/playground")
         assert page.status_code == 200 and "window.ethereum" in page.text
