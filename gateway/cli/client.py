@@ -85,7 +85,7 @@ def signer_from_args(args: argparse.Namespace) -> Signer | None:
         return None
 
 
-def _writable_dir(path: str) -> str | None:
+def writable_dir(path: str) -> str | None:
     """None when images can be saved under `path` (created if missing); else the one-line reason.
     Checked before the request is sent: a generation is billed whether or not we can save it."""
     import tempfile
@@ -141,7 +141,7 @@ def _generate(args: argparse.Namespace) -> int:
     signer = signer_from_args(args)
     if signer is None:
         return 2
-    problem = _writable_dir(args.out_dir)
+    problem = writable_dir(args.out_dir)
     if problem is not None:
         sys.stderr.write(f"error: {problem}\n")
         return 2

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from gateway.cli import main
 from gateway.client_stream import read_stream
@@ -63,9 +64,17 @@ def test_key_errors_are_one_line(args: list[str], says: str, capsys: pytest.Capt
     assert code == 2 and err.startswith("error: ") and says in err
 
 
-def test_an_unwritable_out_dir_is_refused_before_the_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("command", ["generate", "edit"])
+def test_an_unwritable_out_dir_is_refused_before_the_request(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
+    base = tmp_path / "base.png"
+    Image.new("RGB", (8, 8)).save(base)
+    args = ["x"] if command == "generate" else [str(base), "--prompt", "x"]
     # Nothing listens on port 9: had the request been sent, the error would be a connection error.
-    code, err = run(["--out-dir", str(blocker / "images")], capsys)
+    code = main([command, *args, "--url", "http://127.0.0.1:9", "--out-dir", str(blocker / "images")])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert code == 2 and f"--out-dir {blocker / 'images'}: cannot write there" in err
