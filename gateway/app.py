@@ -15,7 +15,7 @@ from litestar.logging.config import LoggingConfig
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
-from gateway.api.cors import cors_config
+from gateway.api.cors import cors_config, refused_preflight_as_error
 from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
@@ -104,7 +104,7 @@ def create_app(
         cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
         lifespan=[lifespan],
         on_startup=[complete_schema],
-        before_send=[stamp_request_id],
+        before_send=[stamp_request_id, refused_preflight_as_error],
         exception_handlers={
             GatewayError: handle_gateway_error,
             HTTPException: handle_http_exception,

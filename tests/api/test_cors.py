@@ -45,8 +45,13 @@ async def test_preflight_passes_for_an_allowed_origin(client: AsyncTestClient) -
 
 async def test_preflight_fails_for_another_origin(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     answer = await client.options("/api/v1/image/generate", headers=preflight("https://evil.example"))
-    assert answer.status_code >= 400
+    assert answer.status_code == 400
     assert "access-control-allow-origin" not in answer.headers
+    error = answer.json()["error"]  # the spec's error shape, naming the setting
+    assert error["code"] == "invalid_request" and "origin" in error["message"] and "server.cors" in error["message"]
+    headers = {**preflight(ALLOWED), "Access-Control-Request-Headers": "x-not-ours"}
+    refused = await client.options("/api/v1/image/generate", headers=headers)
+    assert refused.status_code == 400 and "headers" in refused.json()["error"]["message"]
 
 
 async def test_an_answer_exposes_the_headers_a_page_reads(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
