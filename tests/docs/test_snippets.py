@@ -18,12 +18,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
 from gateway.app import create_app
 from gateway.auth.api_keys import digest
-from gateway.config import BUNDLED_CONFIG, parse_config
+from gateway.config import load_config
+from gateway.config.auth import ApiKeyConfig
 from gateway.settings import Settings
 from tests.docs.snippets import ROOT, Snippet, pages, shell_script, snippets
 from tests.support.live_server import live_server
@@ -41,8 +43,10 @@ ERROR_BODY = re.compile(r'"error"\s*:\s*\{\s*"(code|message)"')
 def gateway() -> Iterator[tuple[str, int]]:
     """The bundled routing (what a reader runs), plus one operator API key."""
     port = free_port()
-    text = BUNDLED_CONFIG.read_text() + f"  api_keys:\n    - {{name: docs, sha256: {digest(API_KEY)}}}\n"
-    app = create_app(Settings(port=port), config=parse_config(text))
+    config = load_config()
+    keys = [ApiKeyConfig(name="docs", sha256=digest(API_KEY))]
+    config = msgspec.structs.replace(config, auth=msgspec.structs.replace(config.auth, api_keys=keys))
+    app = create_app(Settings(port=port), config=config)
     with live_server(app, port) as url:
         yield url, port
 
