@@ -172,6 +172,21 @@ class OpenAIAdapter:
             req, model=ctx.provider_model, settings=self._settings, options=ctx.options, family=family
         )
         url, params, timeout = self._endpoint(ctx, "/images/edits")
+        if ctx.report is not None and FAMILIES[family].native_formats and req.n == 1:
+            # Streamed like generate: previews as `image_edit.partial_image` events.
+            stream = {"stream": "true", "partial_images": str(max(0, min(3, self._settings.partial_images)))}
+            request = self._client.build_request(
+                "POST",
+                url,
+                files=files,
+                data=fields | stream,
+                headers={"accept": "text/event-stream", **self._headers()},
+                params=params,
+                timeout=timeout,
+            )
+            return await openai_stream.stream_image(
+                self._client, self._provider, request, classify_error, converted + warnings, ctx.report
+            )
         response = await upstream.send(
             self._client,
             self._provider,

@@ -221,7 +221,8 @@ class StreamingOpenAI:
 
     def __init__(self, mode: Callable[[int], str] = lambda call: "ok") -> None:
         self.mode = mode
-        self.bodies: list[dict[str, Any]] = []
+        self.bodies: list[dict[str, Any]] = []  # JSON bodies, or an edit's form fields
+        self.edits: list[EditCall] = []  # the multipart edits, parsed
         self.closed = 0  # response bodies closed by the client (finished or abandoned)
 
     @property
@@ -229,14 +230,19 @@ class StreamingOpenAI:
         return len(self.bodies)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.path.endswith("/images/generations")
-        self.bodies.append(json.loads(request.content))
+        edit = request.url.path.endswith("/images/edits")  # multipart; its events are image_edit.*
+        assert edit or request.url.path.endswith("/images/generations")
+        if edit:
+            self.edits.append(parse_multipart(request))
+        self.bodies.append(self.edits[-1].fields if edit else json.loads(request.content))
         mode = self.mode(self.calls)
         if mode == "http_500":
             return httpx.Response(
                 500, json={"error": {"message": "The server had an error", "type": "server_error"}}
             )
         events = stream_events(distinct_png(self.calls))
+        if edit:
+            events = [{**e, "type": e["type"].replace("image_generation.", "image_edit.")} for e in events]
         if mode == "error_event":
             events = [
                 events[0],
