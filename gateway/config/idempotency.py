@@ -1,0 +1,22 @@
+"""The `idempotency:` section of the routing YAML (spec/jobs.md, Idempotency-Key).
+
+    idempotency:
+      ttl_seconds: 86400            # how long a final response is kept and replayed (default 24 h)
+      in_flight_seconds: 900        # how long a claim holds while its request runs (a dead replica's
+                                    # claim lapses after this; keep it above the longest deadline)
+      max_response_bytes: 16777216  # a final response larger than this is not kept (see docs/idempotency.md)
+      memory_max_bytes: 268435456   # the embedded (no Redis) store keeps at most this many response bytes
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+
+class IdempotencyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    ttl_seconds: Annotated[int, msgspec.Meta(ge=1, le=30 * 86400)] = 86400
+    in_flight_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 900
+    max_response_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = 16 * 1024 * 1024
+    memory_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024 * 1024)] = 256 * 1024 * 1024
