@@ -19,7 +19,7 @@ endpoint wraps its work in `idempotent(...)` after `admit` took the claim.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 
 from litestar import Response
 from litestar.response import Stream
@@ -53,7 +53,7 @@ async def idempotent(services: Services, claim: Claim | None, produce: Callable[
         await asyncio.shield(idempotency.release(claim))
         raise
     if isinstance(answer, Stream):
-        answer.iterator = _capture(answer, claim, services)
+        answer.iterator = _capture(answer.iterator, claim, services)
         return answer
     body = answer.content if isinstance(answer.content, bytes) else b""
     headers = [(k, str(v)) for k, v in answer.headers.items() if k.lower() in KEPT_HEADERS]
@@ -86,15 +86,14 @@ def _is_completed(frame: bytes) -> bool:
     return False
 
 
-async def _capture(stream: Stream, claim: Claim, services: Services) -> AsyncIterator[bytes]:
+async def _capture(source: object, claim: Claim, services: Services) -> AsyncIterator[bytes]:
     """Pass the SSE frames through; on a normal end after a `completed` frame, keep those frames."""
     config = services.runtime.config.idempotency
     kept: list[bytes] = []
     size = 0
     completed = False
     finished = False
-    source = stream.iterator
-    assert hasattr(source, "__aiter__")
+    assert isinstance(source, AsyncIterable), "the SSE responders stream from an async iterator"
     try:
         async for chunk in source:
             data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
