@@ -8,6 +8,7 @@ storage keys (traversal attempts) and any request when the local backend is not 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from litestar import Response, get
 from litestar.params import FromPath
@@ -39,3 +40,19 @@ async def get_stored_file(request: HttpRequest, key: FromPath[str]) -> Response[
         content_disposition_type="inline",
         headers={"Cache-Control": f"private, max-age={remaining}", "X-Content-Type-Options": "nosniff"},
     )
+
+
+def describe_files(paths: dict[str, Any], error: dict[str, Any]) -> None:
+    """The OpenAPI entry of the signed-link route: its query, the image bodies, 403 and 404."""
+    operation = paths[f"{FILES_PATH}/{{key}}"]["get"]
+    operation["parameters"] = [
+        *operation.get("parameters", []),
+        {"name": "expires", "in": "query", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+        {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}},
+    ]
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    operation["responses"] = {
+        "200": {"description": "The stored image", "content": {t: binary for t in ("image/png", "image/jpeg", "image/webp")}},
+        "403": {"description": "url_signature_invalid / url_expired", "content": error},
+        "404": {"description": "not_found (unknown key, not a storage key, or no local storage)", "content": error},
+    }
