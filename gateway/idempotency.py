@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Literal
@@ -63,6 +64,7 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
     body: bytes = b""  # response body, SSE terminal frame, or the error's message
     code: str = ""  # errors: the error code
     param: str | None = None  # errors: the field
+    token: str = ""  # running: which claim holds the key (complete / release check it)
 
 
 _ENCODE = msgspec.msgpack.Encoder().encode
@@ -97,6 +99,7 @@ class Claim(msgspec.Struct, frozen=True):
     fingerprint: str
     route: str
     replay: Record | None = None
+    token: str = ""
 
 
 class Idempotency:
@@ -111,7 +114,8 @@ class Idempotency:
     ) -> Claim:
         scope = hashlib.sha256(f"{account}\x00{route}\x00{key}".encode()).hexdigest()
         record_id = f"ig:idem:{scope}"
-        running = _ENCODE(Record("running", fingerprint))
+        token = secrets.token_hex(8)
+        running = _ENCODE(Record("running", fingerprint, token=token))
         try:
             previous = await self.store.set_nx_get(record_id, running, ttl_ms=config.in_flight_seconds * 1000)
         except StoreUnavailable as exc:  # fail closed: without the store, exactly-once cannot hold
@@ -119,7 +123,7 @@ class Idempotency:
                 "the idempotency store is unavailable; retry later", retry_after=RETRY_AFTER_SECONDS
             ) from exc
         if previous is None:
-            return Claim(record_id, fingerprint, route)
+            return Claim(record_id, fingerprint, route, token=token)
         record = _DECODE(previous)
         if record.fingerprint != fingerprint:
             IDEMPOTENT_REPLAYS.labels(route, "mismatch").inc()
@@ -148,6 +152,8 @@ class Idempotency:
             log.warning("idempotent response of %d bytes not kept (over the cap)", size)
             record = Record("oversize", claim.fingerprint)
         try:
+            if await self._taken_over(claim):
+                return
             await self.store.set(claim.record_id, _ENCODE(record), ttl_ms=config.ttl_seconds * 1000)
         except StoreUnavailable as exc:  # the answer still goes out; the claim lapses after in_flight
             log.warning("idempotent response not stored: %s", exc)
@@ -155,9 +161,23 @@ class Idempotency:
     async def release(self, claim: Claim) -> None:
         """Forget the claim: the request failed before any provider call; the key may be used again."""
         try:
-            await self.store.delete(claim.record_id)
+            if not await self._taken_over(claim):
+                await self.store.delete(claim.record_id)
         except StoreUnavailable as exc:
             log.warning("idempotency claim not released: %s", exc)
+
+    async def _taken_over(self, claim: Claim) -> bool:
+        """True when the claim lapsed (`in_flight_seconds`) and another request holds the key now:
+        its record is left alone. (A read before the write: the window is one round trip, and only
+        after a claim outlived `in_flight_seconds`, which the config keeps above every deadline.)"""
+        current = await self.store.get(claim.record_id)
+        if current is None:
+            return False
+        held = _DECODE(current)
+        taken = held.state != "running" or held.token != claim.token
+        if taken:
+            log.warning("idempotency claim lapsed before its request ended; the newer record is kept")
+        return taken
 
     def _fits_memory(self, record_id: str, size: int, config: IdempotencyConfig) -> bool:
         """The embedded store holds responses in this process: their total is bounded too."""

@@ -20,3 +20,13 @@ class IdempotencyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     in_flight_seconds: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 900
     max_response_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = 16 * 1024 * 1024
     memory_max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024 * 1024)] = 256 * 1024 * 1024
+
+    def problems(self, longest_deadline: float) -> list[tuple[str, str]]:
+        """(YAML path, message): a claim must outlive the longest request it guards."""
+        if self.in_flight_seconds <= longest_deadline:
+            return [(
+                "idempotency.in_flight_seconds",
+                f"must exceed the longest request deadline ({longest_deadline:g} s), or a running "
+                "request's key could be claimed again",
+            )]  # fmt: skip
+        return []

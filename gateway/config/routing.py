@@ -104,6 +104,9 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
     _check_limits(config, source)
     for path, message in config.storage.problems() if config.storage is not None else ():
         raise ConfigError(path, message, source=source)
+    deadlines = [config.server.request_deadline_seconds, *(m.deadline_seconds or 0 for m in config.models.values())]
+    for path, message in config.idempotency.problems(max(deadlines)):
+        raise ConfigError(path, message, source=source)
     return config
 
 

@@ -153,3 +153,18 @@ def test_key_syntax(values: list[str], ok: bool) -> None:
 def test_fingerprint_ignores_key_order() -> None:
     assert fingerprint({"a": 1, "b": {"c": 2, "d": 3}}) == fingerprint({"b": {"d": 3, "c": 2}, "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+async def test_a_lapsed_claim_never_overwrites_the_newer_one(store: StateStore) -> None:
+    idem = Idempotency(store)
+    old = await _claim(idem)
+    await store.delete(old.record_id)  # as if in_flight_seconds had passed
+    new = await _claim(idem)
+    assert new.replay is None and new.token != old.token
+    await idem.complete(old, _done(body=b"late"), CONFIG)
+    await idem.release(old)
+    with pytest.raises(IdempotencyInProgress):  # still the newer request's running claim
+        await _claim(idem)
+    await idem.complete(new, _done(body=b"mine"), CONFIG)
+    replayed = (await _claim(idem)).replay
+    assert replayed is not None and replayed.body == b"mine"

@@ -1,0 +1,40 @@
+"""The `storage:` and `idempotency:` sections: defaults, and errors that name the YAML path."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.config import ConfigError, parse_config
+from tests.support.app import MOCK_ROUTING
+
+
+def test_defaults() -> None:
+    config = parse_config(MOCK_ROUTING)
+    assert config.storage is None
+    assert (config.idempotency.ttl_seconds, config.idempotency.in_flight_seconds) == (86400, 900)
+    local = parse_config(MOCK_ROUTING + "storage: {local: {directory: /tmp/x}}\n").storage
+    assert local is not None and (local.backend, local.url_ttl_seconds, local.retention_seconds) == ("local", 3600, 86400)
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        ("storage: {backend: local}", "storage.local"),
+        ("storage: {backend: s3}", "storage.s3"),
+        ("storage: {backend: gcs, local: {directory: /x}}", "storage.backend"),
+        ("storage: {url_ttl_seconds: 0, local: {directory: /x}}", "storage.url_ttl_seconds"),
+        ("storage: {url_ttl_seconds: 7200, retention_seconds: 3600, local: {directory: /x}}", "storage.url_ttl_seconds"),
+        ("storage: {backend: s3, url_ttl_seconds: 700000, retention_seconds: 900000, s3: {bucket: abc}}", "storage.url_ttl_seconds"),
+        ("storage: {backend: s3, s3: {bucket: Not_A_Bucket}}", "storage.s3.bucket"),
+        ("storage: {backend: s3, s3: {bucket: abc, access_key_id: x}}", "storage.s3"),
+        ("storage: {local: {directory: /x, secrte: y}}", "storage.local.secrte"),
+        ("storage: {local: {directory: /x, public_base_url: 'ftp://x'}}", "storage.local.public_base_url"),
+        ("idempotency: {ttl_seconds: 0}", "idempotency.ttl_seconds"),
+        ("idempotency: {in_flight_seconds: 60}", "idempotency.in_flight_seconds"),  # under the 120 s deadline
+        ("idempotency: {max_response_bytes: 10}", "idempotency.max_response_bytes"),
+    ],
+)
+def test_errors_name_the_path(section: str, path: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(MOCK_ROUTING + section + "\n")
+    assert error.value.path == path, str(error.value)
