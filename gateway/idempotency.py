@@ -2,7 +2,8 @@
 kept for `idempotency.ttl_seconds` and replayed, never a second provider call.
 
     claim      SET <id> <running record> NX GET PX in_flight   (StateStore.set_nx_get: one Redis
-               command across replicas; the in-memory twin does the same without an await)
+               command across replicas; the in-memory twin does the same without an await;
+               in_flight: the request's deadline + 60 s, or `idempotency.in_flight_seconds`)
       unset          -> this request owns the key and runs
       running        -> 409 idempotency_in_progress + Retry-After
       other body     -> 422 idempotency_key_mismatch (checked first, so a different body never
@@ -110,14 +111,16 @@ class Idempotency:
         self._memory: dict[str, tuple[int, float]] = {}  # record id -> (bytes, expires) when in memory
 
     async def claim(
-        self, key: str, *, account: str, route: str, fingerprint: str, config: IdempotencyConfig
-    ) -> Claim:
+        self, key: str, *, account: str, route: str, fingerprint: str, config: IdempotencyConfig,
+        deadline_seconds: float = 120.0,
+    ) -> Claim:  # fmt: skip
+        """Claim `key` for a request that may run `deadline_seconds` (the claim holds a little longer)."""
         scope = hashlib.sha256(f"{account}\x00{route}\x00{key}".encode()).hexdigest()
         record_id = f"ig:idem:{scope}"
         token = secrets.token_hex(8)
         running = _ENCODE(Record("running", fingerprint, token=token))
         try:
-            previous = await self.store.set_nx_get(record_id, running, ttl_ms=config.in_flight_seconds * 1000)
+            previous = await self.store.set_nx_get(record_id, running, ttl_ms=config.in_flight_ms(deadline_seconds))
         except StoreUnavailable as exc:  # fail closed: without the store, exactly-once cannot hold
             raise ServiceUnavailable(
                 "the idempotency store is unavailable; retry later", retry_after=RETRY_AFTER_SECONDS

@@ -86,6 +86,7 @@ async def admit(
             claim = await services.idempotency.claim(
                 idempotency_key, account=principal.account, route=request.url.path,
                 fingerprint=fingerprint(req, fingerprint_extra), config=runtime.config.idempotency,
+                deadline_seconds=route.model.deadline_seconds or runtime.config.server.request_deadline_seconds,
             )  # fmt: skip
     return Admitted(route, principal, claim)
 

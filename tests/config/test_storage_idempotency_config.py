@@ -11,7 +11,8 @@ from tests.support.app import MOCK_ROUTING
 def test_defaults() -> None:
     config = parse_config(MOCK_ROUTING)
     assert config.storage is None
-    assert (config.idempotency.ttl_seconds, config.idempotency.in_flight_seconds) == (86400, 900)
+    assert (config.idempotency.ttl_seconds, config.idempotency.in_flight_seconds) == (86400, None)
+    assert config.idempotency.in_flight_ms(120.0) == 180_000
     local = parse_config(MOCK_ROUTING + "storage: {local: {directory: /tmp/x}}\n").storage
     assert local is not None and (local.backend, local.url_ttl_seconds, local.retention_seconds) == ("local", 3600, 86400)
 
@@ -38,3 +39,13 @@ def test_errors_name_the_path(section: str, path: str) -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(MOCK_ROUTING + section + "\n")
     assert error.value.path == path, str(error.value)
+
+
+def test_a_long_model_deadline_needs_no_idempotency_setting() -> None:
+    long = MOCK_ROUTING.replace("  mock-image:\n", "  mock-image:\n    deadline_seconds: 3600\n", 1)
+    config = parse_config(long)
+    assert config.models["mock-image"].deadline_seconds == 3600
+    assert config.idempotency.in_flight_ms(3600) == 3_660_000
+    with pytest.raises(ConfigError) as error:
+        parse_config(long + "idempotency: {in_flight_seconds: 900}\n")
+    assert error.value.path == "idempotency.in_flight_seconds" and "3600" in error.value.message
