@@ -49,3 +49,15 @@ def test_a_long_model_deadline_needs_no_idempotency_setting() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(long + "idempotency: {in_flight_seconds: 900}\n")
     assert error.value.path == "idempotency.in_flight_seconds" and "3600" in error.value.message
+
+
+def test_check_config_shows_the_sections_without_secrets() -> None:
+    from gateway.config.describe import describe_sections
+
+    s3 = "storage: {backend: s3, s3: {bucket: results, access_key_id: AKIAEXAMPLE12, secret_access_key: hunter2-secret}}\n"
+    local = "storage: {local: {directory: /x, secret: local-hmac-secret}}\n"
+    for section in (s3, local):
+        text = "\n".join(describe_sections(parse_config(MOCK_ROUTING + section)))
+        assert "idempotency:\n  ttl_seconds: 86400" in text and "storage:\n  backend:" in text
+        assert "AKIAEXAMPLE12" not in text and "hunter2" not in text and "local-hmac-secret" not in text
+    assert "storage: (none" in "\n".join(describe_sections(parse_config(MOCK_ROUTING)))
