@@ -18,6 +18,7 @@ from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.jobs import cancel_job, get_job, job_events
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openapi import complete_schema, openapi_config
@@ -27,6 +28,7 @@ from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.jobs import JobService
 from gateway.limits.runtime import LimitsRuntime
 from gateway.redis import RedisBackend
 from gateway.reload import Reloader
@@ -68,6 +70,8 @@ def create_app(
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
         )
+        services.jobs = JobService.open(redis, lambda: services.runtime, services.router)
+        services.jobs.start()
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()
         _log_startup(settings, runtime, store)
@@ -75,6 +79,7 @@ def create_app(
             yield
         finally:
             await reloader.aclose()
+            await services.jobs.aclose()
             await services.runtime.aclose()
             await store.aclose()
             if redis is not None:
@@ -91,6 +96,9 @@ def create_app(
             metrics,
             openai_generate,
             openai_list_models,
+            get_job,
+            cancel_job,
+            job_events,
         ],
         middleware=[ObserveMiddleware],
         lifespan=[lifespan],

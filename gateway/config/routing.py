@@ -30,6 +30,7 @@ import yaml
 from gateway.config.auth import AuthConfig
 from gateway.config.bounded_yaml import MAX_FILE_BYTES, YamlLimitError, load_bounded
 from gateway.config.errors import ConfigError, split_validation_error
+from gateway.config.jobs import JobsConfig, WebhooksConfig
 from gateway.config.limits import LimitsConfig
 from gateway.config.policy import CircuitBreakerConfig, FallbackConfig, RetryConfig
 from gateway.config.providers import ModelConfig, ProviderConfig, ServerConfig
@@ -47,6 +48,8 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)  # gateway/config/limits.py
+    jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)  # gateway/config/jobs.py
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
 
     def resolve_model(self, slug: str) -> tuple[str, ModelConfig] | None:
         """The canonical slug and its config for a slug or an alias."""

@@ -29,9 +29,10 @@ log = logging.getLogger("imagegate.streaming")
 Emit = Callable[[StreamEvent], None]
 
 
-async def produce(runtime: Runtime, job: Job, router: Router, emit: Emit) -> None:
-    """Emit the request's events; the last one is always exactly one `completed` or `error`."""
-    sink = SseSink(emit)
+async def produce(runtime: Runtime, job: Job, router: Router, emit: Emit, sink: SseSink | None = None) -> None:
+    """Emit the request's events; the last one is always exactly one `completed` or `error`.
+    `sink`: an SseSink of the caller's (the async job runner's records calls as well)."""
+    sink = sink or SseSink(emit)
     try:
         result = await run(runtime, job, router=router, sink=sink)
     except GatewayError as exc:

@@ -155,6 +155,11 @@ async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) 
     return b"".join(chunks)
 
 
+async def resolves_to_private(host: str) -> bool:
+    """Whether `host` is, or resolves to, a non-public address (webhook URLs use the same rule)."""
+    return await _resolves_to_private(host)
+
+
 async def _resolves_to_private(host: str) -> bool:
     """An allow-listed name may still point at loopback or a metadata address (DNS rebinding, a
     hostile wildcard record): refuse those for remote providers. A name that does not resolve here

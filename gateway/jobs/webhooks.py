@@ -1,0 +1,153 @@
+"""Webhooks: one signed POST when a job ends (Standard Webhooks), retried with backoff.
+
+    webhook-id         msg_<job id>: the same on every retry (receivers deduplicate on it)
+    webhook-timestamp  unix seconds of this attempt
+    webhook-signature  v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>"> keyed with the
+                       operator's secret (`whsec_<base64>`, from the env var webhooks.secret_env)
+
+The URL is checked when the job is submitted (400 `param: webhook_url`): https, no credentials, a
+public host that does not resolve to a private address (the SSRF rules of image URLs; loopback and
+http only with `webhooks.allow_private_urls`, for tests). Redirects are not followed; a non-2xx or
+no answer is retried up to `webhooks.max_attempts` times, waiting backoff_seconds * 2^n (capped);
+every attempt goes into the job's delivery log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+
+from gateway.config.jobs import WebhooksConfig
+from gateway.errors import InvalidRequest
+from gateway.jobs.model import JobView, WebhookAttempt
+from gateway.metrics import WEBHOOK_DELIVERIES
+from gateway.upstream.downloads import resolves_to_private
+
+MAX_URL_LENGTH = 2048
+_PREFIX = "whsec_"
+
+
+def secret_key(config: WebhooksConfig) -> bytes | None:
+    """The signing key from the environment (`whsec_` + base64), or None when unset or malformed."""
+    value = os.environ.get(config.secret_env, "")
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value.removeprefix(_PREFIX), validate=True) or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
+
+
+async def check_url(url: str, config: WebhooksConfig) -> None:
+    """Refuse a webhook_url that is not a public https URL (400 naming `webhook_url`)."""
+    reason = _static_reason(url, config.allow_private_urls)
+    if reason is None and not config.allow_private_urls:
+        host = urlsplit(url).hostname or ""
+        if await resolves_to_private(host):
+            reason = f"host {host!r} is or resolves to a private address"
+    if reason is not None:
+        raise InvalidRequest(f"webhook_url refused: {reason}", param="webhook_url")
+    if secret_key(config) is None:
+        raise InvalidRequest(
+            f"webhooks are not configured here (no signing secret in {config.secret_env})",
+            param="webhook_url",
+        )
+
+
+def _static_reason(url: str, allow_private: bool) -> str | None:
+    if len(url) > MAX_URL_LENGTH or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        return "not a valid URL"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "not a valid URL"
+    schemes = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in schemes:
+        return "only https URLs are accepted"
+    if not parts.hostname:
+        return "no host"
+    if parts.username or parts.password:
+        return "credentials in URL"
+    return None
+
+
+Record = Callable[[WebhookAttempt], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def deliver(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    *,
+    msg_id: str,
+    key: bytes,
+    config: WebhooksConfig,
+    record: Record,
+    sleep: Sleep = asyncio.sleep,
+) -> bool:
+    """POST `body` until a 2xx or `max_attempts`; each attempt recorded; True when delivered."""
+    for attempt in range(1, config.max_attempts + 1):
+        status, error = await _attempt(client, url, body, msg_id, key, config)
+        delivered = status is not None and 200 <= status < 300
+        outcome: Literal["delivered", "failed"] = "delivered" if delivered else "failed"
+        await record(
+            WebhookAttempt(attempt=attempt, at=int(time.time()), outcome=outcome, status=status, error=error)
+        )
+        WEBHOOK_DELIVERIES.labels(
+            outcome if delivered else "retried" if attempt < config.max_attempts else "failed"
+        ).inc()
+        if delivered:
+            return True
+        if attempt < config.max_attempts:
+            await sleep(min(config.backoff_seconds * 2 ** (attempt - 1), config.backoff_max_seconds))
+    return False
+
+
+async def _attempt(
+    client: httpx.AsyncClient, url: str, body: bytes, msg_id: str, key: bytes, config: WebhooksConfig
+) -> tuple[int | None, str | None]:
+    if not config.allow_private_urls and await resolves_to_private(urlsplit(url).hostname or ""):
+        return None, "host resolves to a private address"  # re-checked per attempt: DNS may change
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(key, msg_id, timestamp, body),
+    }
+    try:
+        async with asyncio.timeout(config.timeout_seconds):
+            response = await client.post(url, content=body, headers=headers, follow_redirects=False)
+    except (httpx.HTTPError, TimeoutError, OSError) as exc:
+        return None, f"no answer ({type(exc).__name__})"
+    return response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+
+
+def payload(job: JobView) -> bytes:
+    """The webhook body: the job object, its images without their bytes (the receiver fetches the
+    job at `links.self` for them; no storage is configured to link them by URL)."""
+    document = msgspec.json.decode(msgspec.json.encode(job))
+    result = document.get("result")
+    if isinstance(result, dict):
+        for image in result.get("images") or []:
+            if isinstance(image, dict):
+                image.pop("data_url", None)
+    return msgspec.json.encode(document)
