@@ -44,7 +44,8 @@ def secret_key(config: WebhooksConfig) -> bytes | None:
     if not value:
         return None
     try:
-        return base64.b64decode(value.removeprefix(_PREFIX), validate=True) or None
+        encoded = value.removeprefix(_PREFIX)
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True) or None
     except (binascii.Error, ValueError):
         return None
 

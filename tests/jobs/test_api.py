@@ -17,7 +17,9 @@ ASYNC = {"Prefer": "respond-async"}
 ROUTING = (
     MOCK_ROUTING.replace("settings: {max_n: 4}", "settings: {max_n: 4, stream_steps: 3}")
     .replace("providers:\n", "providers:\n  slow:\n    adapter: mock\n    settings: {latency_ms: 60000}\n", 1)
-    .replace("models:\n", "models:\n  slow-image:\n    deployments:\n      - {provider: slow, model: mock-v1}\n", 1)
+    .replace(
+        "models:\n", "models:\n  slow-image:\n    deployments:\n      - {provider: slow, model: mock-v1}\n", 1
+    )
     + "jobs: {heartbeat_seconds: 0.05, takeover_after_seconds: 1}\n"
 )
 
@@ -48,13 +50,18 @@ async def wait_for_status(client: AsyncTestClient, location: str, wanted: set[st
 
 
 async def test_202_then_completed_by_polling(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    response = await client.post("/api/v1/image/generate", json={"model": "mock", "prompt": "a fox", "n": 2}, headers=ASYNC)
+    response = await client.post(
+        "/api/v1/image/generate", json={"model": "mock", "prompt": "a fox", "n": 2}, headers=ASYNC
+    )
     assert response.status_code == 202
     body = response.json()
     assert response.headers["location"] == f"/api/v1/jobs/{body['id']}"
     assert response.headers["preference-applied"] == "respond-async"
     assert body["status"] == "queued" and body["id"].startswith("job-")
-    assert body["links"] == {"self": f"/api/v1/jobs/{body['id']}", "events": f"/api/v1/jobs/{body['id']}/events"}
+    assert body["links"] == {
+        "self": f"/api/v1/jobs/{body['id']}",
+        "events": f"/api/v1/jobs/{body['id']}/events",
+    }
     job = await wait_for_status(client, response.headers["location"], {"completed", "partial", "failed"})
     assert job["status"] == "completed" and job["error"] is None
     assert len(job["result"]["images"]) == 2
@@ -63,7 +70,9 @@ async def test_202_then_completed_by_polling(client: AsyncTestClient) -> None:  
 
 
 async def test_events_replay_from_the_first_and_resume_after_an_id(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    response = await client.post("/api/v1/image/generate", json={"model": "mock", "prompt": "a fox"}, headers=ASYNC)
+    response = await client.post(
+        "/api/v1/image/generate", json={"model": "mock", "prompt": "a fox"}, headers=ASYNC
+    )
     events_url = response.json()["links"]["events"]
     full = parse_sse((await client.get(events_url)).text)
     assert [seq for seq, _, _ in full] == list(range(1, len(full) + 1))
@@ -78,19 +87,25 @@ async def test_events_replay_from_the_first_and_resume_after_an_id(client: Async
 async def test_validation_errors_stay_synchronous(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     bad = await client.post("/api/v1/image/generate", json={"model": "mock", "prompt": ""}, headers=ASYNC)
     assert bad.status_code == 400
-    missing = await client.post("/api/v1/image/generate", json={"model": "nope", "prompt": "x"}, headers=ASYNC)
+    missing = await client.post(
+        "/api/v1/image/generate", json={"model": "nope", "prompt": "x"}, headers=ASYNC
+    )
     assert missing.status_code == 404
 
 
 async def test_failed_job_carries_the_error(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    response = await client.post("/api/v1/image/generate", json={"model": "dead-image", "prompt": "x"}, headers=ASYNC)
+    response = await client.post(
+        "/api/v1/image/generate", json={"model": "dead-image", "prompt": "x"}, headers=ASYNC
+    )
     job = await wait_for_status(client, response.headers["location"], {"completed", "failed"})
     assert job["status"] == "failed" and job["result"] is None
     assert job["error"]["code"] == "upstream_error"
 
 
 async def test_cancel_stops_the_work(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    response = await client.post("/api/v1/image/generate", json={"model": "slow-image", "prompt": "x"}, headers=ASYNC)
+    response = await client.post(
+        "/api/v1/image/generate", json={"model": "slow-image", "prompt": "x"}, headers=ASYNC
+    )
     location = response.headers["location"]
     await wait_for_status(client, location, {"running"})
     canceled = await client.delete(location)
@@ -103,7 +118,11 @@ async def test_cancel_stops_the_work(client: AsyncTestClient) -> None:  # type: 
 
 
 async def test_unknown_and_malformed_ids_are_404(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    for path in ("/api/v1/jobs/job-" + "A" * 32, "/api/v1/jobs/nope", "/api/v1/jobs/job-" + "A" * 32 + "/events"):
+    for path in (
+        "/api/v1/jobs/job-" + "A" * 32,
+        "/api/v1/jobs/nope",
+        "/api/v1/jobs/job-" + "A" * 32 + "/events",
+    ):
         response = await client.get(path)
         assert response.status_code == 404 and response.json()["error"]["code"] == "job_not_found"
     assert (await client.delete("/api/v1/jobs/nope")).status_code == 404

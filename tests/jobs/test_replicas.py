@@ -80,7 +80,9 @@ def call_record(redis: ControlledRedis, job_id: str) -> dict[str, Any] | None:
 
 def start(tmp_path: Path, upstream: FakeUpstream, redis: ControlledRedis) -> GatewayCluster:
     env = {KEY_ENV: "sk-fake-jobs-key"}
-    return GatewayCluster(2, config(upstream), tmp_path, redis_url=redis.url, extra_env=env, log_level="warning")
+    return GatewayCluster(
+        2, config(upstream), tmp_path, redis_url=redis.url, extra_env=env, log_level="warning"
+    )
 
 
 def test_events_resume_with_last_event_id_on_another_replica(
@@ -111,12 +113,18 @@ def test_runner_killed_mid_bfl_poll_is_resumed_with_one_submit(
     fake_upstream.configure(Behaviour(bfl_polls_pending=10**9))  # Pending until we say otherwise
     with start(tmp_path, fake_upstream, own_redis) as cluster:
         runner, other = cluster.gateways
-        accepted = httpx.post(runner.url + GENERATE, json={"model": "flux-image", "prompt": "kill-bfl"}, headers=ASYNC)
+        accepted = httpx.post(
+            runner.url + GENERATE, json={"model": "flux-image", "prompt": "kill-bfl"}, headers=ASYNC
+        )
         assert accepted.status_code == 202, accepted.text
         job_id = accepted.json()["id"]
-        record = wait_until(lambda: (call_record(own_redis, job_id) or {}).get("handle"), what="the submitted task")
+        record = wait_until(
+            lambda: (call_record(own_redis, job_id) or {}).get("handle"), what="the submitted task"
+        )
         assert "get_result" in record
-        polls_before = wait_until(lambda: fake_upstream.snapshot().polls >= 2 and fake_upstream.snapshot().polls)
+        polls_before = wait_until(
+            lambda: fake_upstream.snapshot().polls >= 2 and fake_upstream.snapshot().polls
+        )
         assert runner.process is not None
         runner.process.kill()  # SIGKILL: no goodbye, no final write
         runner.process.wait(5)
@@ -143,11 +151,15 @@ def test_runner_killed_during_an_ambiguous_openai_call_fails_without_resubmit(
     fake_upstream.configure(Behaviour(script=(Fault(kind="hang"),)))  # the call is sent, never answered
     with start(tmp_path, fake_upstream, own_redis) as cluster:
         runner, other = cluster.gateways
-        accepted = httpx.post(runner.url + GENERATE, json={"model": "oai-image", "prompt": "kill-oai"}, headers=ASYNC)
+        accepted = httpx.post(
+            runner.url + GENERATE, json={"model": "oai-image", "prompt": "kill-oai"}, headers=ASYNC
+        )
         assert accepted.status_code == 202, accepted.text
         job_id = accepted.json()["id"]
         wait_until(lambda: fake_upstream.snapshot().submits_by_prompt["kill-oai"] == 1, what="the submit")
-        wait_until(lambda: (call_record(own_redis, job_id) or {}).get("state") == "calling", what="the call record")
+        wait_until(
+            lambda: (call_record(own_redis, job_id) or {}).get("state") == "calling", what="the call record"
+        )
         assert runner.process is not None
         runner.process.kill()
         runner.process.wait(5)
