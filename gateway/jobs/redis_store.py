@@ -25,12 +25,12 @@ from gateway.redis import RedisBackend, RedisClient
 T = TypeVar("T")
 ACTIVE = "ig:jobs:active"
 _TERMINAL = "local terminal = {completed=true, partial=true, failed=true, canceled=true}\n"
-_OWNED = "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return redis.error_reply('LOST') end\n"
+_OWNED = "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 'LOST' end\n"
 _APPEND = (
     _OWNED
     + """
 if tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') >= tonumber(ARGV[2]) then
-  return redis.error_reply('LOST')
+  return 'LOST'
 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[2])
 redis.call('XADD', KEYS[2], '0-' .. ARGV[2], 'n', ARGV[3], 'd', ARGV[4])
@@ -109,13 +109,12 @@ class RedisJobStore(JobStore):
         return await self._backend.call("jobs", action, component="store")
 
     async def _owned(self, action: Callable[[RedisClient], Awaitable[Any]], job_id: str) -> Any:
-        """A fenced script: LOST (not the owner, or the sequence moved on) is JobGone."""
-        try:
-            return await self._call(action)
-        except Exception as exc:
-            if "LOST" in repr(exc.__cause__):
-                raise JobGone(job_id) from exc
-            raise
+        """A fenced script: LOST (not the owner, or the sequence moved on) is JobGone. An answer,
+        not a Redis error: losing a job says nothing about Redis' health (the breaker)."""
+        answer = await self._call(action)
+        if _text(answer) == "LOST":
+            raise JobGone(job_id)
+        return answer
 
     async def create(self, spec: JobSpec, *, owner: str, lease_until: float, ttl_seconds: int) -> None:
         key = _key(spec.id)

@@ -171,3 +171,28 @@ def test_runner_killed_during_an_ambiguous_openai_call_fails_without_resubmit(
         assert events[-1][1] == "error"
         assert own_redis.client().zcard("ig:jobs:active") == 0
         assert scrape(other.url).get('imagegate_job_takeovers_total{result="failed"}') == 1.0
+
+
+def test_cancel_on_another_replica_stops_the_polling(
+    tmp_path: Path, fake_upstream: FakeUpstream, own_redis: ControlledRedis
+) -> None:
+    fake_upstream.configure(Behaviour(bfl_polls_pending=10**9))
+    with start(tmp_path, fake_upstream, own_redis) as cluster:
+        runner, other = cluster.urls
+        accepted = httpx.post(
+            runner + GENERATE, json={"model": "flux-image", "prompt": "cancel-me"}, headers=ASYNC
+        )
+        location = accepted.headers["location"]
+        wait_until(lambda: fake_upstream.snapshot().polls >= 2, what="polling")
+        canceled = httpx.delete(other + location)
+        assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+        events = parse_sse(httpx.get(other + accepted.json()["links"]["events"], timeout=10).text)
+        assert events[-1][1] == "error" and events[-1][2]["error"]["code"] == "canceled"
+        # The runner wrote the ending only after stopping its work: no poll is made after this one.
+        stopped = fake_upstream.snapshot().polls
+        wait_until(
+            lambda: own_redis.client().zcard("ig:jobs:active") == 0, what="the job to leave the active set"
+        )
+        time.sleep(0.3)  # six poll intervals: a poll loop still running would show here
+        assert fake_upstream.snapshot().polls <= stopped + 1  # at most one already on the wire
+        assert fake_upstream.snapshot().submits_by_prompt["cancel-me"] == 1
