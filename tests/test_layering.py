@@ -46,7 +46,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("pipeline", ["gateway.merge", "gateway.service", "gateway.generation", "gateway.responders", "gateway.streaming"]),
     ("wiring", ["gateway.services", "gateway.reload", "gateway.jobs"]),
     ("api", ["gateway.api"]),
-    ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream"]),
+    ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream", "gateway.client_jobs"]),
 ]
 
 # What an adapter may import besides other adapter modules: translation needs the canonical types,
