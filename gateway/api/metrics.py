@@ -29,6 +29,9 @@ from gateway.metrics import (
     EDGE_REASONS,
     EDGE_REJECTIONS,
     IN_FLIGHT,
+    JOB_DURATION,
+    JOB_TAKEOVERS,
+    JOBS,
     LEASES_IN_USE,
     OVERLOAD_SHED,
     RATE_LIMITED,
@@ -38,6 +41,7 @@ from gateway.metrics import (
     RETRY_BUDGET_EXHAUSTED,
     UPSTREAM_ATTEMPTS,
     UPSTREAM_LATENCY,
+    WEBHOOK_DELIVERIES,
 )
 
 MODEL_KEY = "metrics_model"
@@ -159,3 +163,11 @@ def prime_metrics(config: RoutingConfig) -> None:
         REDIS_POOL_EXHAUSTED.labels(pool)
     for reason in EDGE_REASONS:
         EDGE_REJECTIONS.labels(reason)
+    for state in ("queued", "running", "completed", "partial", "failed", "canceled"):  # async jobs
+        JOBS.labels(state)
+        if state not in ("queued", "running"):
+            JOB_DURATION.labels(state)
+    for result in ("resumed", "failed", "finished"):
+        JOB_TAKEOVERS.labels(result)
+    for outcome in ("delivered", "retried", "failed"):
+        WEBHOOK_DELIVERIES.labels(outcome)
