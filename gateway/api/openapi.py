@@ -16,6 +16,7 @@ from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (ke
 
 from gateway.api.auth import NonceResponse
 from gateway.api.images import GENERATE_PATH
+from gateway.api.jobs_openapi import describe_jobs
 from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
 from gateway.api.openai_stream import COMPLETED, PARTIAL
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
@@ -99,6 +100,7 @@ def complete_schema(app: Litestar) -> None:
     _describe_health(schema["paths"])
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
+    describe_jobs(schema, [GENERATE_PATH, "/api/v1/image/edit"], _SSE_EVENT)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
         "200": {
