@@ -15,6 +15,7 @@ from litestar.logging.config import LoggingConfig
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
+from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
@@ -89,6 +90,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             generate_image,
+            edit_image,
             issue_nonce,
             list_models,
             healthz,

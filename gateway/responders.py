@@ -17,7 +17,14 @@ from litestar import Response
 from gateway.canonical import OutputFormat
 from gateway.generation import FinishedImage, Result
 from gateway.routing.executor import AttemptRecord
-from gateway.schemas import Attempt, ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
+from gateway.schemas import (
+    Attempt,
+    ErrorDetail,
+    GenerateResponse,
+    ImageObject,
+    InputImageSize,
+    ProviderMetadata,
+)
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -50,6 +57,7 @@ def generate_response(result: Result, images: list[ImageObject] | None = None) -
             attempts=[_attempt(record) for record in result.attempts],
             warnings=result.warnings,
         ),
+        input_images=[InputImageSize(width=w, height=h) for w, h in result.input_images] or msgspec.UNSET,
     )
 
 

@@ -173,6 +173,11 @@ class ProviderMetadata(msgspec.Struct, frozen=True, kw_only=True):
     warnings: list[str]
 
 
+class InputImageSize(msgspec.Struct, frozen=True, kw_only=True):
+    width: int
+    height: int
+
+
 class GenerateResponse(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     created: int
@@ -180,6 +185,8 @@ class GenerateResponse(msgspec.Struct, frozen=True, kw_only=True):
     images: list[ImageObject]
     error: ErrorDetail | None
     provider_metadata: ProviderMetadata
+    # An edit's answer only (spec/image-edit.md): each input's size, in input order.
+    input_images: list[InputImageSize] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -195,6 +202,10 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     formats: list[OutputFormat]
     streaming: bool
     aspect_ratios: list[str] | None = None
+    # POST /api/v1/image/edit (spec/image-edit.md): can edit, how many inputs, whether a mask.
+    edit: bool = False
+    max_input_images: int = 0
+    edit_mask: bool = False
 
 
 class ModelProvider(msgspec.Struct, frozen=True, kw_only=True):

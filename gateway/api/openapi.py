@@ -15,10 +15,12 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (kept for type readers)
 
 from gateway.api.auth import NonceResponse
+from gateway.api.edit import EDIT_PATH
 from gateway.api.images import GENERATE_PATH
 from gateway.api.jobs_openapi import describe_jobs
 from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
 from gateway.api.openai_stream import COMPLETED, PARTIAL
+from gateway.edit_schema import EditRequest
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
 from gateway.streaming.events import EventName
 
@@ -52,7 +54,8 @@ def complete_schema(app: Litestar) -> None:
 
     schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
     _, components = msgspec.json.schema_components(
-        [GenerateRequest, GenerateResponse, ErrorResponse, ModelsResponse, NonceResponse], ref_template=_REF
+        [GenerateRequest, EditRequest, GenerateResponse, ErrorResponse, ModelsResponse, NonceResponse],
+        ref_template=_REF,
     )
     schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
     error = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
@@ -97,6 +100,14 @@ def complete_schema(app: Litestar) -> None:
             ]
         },
     }
+    # The edit route: the same header, answers and errors; its own body (spec/image-edit.md).
+    edit: dict[str, Any] = schema["paths"][EDIT_PATH]["post"]
+    edit["parameters"] = generate["parameters"]
+    edit["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name="EditRequest")}}},
+    }
+    edit["responses"] = generate["responses"]
     _describe_health(schema["paths"])
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from gateway.cli.client import DEFAULT_BASE_URL, _signer
+from gateway.cli.client import DEFAULT_BASE_URL, add_signer_arguments, signer_from_args
 
 if TYPE_CHECKING:
     from gateway.client import Signer
@@ -26,9 +26,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     job.add_argument("--events", action="store_true", help="follow the job's events to its end")
     job.add_argument("--cancel", action="store_true", help="cancel the job")
     job.add_argument("--out-dir", default=".", help="with --events: where to save the images (default .)")
-    job.add_argument("--evm-key", help="hex key (the account that submitted the job)")
-    job.add_argument("--solana-key", help="base58 secret or keygen .json")
-    job.add_argument("--chain", help="Chain ID as written in the message")
+    add_signer_arguments(job)  # the account that submitted the job
     job.set_defaults(run=_job)
 
 
@@ -56,7 +54,7 @@ def _job(args: argparse.Namespace) -> int:
 
     from gateway.client import GatewayCallError
 
-    signer = _signer(args)
+    signer = signer_from_args(args)
     if signer is None:
         return 2
     try:
