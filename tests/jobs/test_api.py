@@ -152,3 +152,16 @@ async def test_private_or_non_https_webhook_url_is_refused(client: AsyncTestClie
     response = await client.post("/api/v1/image/generate", json=body, headers=ASYNC)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "webhook_url"
+
+
+async def test_edit_route_accepts_a_job() -> None:
+    from tests.api.edit_routing import edit_config
+    from tests.support.edit import data_url, picture
+
+    body = {"model": "mock", "prompt": "paint it", "images": [{"b64": data_url(picture((96, 64)))}]}
+    async with AsyncTestClient(app=create_app(Settings(), config=edit_config())) as client:
+        response = await client.post("/api/v1/image/edit", json=body, headers=ASYNC)
+        assert response.status_code == 202, response.text
+        job = await wait_for_status(client, response.headers["location"], {"completed", "failed"})
+    assert job["status"] == "completed"
+    assert (job["result"]["images"][0]["width"], job["result"]["images"][0]["height"]) == (96, 64)
