@@ -17,6 +17,7 @@ from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
 from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
+from gateway.api.files import get_stored_file
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
 from gateway.api.jobs import cancel_job, get_job, job_events
@@ -39,6 +40,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.state import open_store
 from gateway.state.base import StateStore
+from gateway.storage import open_storage
 
 log = logging.getLogger("imagegate")
 
@@ -63,6 +65,7 @@ def create_app(
         limits = LimitsRuntime.open(redis, routing.limits)
         await limits.warm()
         prime_metrics(routing)
+        storage = await open_storage(routing.storage, replicas_hint=max(settings.workers, 2 if redis else 1))
         app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
@@ -70,6 +73,7 @@ def create_app(
             authenticator=build_authenticator(routing, store, settings),
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
+            storage=storage,
         )
         services.jobs = JobService.open(redis, lambda: services.runtime, services.router)
         services.jobs.start()
@@ -83,6 +87,8 @@ def create_app(
             await services.jobs.aclose()
             await services.runtime.aclose()
             await store.aclose()
+            if storage is not None:
+                await storage.aclose()
             if redis is not None:
                 await redis.aclose()
             release_process_metrics()
@@ -98,6 +104,7 @@ def create_app(
             metrics,
             openai_generate,
             openai_list_models,
+            get_stored_file,
             get_job,
             cancel_job,
             job_events,

@@ -57,7 +57,7 @@ async def edit_image(request: HttpRequest) -> Response[bytes] | Stream:
     webhook_url = wire.webhook_url
     del body, wire  # the decoded inputs are all that is kept of a body of up to 64 MiB
     _check_model(runtime, req, parsed)
-    is_job = await check_async(request, runtime, webhook_url)  # Prefer: respond-async
+    as_job = await check_async(request, runtime, webhook_url)  # Prefer: respond-async (or None)
     admitted = await admit(request, services, runtime, req)
     fetch: UrlFetch | None = request.app.state.get(URL_FETCH_STATE)
     images, mask = await load_inputs(parsed, limits, fetch)
@@ -65,8 +65,8 @@ async def edit_image(request: HttpRequest) -> Response[bytes] | Stream:
     # How to deliver is the Job's business; providers see the canonical inputs only.
     req = msgspec.structs.replace(req, images=images, mask=mask, stream=False)
     job = Job(Operation.EDIT, req, delivery, admitted.route, request_id_of(request.scope))
-    if is_job:
-        return await accept(request, runtime, job, admitted.principal, webhook_url)
+    if as_job is not None:
+        return await accept(request, runtime, job, admitted.principal, as_job)
     if job.delivery is Delivery.SSE:
         return stream_generation(runtime, job, router=services.router)
     result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))

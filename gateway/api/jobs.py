@@ -50,23 +50,29 @@ def prefers_async(request: HttpRequest) -> bool:
     return False
 
 
-async def check_async(request: HttpRequest, runtime: Runtime, webhook_url: str | None) -> bool:
+class AsyncJob(msgspec.Struct, frozen=True):
+    """The request asked to be a job (`Prefer: respond-async`), and where to tell when it ends."""
+
+    webhook_url: str | None = None
+
+
+async def check_async(request: HttpRequest, runtime: Runtime, webhook_url: str | None) -> AsyncJob | None:
     """Before admission (a refused URL must not cost a nonce): is this request a job, and is its
-    webhook_url acceptable (400 `param: webhook_url`)?"""
+    webhook_url acceptable (400 `param: webhook_url`)? None: answer synchronously."""
     wanted = prefers_async(request)
     if webhook_url is not None:
         if not wanted:
             raise InvalidRequest("webhook_url needs the header Prefer: respond-async", param="webhook_url")
         await check_url(webhook_url, runtime.config.webhooks)
-    return wanted
+    return AsyncJob(webhook_url) if wanted else None
 
 
 async def accept(
-    request: HttpRequest, runtime: Runtime, job: Job, principal: Principal, webhook_url: str | None
+    request: HttpRequest, runtime: Runtime, job: Job, principal: Principal, as_job: AsyncJob
 ) -> Response[bytes]:
     """Admitted: store the job, start it here, answer 202."""
     try:
-        spec = await _jobs(request).submit(runtime, job, principal.account, webhook_url)
+        spec = await _jobs(request).submit(runtime, job, principal.account, as_job.webhook_url)
     except RedisUnavailable as exc:
         raise ServiceUnavailable("the job store is unavailable", retry_after=1) from exc
     body = JobAccepted(id=spec.id, status="queued", created=spec.created, links=links(spec.id))

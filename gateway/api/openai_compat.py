@@ -24,13 +24,16 @@ from litestar.types import ExceptionHandlersMap
 
 from gateway.api.admit import admit, read_json_body
 from gateway.api.disconnect import cancel_on_disconnect
+from gateway.api.idempotent import idempotent
 from gateway.api.openai_stream import openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
+from gateway.canonical import OutputType
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.generation import Delivery, Job, Operation, Result, run
 from gateway.schemas import decode_generate_request
 from gateway.services import Services
+from gateway.stored_results import require_storage, store_result
 
 log = logging.getLogger("imagegate.api")
 _ENCODER = msgspec.json.Encoder()
@@ -65,7 +68,8 @@ _DECODER = msgspec.json.Decoder(OpenAIImageRequest)
 
 
 class OpenAIImage(msgspec.Struct, frozen=True, omit_defaults=True):
-    b64_json: str
+    b64_json: str | None = None
+    url: str | None = None  # response_format: url
 
 
 class OpenAIImagesResponse(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -112,13 +116,9 @@ def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, An
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
     if req.model is None:
         raise InvalidRequest("model is required (GET /v1/models lists the models)", param="model")
-    if req.response_format == "url":
-        raise InvalidRequest(
-            "response_format: url needs result storage, which this gateway has not configured; "
-            "use response_format: b64_json",
-            param="response_format",
-        )
     wire: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
+    if req.response_format == "url":  # links from the result storage (require_storage: 400 without it)
+        wire["output_type"] = "url"
     if req.n is not None:
         wire["n"] = req.n
     if req.size is not None and req.size != "auto":
@@ -196,23 +196,32 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
     openai_req, wire, dropped = decode_openai_request(body)
     req = decode_generate_request(_ENCODER.encode(wire)).to_canonical(runtime.config.server)
-    admitted = await admit(request, services, runtime, req)
-    quality = openai_req.quality or "auto"
-    if openai_req.stream:
-        job = Job(Operation.GENERATE, req, Delivery.SSE, admitted.route, request_id_of(request.scope))
-        return openai_stream(
-            runtime, job, router=services.router, partial_images=openai_req.partial_images or 0,
-            quality=quality, background=openai_req.background or "auto",
-        )
-    job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
-    result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return _images_response(result, quality, openai_req.background, dropped)
+    require_storage(services.storage, req.output_type, "response_format")
+    extra = (openai_req.response_format, openai_req.partial_images, openai_req.background, openai_req.quality)
+    admitted = await admit(request, services, runtime, req, fingerprint_extra=extra)
 
+    async def respond() -> Response[bytes] | Stream:
+        quality = openai_req.quality or "auto"
+        if openai_req.stream:
+            job = Job(Operation.GENERATE, req, Delivery.SSE, admitted.route, request_id_of(request.scope))
+            return openai_stream(
+                runtime, job, router=services.router, partial_images=openai_req.partial_images or 0,
+                quality=quality, background=openai_req.background or "auto",
+            )
+        job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
+        result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
+        if req.output_type is OutputType.URL:
+            result = await store_result(services.storage, result, base_url=str(request.base_url))
+        return _images_response(result, quality, openai_req.background, dropped)
+
+    return await idempotent(services, admitted.idempotency, respond)
 
 def _images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:
     first = result.images[0].info
     data = [
-        OpenAIImage(b64_json=image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii"))
+        OpenAIImage(url=image.url)
+        if image.url is not None
+        else OpenAIImage(b64_json=image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii"))
         for image in result.images
     ]
     body = OpenAIImagesResponse(

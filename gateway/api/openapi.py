@@ -16,6 +16,7 @@ from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (ke
 
 from gateway.api.auth import NonceResponse
 from gateway.api.edit import EDIT_PATH
+from gateway.api.files import describe_files
 from gateway.api.images import GENERATE_PATH
 from gateway.api.jobs_openapi import describe_jobs
 from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
@@ -67,7 +68,14 @@ def complete_schema(app: Litestar) -> None:
             "required": True,
             "description": 'Base64 of {"message": <CAIP-122 message>, "signature": <hex | base58>}',
             "schema": {"type": "string"},
-        }
+        },
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Run at most once per key (docs/idempotency.md); a repeat gets the stored answer",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        },
     ]
     generate["requestBody"] = {
         "required": True,
@@ -91,10 +99,12 @@ def complete_schema(app: Litestar) -> None:
                 (401, "auth_* (see docs/authentication.md); auth_invalid_key"),
                 (403, "model_not_allowed (an API key limited to other models)"),
                 (404, "model_not_found"),
+                (409, "idempotency_in_progress / idempotency_replay_unavailable"),
                 (413, "payload_too_large"),
                 (415, "unsupported_media_type"),
+                (422, "idempotency_key_mismatch"),
                 (429, "rate_limited"),
-                (502, "upstream_error"),
+                (502, "upstream_error / storage_error"),
                 (503, "auth_unavailable / provider_capacity / upstream_rate_limited / service_unavailable"),
                 (504, "upstream_timeout"),
             ]
@@ -111,6 +121,7 @@ def complete_schema(app: Litestar) -> None:
     _describe_health(schema["paths"])
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
+    describe_files(schema["paths"], error)
     describe_jobs(schema, [GENERATE_PATH, "/api/v1/image/edit"], _SSE_EVENT)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {

@@ -67,7 +67,11 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = 
 
 def final_job(url: str) -> dict[str, Any]:
     def ended() -> dict[str, Any] | None:
-        job: dict[str, Any] = httpx.get(url, timeout=5).json()
+        response = httpx.get(url, timeout=5)
+        if response.status_code == 503:  # the store was slow for a moment (a busy box): ask again
+            return None
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
         return job if job["status"] in ("completed", "partial", "failed", "canceled") else None
 
     return wait_until(ended, 30.0, "the job to end")  # type: ignore[no-any-return]
