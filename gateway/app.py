@@ -75,7 +75,7 @@ def create_app(
             limits=limits,
             storage=storage,
         )
-        services.jobs = JobService.open(redis, lambda: services.runtime, services.router)
+        services.jobs = JobService.open(redis, lambda: services.runtime, services.router, lambda: services.storage)
         services.jobs.start()
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()

@@ -72,7 +72,9 @@ async def accept(
 ) -> Response[bytes]:
     """Admitted: store the job, start it here, answer 202."""
     try:
-        spec = await _jobs(request).submit(runtime, job, principal.account, as_job.webhook_url)
+        spec = await _jobs(request).submit(
+            runtime, job, principal.account, as_job.webhook_url, base_url=str(request.base_url)
+        )
     except RedisUnavailable as exc:
         raise ServiceUnavailable("the job store is unavailable", retry_after=1) from exc
     body = JobAccepted(id=spec.id, status="queued", created=spec.created, links=links(spec.id))

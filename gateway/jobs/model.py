@@ -44,6 +44,7 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     request: ImageRequest
     request_id: str
     webhook_url: str | None = None
+    base_url: str = ""  # the gateway's address as the client used it (links to stored results)
 
 
 class CallRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

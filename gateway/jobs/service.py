@@ -23,8 +23,9 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import msgspec
 
+from gateway.canonical import OutputType
 from gateway.errors import ServiceUnavailable
-from gateway.generation import Delivery, Job, Route
+from gateway.generation import Delivery, Job, Result, Route
 from gateway.jobs import takeover, webhooks
 from gateway.jobs.journal import JobSink, Journal
 from gateway.jobs.memory import MemoryJobStore
@@ -36,7 +37,9 @@ from gateway.redis import RedisBackend, RedisUnavailable
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.schemas import ErrorDetail, ErrorResponse
-from gateway.streaming.sink import error_event, produce
+from gateway.storage import ResultStorage
+from gateway.stored_results import store_result
+from gateway.streaming.sink import After, error_event, produce
 
 log = logging.getLogger("imagegate.jobs")
 ENDINGS = ("completed", "error")
@@ -48,10 +51,17 @@ class _Status(msgspec.Struct):
 
 
 class JobService:
-    def __init__(self, store: JobStore, runtime: Callable[[], Runtime], router: Router) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        runtime: Callable[[], Runtime],
+        router: Router,
+        storage: Callable[[], ResultStorage | None] = lambda: None,
+    ) -> None:
         self.store = store
         self._runtime = runtime
         self._router = router
+        self._storage = storage  # result storage (`output_type: url`), when configured
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._tasks: dict[str, asyncio.Task[None]] = {}  # job id -> its runner (this process)
         self._work: dict[str, asyncio.Task[None]] = {}  # job id -> the pipeline run inside it
@@ -60,9 +70,15 @@ class JobService:
         self._http: httpx.AsyncClient | None = None
 
     @classmethod
-    def open(cls, redis: RedisBackend | None, runtime: Callable[[], Runtime], router: Router) -> JobService:
+    def open(
+        cls,
+        redis: RedisBackend | None,
+        runtime: Callable[[], Runtime],
+        router: Router,
+        storage: Callable[[], ResultStorage | None] = lambda: None,
+    ) -> JobService:
         store: JobStore = MemoryJobStore() if redis is None else RedisJobStore(redis)
-        return cls(store, runtime, router)
+        return cls(store, runtime, router, storage)
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever())
@@ -78,7 +94,9 @@ class JobService:
 
     # --- the API's side -------------------------------------------------------------------------
 
-    async def submit(self, runtime: Runtime, job: Job, account: str, webhook_url: str | None) -> JobSpec:
+    async def submit(
+        self, runtime: Runtime, job: Job, account: str, webhook_url: str | None, base_url: str = ""
+    ) -> JobSpec:
         cfg = runtime.config.jobs
         if len(self._tasks) >= cfg.max_running:
             raise ServiceUnavailable(
@@ -93,6 +111,7 @@ class JobService:
             request=job.request,
             request_id=job.request_id,
             webhook_url=webhook_url,
+            base_url=base_url,
         )
         lease = time.time() + cfg.takeover_after_seconds
         keep = int(cfg.max_age_seconds) + cfg.ttl_seconds
@@ -204,9 +223,9 @@ class JobService:
             return
         JOBS.labels("running").inc()
         job = Job(spec.operation, spec.request, Delivery.SSE, Route(*resolved), spec.request_id)
-        work = asyncio.create_task(
-            produce(runtime, job, self._router, journal.emit, JobSink(journal, resume))
-        )
+        after = self._store_images(spec) if spec.request.output_type is OutputType.URL else None
+        sink = JobSink(journal, resume)
+        work = asyncio.create_task(produce(runtime, job, self._router, journal.emit, sink, after))
         self._work[spec.id] = work
         beat = asyncio.create_task(self._heartbeat(spec.id, runtime))
         try:
@@ -226,6 +245,14 @@ class JobService:
             journal.emit(error_event("canceled", "the job was canceled"))
         elif not done:
             journal.emit(error_event("upstream_timeout", "the job ran longer than jobs.max_age_seconds"))
+
+    def _store_images(self, spec: JobSpec) -> After:
+        """`output_type: url`: the images go to the result storage, the job keeps links."""
+
+        async def store(result: Result) -> Result:
+            return await store_result(self._storage(), result, base_url=spec.base_url)
+
+        return store
 
     def _stop(self, job_id: str, reason: str) -> None:
         work = self._work.get(job_id)

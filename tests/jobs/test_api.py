@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 import pytest
@@ -165,3 +167,32 @@ async def test_edit_route_accepts_a_job() -> None:
         job = await wait_for_status(client, response.headers["location"], {"completed", "failed"})
     assert job["status"] == "completed"
     assert (job["result"]["images"][0]["width"], job["result"]["images"][0]["height"]) == (96, 64)
+
+
+async def test_job_images_go_to_result_storage_when_asked(tmp_path: Path) -> None:
+    from tests.storage.test_local import storage_yaml
+
+    config = mock_config(ROUTING + storage_yaml(tmp_path))
+    async with AsyncTestClient(app=create_app(Settings(), config=config)) as client:
+        body = {"model": "mock", "prompt": "x", "n": 2, "output_type": "url"}
+        response = await client.post("/api/v1/image/generate", json=body, headers=ASYNC)
+        job = await wait_for_status(client, response.headers["location"], {"completed", "failed"})
+        assert job["status"] == "completed"
+        events = parse_sse((await client.get(response.json()["links"]["events"])).text)
+        assert events[-1][2] == job["result"]
+        for image in job["result"]["images"]:
+            assert "data_url" not in image and "/api/v1/files/" in image["url"]
+            link = urlsplit(image["url"])
+            fetched = await client.get(f"{link.path}?{link.query}")
+            assert fetched.status_code == 200 and fetched.content.startswith(b"\x89PNG")
+
+
+async def test_same_idempotency_key_gets_the_same_job(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    headers = {**ASYNC, "Idempotency-Key": "job-key-1"}
+    body = {"model": "mock", "prompt": "once"}
+    first = await client.post("/api/v1/image/generate", json=body, headers=headers)
+    second = await client.post("/api/v1/image/generate", json=body, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert second.json()["id"] == first.json()["id"]
+    assert second.headers["location"] == first.headers["location"]
+    assert second.headers["idempotent-replayed"] == "true"
