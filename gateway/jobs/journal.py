@@ -57,12 +57,15 @@ class Journal:
         self._count = self._bytes = 0
         self._queue: asyncio.Queue[StoredEvent | _Call | None] = asyncio.Queue()
         self.ending: StoredEvent | None = None
+        self.announced: set[int] = set()  # images already announced (before a takeover)
         self.lost = False  # another owner holds the job: nothing more is written
         self._writer = asyncio.create_task(self._write_all())
 
     def emit(self, event: StreamEvent) -> None:
         if self.ending is not None:
             return
+        if event.name == "image" and getattr(event.payload, "index", None) in self.announced:
+            return  # a resumed job announces again what its first runner announced: said once
         data = _ENCODER.encode(event.payload)
         if event.terminal:
             if len(data) > self._max_bytes:

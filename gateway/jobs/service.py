@@ -50,6 +50,10 @@ class _Status(msgspec.Struct):
     status: str = "completed"
 
 
+class _Index(msgspec.Struct):
+    index: int = -1
+
+
 class JobService:
     def __init__(
         self,
@@ -197,6 +201,8 @@ class JobService:
     ) -> None:
         journal = self._journal(spec, runtime, first_seq)
         try:
+            if first_seq:
+                journal.announced = await self._announced(spec.id)
             await self._execute(spec, runtime, journal, resume)
             await self._conclude(spec, runtime, journal)
         except asyncio.CancelledError:
@@ -253,6 +259,15 @@ class JobService:
             return await store_result(self._storage(), result, base_url=spec.base_url)
 
         return store
+
+    async def _announced(self, job_id: str) -> set[int]:
+        """The indexes of the `image` events a job already has (bounded by `jobs.max_events`)."""
+        seen: set[int] = set()
+        after = 0
+        while batch := await self.store.events(job_id, after, 256):
+            seen.update(msgspec.json.decode(e.data, type=_Index).index for e in batch if e.name == "image")
+            after = batch[-1].seq
+        return seen
 
     def _stop(self, job_id: str, reason: str) -> None:
         work = self._work.get(job_id)
@@ -356,7 +371,9 @@ class JobService:
             journal.emit(error_event("upstream_timeout", "the job ran longer than jobs.max_age_seconds"))
             result = "failed"
         else:
-            decision = takeover.plan(await self.store.calls(job_id), _idempotent(runtime, spec.slug))
+            decision = takeover.plan(
+                await self.store.calls(job_id), takeover.idempotent_in(runtime, spec.slug)
+            )
             if isinstance(decision, takeover.Resume):
                 JOB_TAKEOVERS.labels("resumed").inc()
                 log.warning("job %s: taken over from a stopped replica; resuming", job_id)
@@ -376,11 +393,3 @@ class JobService:
 
 def journal_seq(last: StoredEvent | None) -> int:
     return 0 if last is None else last.seq
-
-
-def _idempotent(runtime: Runtime, slug: str) -> Callable[[str], bool]:
-    def idempotent(provider: str) -> bool:
-        deployments = [d for d in runtime.deployments(slug) if d.provider == provider]
-        return bool(deployments) and all(d.idempotent for d in deployments)
-
-    return idempotent

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gateway.errors import FailureClass
 from gateway.jobs.model import CallRecord
+from gateway.runtime import Runtime
 
 # Failures after which nothing was produced or billed upstream: running the call again is what the
 # routing policy itself would do. Anything else (ambiguous, a 200 we could not use, a poll given up,
@@ -58,3 +59,13 @@ def plan(calls: dict[int, CallRecord], idempotent: Callable[[str], bool]) -> Res
         elif not idempotent(call.provider):
             return Refuse(call.provider)
     return Resume(handles)
+
+
+def idempotent_in(runtime: Runtime, slug: str) -> Callable[[str], bool]:
+    """Whether every deployment of `slug` on a provider is `idempotent: true` (may be re-sent)."""
+
+    def idempotent(provider: str) -> bool:
+        deployments = [d for d in runtime.deployments(slug) if d.provider == provider]
+        return bool(deployments) and all(d.idempotent for d in deployments)
+
+    return idempotent
