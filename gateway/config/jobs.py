@@ -35,6 +35,7 @@ class JobsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_running: Count = 64
     max_events: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 2000
     max_stored_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 34)] = 64 << 20
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
 
     def __post_init__(self) -> None:
         if self.takeover_after_seconds <= self.heartbeat_seconds:

@@ -88,7 +88,11 @@ class JobService:
         self._reaper = asyncio.create_task(self._reap_forever())
 
     async def aclose(self) -> None:
-        """Stop this process's runners without ending their jobs: another replica takes them over."""
+        """Let running jobs finish for up to `jobs.shutdown_grace_seconds`, then stop the rest
+        without ending them: another replica takes them over (by the takeover rules)."""
+        running = list(self._tasks.values())
+        if running:
+            await asyncio.wait(running, timeout=self._runtime().config.jobs.shutdown_grace_seconds)
         tasks = [t for t in (self._reaper, *self._tasks.values()) if t is not None]
         for task in tasks:
             task.cancel()

@@ -196,3 +196,18 @@ async def test_same_idempotency_key_gets_the_same_job(client: AsyncTestClient) -
     assert second.json()["id"] == first.json()["id"]
     assert second.headers["location"] == first.headers["location"]
     assert second.headers["idempotent-replayed"] == "true"
+
+
+async def test_shutdown_lets_a_running_job_finish() -> None:
+    routing = ROUTING.replace(
+        "settings: {max_n: 4, stream_steps: 3}", "settings: {max_n: 4, latency_ms: 300}"
+    )
+    app = create_app(Settings(), config=mock_config(routing))
+    async with AsyncTestClient(app=app) as client:
+        response = await client.post(
+            "/api/v1/image/generate", json={"model": "mock", "prompt": "x"}, headers=ASYNC
+        )
+        jobs = app.state.services.jobs
+        job_id = response.json()["id"]
+    state = await jobs.store.get(job_id)  # the app has shut down: the job ran to its end first
+    assert state is not None and state.status == "completed"
