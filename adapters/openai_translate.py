@@ -102,7 +102,7 @@ def encode_request(
     inferred from `model`."""
     family = family or family_of(model, settings.family)
     spec = FAMILIES[family]
-    opts = decode_options(OpenAIOptions, options)
+    opts = _with_request_fields(decode_options(OpenAIOptions, options), req)
     warnings: list[str] = []
     if len(req.prompt) > spec.prompt_max:
         raise ProviderError(
@@ -132,6 +132,16 @@ def encode_request(
     if req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"):
         warnings.append("safe_mode: not supported by OpenAI Images; dropped")
     return body, warnings
+
+
+def _with_request_fields(opts: OpenAIOptions, req: ImageRequest) -> OpenAIOptions:
+    """A /v1 request's own `background` / `output_compression` win over the deployment's options."""
+    fields: dict[str, str | int] = req.openai_fields or {}
+    asked: dict[str, object] = {n: fields[n] for n in ("background", "output_compression") if n in fields}
+    if not asked:
+        return opts
+    merged: dict[str, object] = {**msgspec.structs.asdict(opts), **asked}
+    return msgspec.convert(merged, OpenAIOptions)
 
 
 def _size(req: ImageRequest, spec: _Family, warnings: list[str]) -> str | None:

@@ -23,6 +23,7 @@ from gateway.api.images import generate_image
 from gateway.api.jobs import cancel_job, get_job, job_events
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
+from gateway.api.openai_edit import openai_edit
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
@@ -103,6 +104,7 @@ def create_app(
             readyz,
             metrics,
             openai_generate,
+            openai_edit,
             openai_list_models,
             get_stored_file,
             get_job,

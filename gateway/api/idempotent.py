@@ -27,9 +27,9 @@ from litestar.response import Stream
 from gateway.errors import GatewayError
 from gateway.idempotency import REPLAYED_HEADER, Claim, Idempotency, Record, error_record, replayed_error
 from gateway.services import Services
+from gateway.streaming.response import SSE_HEADERS
 
 KEPT_HEADERS = ("x-provider", "x-image-seed", "x-imagegate-warnings", "location", "preference-applied")
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 Answer = Response[bytes] | Stream
 
 

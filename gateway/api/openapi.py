@@ -19,8 +19,9 @@ from gateway.api.edit import EDIT_PATH
 from gateway.api.files import describe_files
 from gateway.api.images import GENERATE_PATH
 from gateway.api.jobs_openapi import describe_jobs
-from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
-from gateway.api.openai_stream import COMPLETED, PARTIAL
+from gateway.api.openai_compat import OpenAIEditFields, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
+from gateway.api.openai_errors import OpenAIError
+from gateway.api.openai_stream import COMPLETED, EDIT_COMPLETED, EDIT_PARTIAL, PARTIAL
 from gateway.edit_schema import EditRequest
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
 from gateway.streaming.events import EventName
@@ -208,10 +209,39 @@ def _describe_openai(schema: dict[str, Any]) -> None:
             ]
         },
     }
+    _describe_openai_edit(schema, generate["responses"])
     models = schema["paths"]["/v1/models"]["get"]
     models["responses"] = {
         "200": {
             "description": "Models",
             "content": {"application/json": {"schema": {"$ref": _REF.format(name="OpenAIModels")}}},
         }
+    }
+
+
+def _describe_openai_edit(schema: dict[str, Any], responses: dict[str, Any]) -> None:
+    """/v1/images/edits: OpenAI's multipart form (files `image` or repeated `image[]`, `mask`, and
+    the edit fields as form fields); the responses are generate's."""
+    _, components = msgspec.json.schema_components([OpenAIEditFields], ref_template=_REF)
+    form = components["OpenAIEditFields"]
+    binary = {"type": "string", "format": "binary"}
+    body = {
+        "type": "object",
+        "required": ["image", *form.get("required", [])],
+        "properties": {
+            "image": {"oneOf": [binary, {"type": "array", "items": binary, "minItems": 1, "maxItems": 16}]},
+            "image[]": {"type": "array", "items": binary, "minItems": 1, "maxItems": 16},
+            "mask": binary,
+            **form["properties"],
+        },
+        "additionalProperties": False,
+    }
+    edit = schema["paths"]["/v1/images/edits"]["post"]
+    edit["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": body}}}
+    events = {**_OPENAI_SSE_EVENT["properties"]["event"], "enum": [EDIT_PARTIAL, EDIT_COMPLETED, "error"]}
+    stream = {**_OPENAI_SSE_EVENT, "properties": {**_OPENAI_SSE_EVENT["properties"], "event": events}}
+    ok = responses["200"]
+    edit["responses"] = {
+        **responses,
+        "200": {**ok, "content": {**ok["content"], "text/event-stream": {"schema": stream}}},
     }

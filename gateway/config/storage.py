@@ -18,7 +18,8 @@
         addressing_style: path          # auto | path | virtual
         apply_lifecycle: false          # true: install an expiration rule for `prefix` at startup
 
-No `storage:` section: no result storage, and `output_type: url` is refused with 400. `${VAR}` in a
+No `storage:` section: no result storage, and `output_type: url` is refused with 400. `storage: {}`
+is the local backend in `<temp dir>/imagegate-results-<uid>` (mode 0700) with a per-process secret. `${VAR}` in a
 secret is resolved when the storage is opened (gateway/storage/__init__.py), never shown in errors.
 """
 
@@ -33,7 +34,7 @@ PRESIGN_MAX_SECONDS = 7 * 86400  # SigV4 presigned URLs cannot live longer
 
 
 class LocalStorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    directory: Annotated[str, msgspec.Meta(min_length=1)]
+    directory: Annotated[str, msgspec.Meta(min_length=1)] | None = None  # None: <temp dir>/imagegate-results-<uid>
     secret: str | None = None  # `${VAR}` or literal; None: generated per process (one replica only)
     public_base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s?#]+$")] | None = None
 
@@ -60,8 +61,6 @@ class StorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     def problems(self) -> list[tuple[str, str]]:
         """(YAML path, message) for what one field alone cannot say."""
         found: list[tuple[str, str]] = []
-        if self.backend == "local" and self.local is None:
-            found.append(("storage.local", "backend 'local' needs a `local:` section with `directory`"))
         if self.backend == "s3" and self.s3 is None:
             found.append(("storage.s3", "backend 's3' needs an `s3:` section with `bucket`"))
         if self.backend == "s3" and self.url_ttl_seconds > PRESIGN_MAX_SECONDS:

@@ -19,10 +19,11 @@ import logging
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 
 from gateway.config.errors import ConfigError
-from gateway.config.storage import StorageConfig
+from gateway.config.storage import LocalStorageConfig, StorageConfig
 from gateway.storage.base import KEY_PATTERN, ResultStorage, StorageError, new_key
 from gateway.storage.local import FILES_PATH, LinkRefused, LocalStorage
 from gateway.storage.results import store_image
@@ -67,8 +68,8 @@ async def open_storage(
         if config.s3.apply_lifecycle:
             await s3.apply_lifecycle()
         return s3
-    assert config.local is not None
-    secret = _secret(config.local.secret, "storage.local.secret", env)
+    local = config.local or LocalStorageConfig()
+    secret = _secret(local.secret, "storage.local.secret", env)
     if secret is None:
         if replicas_hint > 1:
             log.warning(
@@ -78,12 +79,13 @@ async def open_storage(
         key = secrets.token_bytes(32)
     else:
         key = secret.encode()
+    directory = local.directory or os.path.join(tempfile.gettempdir(), f"imagegate-results-{os.getuid()}")
     return LocalStorage(
-        config.local.directory,
+        directory,
         key,
         url_ttl_seconds=config.url_ttl_seconds,
         retention_seconds=config.retention_seconds,
-        public_base_url=config.local.public_base_url,
+        public_base_url=local.public_base_url,
     )
 
 

@@ -51,7 +51,7 @@ class LocalStorage:
         if not secret:
             raise ValueError("the URL signing secret must not be empty")
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._secret = secret
         self.url_ttl_seconds = url_ttl_seconds
         self.retention_seconds = retention_seconds

@@ -20,7 +20,7 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("section", "path"),
     [
-        ("storage: {backend: local}", "storage.local"),
+        ("storage: {backend: local, local: {directory: ''}}", "storage.local.directory"),
         ("storage: {backend: s3}", "storage.s3"),
         ("storage: {backend: gcs, local: {directory: /x}}", "storage.backend"),
         ("storage: {url_ttl_seconds: 0, local: {directory: /x}}", "storage.url_ttl_seconds"),
@@ -61,3 +61,15 @@ def test_check_config_shows_the_sections_without_secrets() -> None:
         assert "idempotency:\n  ttl_seconds: 86400" in text and "storage:\n  backend:" in text
         assert "AKIAEXAMPLE12" not in text and "hunter2" not in text and "local-hmac-secret" not in text
     assert "storage: (none" in "\n".join(describe_sections(parse_config(MOCK_ROUTING)))
+
+
+async def test_empty_storage_section_is_local_in_a_private_temp_directory() -> None:
+    import os
+    import stat
+
+    from gateway.storage import LocalStorage, open_storage
+
+    config = parse_config(MOCK_ROUTING + "storage: {}\n").storage
+    storage = await open_storage(config)
+    assert isinstance(storage, LocalStorage) and storage.directory.name == f"imagegate-results-{os.getuid()}"
+    assert stat.S_IMODE(storage.directory.stat().st_mode) & 0o077 == 0  # private to this user

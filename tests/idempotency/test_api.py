@@ -140,7 +140,7 @@ async def test_openai_route_replays_in_its_own_shape(client: AsyncTestClient, fa
     second = await client.post("/v1/images/generations", json=payload, headers={"Idempotency-Key": "o-1"})
     assert first.status_code == second.status_code == 200
     assert second.headers["idempotent-replayed"] == "true" and second.content == first.content
-    other = await client.post("/v1/images/generations", json={**payload, "response_format": "b64_json"}, headers={"Idempotency-Key": "o-1"})
+    other = await client.post("/v1/images/generations", json={**payload, "quality": "high"}, headers={"Idempotency-Key": "o-1"})
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_mismatch"
     assert set(other.json()["error"]) == {"message", "type", "param", "code"}
     # The same key on the canonical route is another record (scope: account + route).
@@ -158,3 +158,20 @@ async def test_stream_replays_the_completed_event(client: AsyncTestClient) -> No
     completed = [block for block in first.text.split("\n\n") if "event: completed" in block]
     assert second.text.strip() == completed[0].strip()
     assert "event: progress" not in second.text
+
+
+async def test_edit_route_replays_and_the_inputs_are_part_of_the_fingerprint(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    from tests.support.edit import data_url, picture
+
+    def edit(shade: int) -> dict[str, Any]:
+        return {"model": "mock-image", "prompt": "paint it", "images": [{"b64": data_url(picture((96, 64), (shade, 60, 200)))}]}
+
+    before = REGISTRY.get_sample_value("imagegate_images_generated_total", {"model": "mock-image", "provider": "mock"}) or 0.0
+    first = await client.post("/api/v1/image/edit", json=edit(1), headers={"Idempotency-Key": "e-1"})
+    assert first.status_code == 200, first.text
+    second = await client.post("/api/v1/image/edit", json=edit(1), headers={"Idempotency-Key": "e-1"})
+    assert second.headers["idempotent-replayed"] == "true" and second.content == first.content
+    after = REGISTRY.get_sample_value("imagegate_images_generated_total", {"model": "mock-image", "provider": "mock"})
+    assert after == before + 1  # one generation for two sends
+    other_image = await client.post("/api/v1/image/edit", json=edit(2), headers={"Idempotency-Key": "e-1"})
+    assert other_image.status_code == 422 and other_image.json()["error"]["code"] == "idempotency_key_mismatch"

@@ -115,3 +115,13 @@ async def test_no_image_stored_is_502_storage_error(client: AsyncTestClient) -> 
     flaky(client, {1, 2, 3, 4})
     response = await client.post(URL, json={"model": "mock", "prompt": "x", "output_type": "url"})
     assert response.status_code == 502 and response.json()["error"]["code"] == "storage_error"
+
+
+async def test_edit_output_url(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    from tests.support.edit import data_url, picture
+
+    payload = {"model": "mock", "prompt": "paint it", "images": [{"b64": data_url(picture((96, 64)))}], "output_type": "url"}
+    response = await client.post("/api/v1/image/edit", json=payload)
+    assert response.status_code == 200, response.text
+    image = response.json()["images"][0]
+    assert "data_url" not in image and (await fetch(client, image["url"]))[:4] == b"\x89PNG"
