@@ -71,14 +71,15 @@ _FINISH = (
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not terminal[status] then status = ARGV[2] end
-redis.call('HSET', KEYS[1], 'status', status, 'updated', ARGV[3], 'lease', '0')
+redis.call('HSET', KEYS[1], 'status', status, 'updated', ARGV[3], 'lease', '0', 'finished', '1')
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ARGV[4]) end
 return status
 """
 )
 _CLAIM = """
 local lease = redis.call('HGET', KEYS[1], 'lease')
-if not lease or tonumber(lease) > tonumber(ARGV[2]) then return 0 end
+if not lease or redis.call('HGET', KEYS[1], 'finished') == '1' then return -1 end
+if tonumber(lease) > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease', ARGV[3])
 return 1
 """
@@ -228,12 +229,12 @@ class RedisJobStore(JobStore):
     async def claim(self, job_id: str, owner: str, now: float, lease_until: float) -> bool:
         key = _key(job_id)
         args = [owner, repr(now), repr(lease_until)]
-        won = await self._call(lambda c: self._claim(keys=[key], args=args, client=c))
-        if won:
+        won = int(await self._call(lambda c: self._claim(keys=[key], args=args, client=c)))
+        if won == 1:
             await self._call(lambda c: c.zadd(ACTIVE, {job_id: lease_until}))
-        elif not await self._call(lambda c: c.exists(key)):
-            await self._call(lambda c: c.zrem(ACTIVE, job_id))  # expired: nothing left to take over
-        return bool(won)
+        elif won == -1:  # finished (its owner is removing it) or expired: nothing to take over
+            await self._call(lambda c: c.zrem(ACTIVE, job_id))
+        return won == 1
 
     async def add_delivery(self, job_id: str, delivery: WebhookAttempt, ttl_seconds: int) -> None:
         key = f"{_key(job_id)}:wh"

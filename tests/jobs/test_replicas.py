@@ -146,7 +146,7 @@ def test_runner_killed_mid_bfl_poll_is_resumed_with_one_submit(
         assert replay[-1][1] == "completed" and len(replay[-1][2]["images"]) == 1
         metrics = scrape(other.url)
         assert metrics.get('imagegate_job_takeovers_total{result="resumed"}') == 1.0
-        assert own_redis.client().zcard("ig:jobs:active") == 0  # nothing left running
+        wait_until(lambda: own_redis.client().zcard("ig:jobs:active") == 0, what="nothing left running")
 
 
 def test_runner_killed_during_an_ambiguous_openai_call_fails_without_resubmit(
@@ -173,7 +173,7 @@ def test_runner_killed_during_an_ambiguous_openai_call_fails_without_resubmit(
         assert fake_upstream.snapshot().submits_by_prompt["kill-oai"] == 1  # zero re-submits
         events = parse_sse(httpx.get(other.url + accepted.json()["links"]["events"], timeout=10).text)
         assert events[-1][1] == "error"
-        assert own_redis.client().zcard("ig:jobs:active") == 0
+        wait_until(lambda: own_redis.client().zcard("ig:jobs:active") == 0, what="nothing left running")
         assert scrape(other.url).get('imagegate_job_takeovers_total{result="failed"}') == 1.0
 
 

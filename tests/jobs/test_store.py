@@ -137,3 +137,11 @@ def test_takeover_plan(calls: dict[int, CallRecord], expected: Resume | Refuse) 
 def test_takeover_reruns_an_idempotent_provider() -> None:
     calls = {0: CallRecord(provider="oai", state="calling")}
     assert plan(calls, lambda provider: provider == "oai") == Resume({})
+
+
+async def test_a_finished_job_is_never_claimed(store: JobStore) -> None:
+    job = spec()
+    await store.create(job, owner="a", lease_until=time.time() + 60, ttl_seconds=600)
+    await store.finish(job.id, "a", "completed", 1, 60)
+    assert not await store.claim(job.id, "b", time.time() + 3600, time.time() + 3700)
+    assert await store.expired(time.time() + 3600, 10) == []
