@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import os
 import secrets
@@ -131,13 +132,13 @@ class JobService:
     async def load(self, job_id: str, account: str) -> JobView | None:
         """The job object, or None when it does not exist or belongs to another account."""
         state = await self.store.get(job_id)
-        if state is None or not secrets.compare_digest(state.spec.account, account):
+        if state is None or not _same(state.spec.account, account):
             return None
         return await self._view(state)
 
     async def cancel(self, job_id: str, account: str) -> JobView | None:
         state = await self.store.get(job_id)
-        if state is None or not secrets.compare_digest(state.spec.account, account):
+        if state is None or not _same(state.spec.account, account):
             return None
         if await self.store.cancel(job_id, int(time.time())) == "canceled":
             self._stop(job_id, "cancel")  # ours: stop now, not at the next heartbeat
@@ -393,6 +394,10 @@ class JobService:
         JOB_TAKEOVERS.labels(result).inc()
         log.warning("job %s: taken over from a stopped replica; ended (%s)", job_id, result)
         await self._conclude(spec, runtime, journal)
+
+
+def _same(owner: str, account: str) -> bool:
+    return hmac.compare_digest(owner.encode(), account.encode())  # bytes: any account text compares
 
 
 def journal_seq(last: StoredEvent | None) -> int:
