@@ -161,4 +161,19 @@ class JobSink(SseSink):
         await super().shard_done(shard, outcomes)
 
 
-__all__ = ["Emit", "JobSink", "Journal"]
+class _Index(msgspec.Struct):
+    index: int = -1
+
+
+async def announced_images(store: JobStore, job_id: str) -> set[int]:
+    """The indexes of the `image` events a job already has (bounded by `jobs.max_events`): a
+    resumed job does not announce them again."""
+    seen: set[int] = set()
+    after = 0
+    while batch := await store.events(job_id, after, 256):
+        seen.update(msgspec.json.decode(e.data, type=_Index).index for e in batch if e.name == "image")
+        after = batch[-1].seq
+    return seen
+
+
+__all__ = ["Emit", "JobSink", "Journal", "announced_images"]

@@ -28,7 +28,7 @@ from gateway.canonical import OutputType
 from gateway.errors import ServiceUnavailable
 from gateway.generation import Delivery, Job, Result, Route
 from gateway.jobs import takeover, webhooks
-from gateway.jobs.journal import JobSink, Journal
+from gateway.jobs.journal import JobSink, Journal, announced_images
 from gateway.jobs.memory import MemoryJobStore
 from gateway.jobs.model import TERMINAL, JobSpec, JobState, JobView, WebhookAttempt, new_job_id, view
 from gateway.jobs.redis_store import RedisJobStore
@@ -49,10 +49,6 @@ _POLL_SECONDS = 0.2  # how often an events follower asks the store for more
 
 class _Status(msgspec.Struct):
     status: str = "completed"
-
-
-class _Index(msgspec.Struct):
-    index: int = -1
 
 
 class JobService:
@@ -207,7 +203,7 @@ class JobService:
         journal = self._journal(spec, runtime, first_seq)
         try:
             if first_seq:
-                journal.announced = await self._announced(spec.id)
+                journal.announced = await announced_images(self.store, spec.id)
             await self._execute(spec, runtime, journal, resume)
             await self._conclude(spec, runtime, journal)
         except asyncio.CancelledError:
@@ -264,15 +260,6 @@ class JobService:
             return await store_result(self._storage(), result, base_url=spec.base_url)
 
         return store
-
-    async def _announced(self, job_id: str) -> set[int]:
-        """The indexes of the `image` events a job already has (bounded by `jobs.max_events`)."""
-        seen: set[int] = set()
-        after = 0
-        while batch := await self.store.events(job_id, after, 256):
-            seen.update(msgspec.json.decode(e.data, type=_Index).index for e in batch if e.name == "image")
-            after = batch[-1].seq
-        return seen
 
     def _stop(self, job_id: str, reason: str) -> None:
         work = self._work.get(job_id)
