@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from gateway.canonical import ImageRequest, Operation
@@ -145,3 +146,26 @@ async def test_a_finished_job_is_never_claimed(store: JobStore) -> None:
     await store.finish(job.id, "a", "completed", 1, 60)
     assert not await store.claim(job.id, "b", time.time() + 3600, time.time() + 3700)
     assert await store.expired(time.time() + 3600, 10) == []
+
+
+async def test_the_journal_bounds_what_a_job_stores() -> None:
+    from gateway.jobs.journal import Journal
+    from gateway.schemas import ErrorResponse
+    from gateway.streaming.events import ProgressEvent, StreamEvent
+    from gateway.streaming.sink import error_event
+
+    store = MemoryJobStore()
+    job = spec()
+    await store.create(job, owner="a", lease_until=time.time() + 60, ttl_seconds=600)
+    journal = Journal(store, job.id, "a", first_seq=0, max_events=16, max_bytes=2048, ttl=600)
+    for step in range(100):
+        journal.emit(StreamEvent("progress", ProgressEvent(index=0, step=step, total_steps=100)))
+    huge = error_event("x", "y" * 4096)  # an ending larger than max_bytes
+    journal.emit(huge)
+    journal.emit(StreamEvent("progress", ProgressEvent(index=0, step=1, total_steps=1)))  # after the end
+    await journal.close()
+    events = await store.events(job.id, 0, 1000)
+    assert len(events) == 16 and [e.seq for e in events] == list(range(1, 17))
+    assert sum(len(e.data) for e in events[:-1]) <= 2048
+    ending = msgspec.json.decode(events[-1].data, type=ErrorResponse)
+    assert events[-1].name == "error" and ending.error.code == "result_too_large"
