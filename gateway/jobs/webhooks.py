@@ -7,7 +7,8 @@
 
 The URL is checked when the job is submitted (400 `param: webhook_url`): https, no credentials, a
 public host that does not resolve to a private address (the SSRF rules of image URLs; loopback and
-http only with `webhooks.allow_private_urls`, for tests). Redirects are not followed; a non-2xx or
+http only with `webhooks.allow_private_urls`, for tests). Each delivery resolves the name once and
+connects to that public address (no second lookup to rebind). Redirects are not followed; a non-2xx or
 no answer is retried up to `webhooks.max_attempts` times, waiting backoff_seconds * 2^n (capped);
 every attempt goes into the job's delivery log.
 """
@@ -29,10 +30,10 @@ import httpx
 import msgspec
 
 from gateway.config.jobs import WebhooksConfig
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, ProviderError
 from gateway.jobs.model import JobView, WebhookAttempt
 from gateway.metrics import WEBHOOK_DELIVERIES
-from gateway.upstream.downloads import resolves_to_private
+from gateway.upstream.downloads import Resolver, pin, resolves_to_private, system_resolve
 
 MAX_URL_LENGTH = 2048
 _PREFIX = "whsec_"
@@ -103,10 +104,11 @@ async def deliver(
     config: WebhooksConfig,
     record: Record,
     sleep: Sleep = asyncio.sleep,
+    resolve: Resolver = system_resolve,
 ) -> bool:
     """POST `body` until a 2xx or `max_attempts`; each attempt recorded; True when delivered."""
     for attempt in range(1, config.max_attempts + 1):
-        status, error = await _attempt(client, url, body, msg_id, key, config)
+        status, error = await _attempt(client, url, body, msg_id, key, config, resolve)
         delivered = status is not None and 200 <= status < 300
         outcome: Literal["delivered", "failed"] = "delivered" if delivered else "failed"
         await record(
@@ -123,10 +125,14 @@ async def deliver(
 
 
 async def _attempt(
-    client: httpx.AsyncClient, url: str, body: bytes, msg_id: str, key: bytes, config: WebhooksConfig
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    msg_id: str,
+    key: bytes,
+    config: WebhooksConfig,
+    resolve: Resolver,
 ) -> tuple[int | None, str | None]:
-    if not config.allow_private_urls and await resolves_to_private(urlsplit(url).hostname or ""):
-        return None, "host resolves to a private address"  # re-checked per attempt: DNS may change
     timestamp = int(time.time())
     headers = {
         "content-type": "application/json",
@@ -134,9 +140,18 @@ async def _attempt(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(key, msg_id, timestamp, body),
     }
+    target: str | httpx.URL = url
+    extensions: dict[str, object] = {}
     try:
         async with asyncio.timeout(config.timeout_seconds):
-            response = await client.post(url, content=body, headers=headers, follow_redirects=False)
+            if not config.allow_private_urls:  # resolved per attempt, connected to that address
+                target, host, extensions = await pin(url, resolve)
+                headers |= host
+            response = await client.post(
+                target, content=body, headers=headers, extensions=extensions, follow_redirects=False
+            )
+    except ProviderError as exc:
+        return None, exc.message
     except (httpx.HTTPError, TimeoutError, OSError) as exc:
         return None, f"no answer ({type(exc).__name__})"
     return response.status_code, None if response.is_success else f"HTTP {response.status_code}"

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from standardwebhooks import Webhook
@@ -178,3 +179,38 @@ def test_secret_read_from_the_configured_env(monkeypatch: pytest.MonkeyPatch) ->
     assert webhooks.secret_key(WebhooksConfig(secret_env="HOOK_SECRET")) == key
     monkeypatch.setenv("HOOK_SECRET", "whsec_!!not base64!!")
     assert webhooks.secret_key(WebhooksConfig(secret_env="HOOK_SECRET")) is None
+
+
+async def test_delivery_connects_to_the_address_resolved_once() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    async def public(host: str) -> list[str]:
+        return ["93.184.216.34"]
+
+    async def rebound(host: str) -> list[str]:
+        return ["10.0.0.7"]
+
+    config = WebhooksConfig(max_attempts=2, backoff_seconds=0.001)
+    log: list[webhooks.WebhookAttempt] = []
+
+    async def record(attempt: webhooks.WebhookAttempt) -> None:
+        log.append(attempt)
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    key = secrets.token_bytes(32)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        sent = dict(msg_id="msg_1", key=key, config=config, record=record, sleep=no_wait)
+        assert await webhooks.deliver(http, "https://hooks.example/x", b"{}", resolve=public, **sent)  # type: ignore[arg-type]
+        assert seen[0].url.host == "93.184.216.34" and seen[0].headers["host"] == "hooks.example"
+        assert seen[0].extensions["sni_hostname"] == "hooks.example"
+        seen.clear()
+        assert not await webhooks.deliver(http, "https://hooks.example/x", b"{}", resolve=rebound, **sent)  # type: ignore[arg-type]
+    assert not seen  # a name rebound to a private address is never contacted
+    assert [entry.outcome for entry in log] == ["delivered", "failed", "failed"]
+    assert "private" in (log[-1].error or "")
