@@ -14,7 +14,7 @@ webhooks:
   backoff_seconds: 1            # first wait; doubled per attempt, capped at backoff_max_seconds
   backoff_max_seconds: 60
   timeout_seconds: 10           # one delivery POST, connect to last byte
-  allow_private_urls: false     # tests and local development only: http and loopback receivers
+  allow_loopback: false         # tests and local development only: http(s) receivers on 127.0.0.0/8, ::1, localhost
 """
 
 from __future__ import annotations
@@ -50,4 +50,4 @@ class WebhooksConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     backoff_seconds: Seconds = 1.0
     backoff_max_seconds: Seconds = 60.0
     timeout_seconds: Seconds = 10.0
-    allow_private_urls: bool = False
+    allow_loopback: bool = False  # other private addresses stay refused either way

@@ -7,7 +7,7 @@
 
 The URL is checked when the job is submitted (400 `param: webhook_url`): https, no credentials, a
 public host that does not resolve to a private address (the SSRF rules of image URLs; loopback and
-http only with `webhooks.allow_private_urls`, for tests). Each delivery resolves the name once and
+http only to a loopback receiver with `webhooks.allow_loopback`, for tests). Each delivery resolves the name once and
 connects to that public address (no second lookup to rebind). Redirects are not followed; a non-2xx or
 no answer is retried up to `webhooks.max_attempts` times, waiting backoff_seconds * 2^n (capped);
 every attempt goes into the job's delivery log.
@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -58,8 +59,8 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
 
 async def check_url(url: str, config: WebhooksConfig) -> None:
     """Refuse a webhook_url that is not a public https URL (400 naming `webhook_url`)."""
-    reason = _static_reason(url, config.allow_private_urls)
-    if reason is None and not config.allow_private_urls:
+    reason = _static_reason(url, config.allow_loopback)
+    if reason is None and not _loopback_allowed(url, config):
         host = urlsplit(url).hostname or ""
         if await resolves_to_private(host):
             reason = f"host {host!r} is or resolves to a private address"
@@ -72,7 +73,21 @@ async def check_url(url: str, config: WebhooksConfig) -> None:
         )
 
 
-def _static_reason(url: str, allow_private: bool) -> str | None:
+def _loopback_allowed(url: str, config: WebhooksConfig) -> bool:
+    """`webhooks.allow_loopback` (tests, local development): a receiver on this machine only —
+    127.0.0.0/8, ::1 or localhost; every other private address stays refused."""
+    if not config.allow_loopback:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _static_reason(url: str, allow_loopback: bool) -> str | None:
     if len(url) > MAX_URL_LENGTH or any(ord(c) <= 32 or ord(c) == 127 for c in url):
         return "not a valid URL"
     try:
@@ -80,13 +95,14 @@ def _static_reason(url: str, allow_private: bool) -> str | None:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         return "not a valid URL"
-    schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes:
+    if parts.scheme != "https" and not (parts.scheme == "http" and allow_loopback):
         return "only https URLs are accepted"
     if not parts.hostname:
         return "no host"
     if parts.username or parts.password:
         return "credentials in URL"
+    if parts.scheme == "http" and not _loopback_allowed(url, WebhooksConfig(allow_loopback=True)):
+        return "only https URLs are accepted (http only to a loopback receiver)"
     return None
 
 
@@ -144,7 +160,7 @@ async def _attempt(
     extensions: dict[str, object] = {}
     try:
         async with asyncio.timeout(config.timeout_seconds):
-            if not config.allow_private_urls:  # resolved per attempt, connected to that address
+            if not _loopback_allowed(url, config):  # resolved per attempt, connected to that address
                 target, host, extensions = await pin(url, resolve)
                 headers |= host
             response = await client.post(

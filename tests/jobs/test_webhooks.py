@@ -25,10 +25,10 @@ from tests.jobs.test_api import ASYNC, wait_for_status
 from tests.support.app import MOCK_ROUTING, mock_config
 
 SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-# Loopback receivers are allowed here only: `allow_private_urls` is the tests' opt-in.
+# Loopback receivers are allowed here only: `allow_loopback` is the tests' opt-in.
 ROUTING = MOCK_ROUTING + (
     "jobs: {heartbeat_seconds: 0.05, takeover_after_seconds: 1}\n"
-    "webhooks: {allow_private_urls: true, backoff_seconds: 0.01, max_attempts: 3}\n"
+    "webhooks: {allow_loopback: true, backoff_seconds: 0.01, max_attempts: 3}\n"
 )
 
 
@@ -214,3 +214,20 @@ async def test_delivery_connects_to_the_address_resolved_once() -> None:
     assert not seen  # a name rebound to a private address is never contacted
     assert [entry.outcome for entry in log] == ["delivered", "failed", "failed"]
     assert "private" in (log[-1].error or "")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.1/x",
+        "http://10.0.0.1/x",
+        "https://169.254.169.254/latest",
+        "https://[fd00::1]/x",
+        "http://example.com/x",
+        "https://192.168.1.10/x",
+    ],
+)
+async def test_the_loopback_opt_in_allows_loopback_only(client: AsyncTestClient, url: str) -> None:  # type: ignore[type-arg]
+    body = {"model": "mock", "prompt": "x", "webhook_url": url}
+    response = await client.post("/api/v1/image/generate", json=body, headers=ASYNC)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "webhook_url"
