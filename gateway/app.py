@@ -21,6 +21,7 @@ from gateway.api.errors import handle_gateway_error, handle_http_exception, hand
 from gateway.api.files import get_stored_file
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.jobs import cancel_job, get_job, job_events
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openai_edit import openai_edit
@@ -32,6 +33,7 @@ from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.jobs import JobService
 from gateway.limits.runtime import LimitsRuntime
 from gateway.redis import RedisBackend
 from gateway.reload import Reloader
@@ -76,6 +78,8 @@ def create_app(
             limits=limits,
             storage=storage,
         )
+        services.jobs = JobService.open(redis, lambda: services.runtime, services.router, lambda: services.storage)
+        services.jobs.start()
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()
         _log_startup(settings, runtime, store)
@@ -83,6 +87,7 @@ def create_app(
             yield
         finally:
             await reloader.aclose()
+            await services.jobs.aclose()
             await services.runtime.aclose()
             await store.aclose()
             if storage is not None:
@@ -104,6 +109,9 @@ def create_app(
             openai_edit,
             openai_list_models,
             get_stored_file,
+            get_job,
+            cancel_job,
+            job_events,
             docs_assets(),
             *playground_routes(routing.server),
         ],

@@ -70,6 +70,8 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     metadata: (
         Annotated[dict[str, Any], Meta(description="free-form; JSON encoding at most 4096 bytes")] | None
     ) = None
+    # Async jobs (spec/jobs.md): POSTed to when the job ends; needs `Prefer: respond-async`.
+    webhook_url: Annotated[str, Meta(max_length=2048, description="https; async jobs only")] | None = None
 
     def to_canonical(self, limits: RequestBounds) -> ImageRequest:
         """Apply the rules msgspec cannot express; raise InvalidRequest naming the field."""

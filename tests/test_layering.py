@@ -48,9 +48,9 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("limits", ["gateway.limits"]),
     ("auth", ["gateway.auth"]),
     ("pipeline", ["gateway.merge", "gateway.service", "gateway.generation", "gateway.stored_results", "gateway.responders", "gateway.streaming"]),
-    ("wiring", ["gateway.services", "gateway.reload"]),
+    ("wiring", ["gateway.services", "gateway.reload", "gateway.jobs"]),
     ("api", ["gateway.api"]),
-    ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream"]),
+    ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream", "gateway.client_jobs"]),
 ]
 
 # What an adapter may import besides other adapter modules: translation needs the canonical types,

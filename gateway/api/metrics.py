@@ -36,6 +36,9 @@ from gateway.metrics import (
     EDGE_REJECTIONS,
     IDEMPOTENT_REPLAYS,
     IN_FLIGHT,
+    JOB_DURATION,
+    JOB_TAKEOVERS,
+    JOBS,
     LEASES_IN_USE,
     OVERLOAD_SHED,
     RATE_LIMITED,
@@ -46,6 +49,7 @@ from gateway.metrics import (
     STORAGE_UPLOADS,
     UPSTREAM_ATTEMPTS,
     UPSTREAM_LATENCY,
+    WEBHOOK_DELIVERIES,
 )
 
 MODEL_KEY = "metrics_model"
@@ -184,6 +188,14 @@ def prime_metrics(config: RoutingConfig) -> None:
         REDIS_POOL_EXHAUSTED.labels(pool)
     for reason in EDGE_REASONS:
         EDGE_REJECTIONS.labels(reason)
+    for state in ("queued", "running", "completed", "partial", "failed", "canceled"):  # async jobs
+        JOBS.labels(state)
+        if state not in ("queued", "running"):
+            JOB_DURATION.labels(state)
+    for result in ("resumed", "failed", "finished"):
+        JOB_TAKEOVERS.labels(result)
+    for outcome in ("delivered", "retried", "failed"):
+        WEBHOOK_DELIVERIES.labels(outcome)
     prime_idempotency_and_storage(config)
 
 

@@ -21,6 +21,7 @@ from gateway.api.auth import NonceResponse
 from gateway.api.edit import EDIT_PATH
 from gateway.api.files import describe_files
 from gateway.api.images import GENERATE_PATH
+from gateway.api.jobs_openapi import describe_jobs
 from gateway.api.openai_compat import OpenAIEditFields, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
 from gateway.api.openai_errors import OpenAIError
 from gateway.api.openai_stream import COMPLETED, EDIT_COMPLETED, EDIT_PARTIAL, PARTIAL
@@ -178,6 +179,7 @@ def complete_schema(app: Litestar) -> None:
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
     describe_files(schema["paths"], error)
+    describe_jobs(schema, [GENERATE_PATH, "/api/v1/image/edit"], _SSE_EVENT)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
         "200": {

@@ -31,6 +31,7 @@ from gateway.config.auth import AuthConfig, check_profile
 from gateway.config.bounded_yaml import MAX_FILE_BYTES, YamlLimitError, load_bounded
 from gateway.config.errors import ConfigError, split_validation_error
 from gateway.config.idempotency import IdempotencyConfig
+from gateway.config.jobs import JobsConfig, WebhooksConfig
 from gateway.config.limits import LimitsConfig
 from gateway.config.policy import CircuitBreakerConfig, FallbackConfig, RetryConfig
 from gateway.config.providers import ModelConfig, ProviderConfig, ServerConfig
@@ -51,6 +52,8 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)  # gateway/config/limits.py
     idempotency: IdempotencyConfig = msgspec.field(default_factory=IdempotencyConfig)  # config/idempotency.py
     storage: StorageConfig | None = None  # gateway/config/storage.py; None: no `output_type: url`
+    jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)  # gateway/config/jobs.py
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
 
     def resolve_model(self, slug: str) -> tuple[str, ModelConfig] | None:
         """The canonical slug and its config for a slug or an alias."""

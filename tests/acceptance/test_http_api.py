@@ -145,7 +145,7 @@ def test_openapi_shows_every_field_with_enums_and_bounds(gateway: Served, http: 
         "model", "prompt", "negative_prompt", "n", "width", "height", "aspect_ratio", "style", "quality",
         "output_format", "output_type", "seed", "guide_scale", "stream", "steps", "style_preset", "resolution",
         "hide_watermark", "lora_strength", "safe_mode", "embed_exif_metadata", "enable_web_search", "user",
-        "metadata",
+        "metadata", "webhook_url",  # webhook_url: async jobs (jobs.md)
     }
     assert set(request["properties"]) == fields and request["additionalProperties"] is False
     assert set(request["required"]) == {"model", "prompt"}
