@@ -15,20 +15,25 @@ from litestar.logging.config import LoggingConfig
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
+from gateway.api.cors import cors_config, refused_preflight_as_error
 from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
+from gateway.api.files import get_stored_file
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.jobs import cancel_job, get_job, job_events
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openai_edit import openai_edit
-from gateway.api.openapi import complete_schema, openapi_config
+from gateway.api.openapi import complete_schema, docs_assets, openapi_config
+from gateway.api.playground import playground_routes
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.jobs import JobService
 from gateway.limits.runtime import LimitsRuntime
 from gateway.redis import RedisBackend
 from gateway.reload import Reloader
@@ -38,6 +43,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.state import open_store
 from gateway.state.base import StateStore
+from gateway.storage import open_storage
 
 log = logging.getLogger("imagegate")
 
@@ -62,6 +68,7 @@ def create_app(
         limits = LimitsRuntime.open(redis, routing.limits)
         await limits.warm()
         prime_metrics(routing)
+        storage = await open_storage(routing.storage, replicas_hint=max(settings.workers, 2 if redis else 1))
         app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
@@ -69,7 +76,10 @@ def create_app(
             authenticator=build_authenticator(routing, store, settings),
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
+            storage=storage,
         )
+        services.jobs = JobService.open(redis, lambda: services.runtime, services.router, lambda: services.storage)
+        services.jobs.start()
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()
         _log_startup(settings, runtime, store)
@@ -77,8 +87,11 @@ def create_app(
             yield
         finally:
             await reloader.aclose()
+            await services.jobs.aclose()
             await services.runtime.aclose()
             await store.aclose()
+            if storage is not None:
+                await storage.aclose()
             if redis is not None:
                 await redis.aclose()
             release_process_metrics()
@@ -95,11 +108,18 @@ def create_app(
             openai_generate,
             openai_edit,
             openai_list_models,
+            get_stored_file,
+            get_job,
+            cancel_job,
+            job_events,
+            docs_assets(),
+            *playground_routes(routing.server),
         ],
         middleware=[ObserveMiddleware],
+        cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
         lifespan=[lifespan],
         on_startup=[complete_schema],
-        before_send=[stamp_request_id],
+        before_send=[stamp_request_id, refused_preflight_as_error],
         exception_handlers={
             GatewayError: handle_gateway_error,
             HTTPException: handle_http_exception,

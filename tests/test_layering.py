@@ -38,6 +38,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "gateway.edge",
             "gateway.redis",
             "gateway.state",
+            "gateway.storage",
+            "gateway.idempotency",
         ],
     ),
     ("adapters", ["adapters"]),
@@ -45,10 +47,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("routing", ["gateway.routing"]),
     ("limits", ["gateway.limits"]),
     ("auth", ["gateway.auth"]),
-    ("pipeline", ["gateway.merge", "gateway.service", "gateway.generation", "gateway.responders", "gateway.streaming"]),
-    ("wiring", ["gateway.services", "gateway.reload"]),
+    ("pipeline", ["gateway.merge", "gateway.service", "gateway.generation", "gateway.stored_results", "gateway.responders", "gateway.streaming"]),
+    ("wiring", ["gateway.services", "gateway.reload", "gateway.jobs"]),
     ("api", ["gateway.api"]),
-    ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream"]),
+    ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream", "gateway.client_jobs"]),
 ]
 
 # What an adapter may import besides other adapter modules: translation needs the canonical types,
