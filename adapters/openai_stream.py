@@ -22,6 +22,7 @@ from gateway.canonical import PreviewImage, ProviderImage, ProviderResult, Repor
 from gateway.errors import FailureClass, ProviderError
 
 Classify = Callable[[int, httpx.Headers, bytes], ProviderError]
+MAX_PREVIEWS = 3  # OpenAI's partial_images maximum: more is a misbehaving server, not relayed
 _POLICY_CODES = ("content_policy_violation", "moderation_blocked")
 
 
@@ -67,15 +68,16 @@ async def stream_image(
                 f"{provider} answered a stream request with {media or 'no content type'}, not text/event-stream",
                 status=200,
             )
-        events = 0
+        events = previews = 0
         async for message in iter_sse(response.aiter_lines()):
             if message.data == "[DONE]":
                 break
             events += 1
-            update = _translate(provider, message.data, warnings)
+            update = _translate(provider, message.data, warnings, preview=previews < MAX_PREVIEWS)
             if isinstance(update, ProviderResult):
                 return update
             if update is not None:
+                previews += 1
                 report(update)
     except httpx.HTTPError as exc:
         raise upstream.transport_error(provider, exc, what="stream") from exc
@@ -86,14 +88,18 @@ async def stream_image(
     raise ProviderError(provider, FailureClass.AMBIGUOUS, f"{provider} stream ended before the final image")
 
 
-def _translate(provider: str, data: str, warnings: list[str]) -> PreviewImage | ProviderResult | None:
+def _translate(
+    provider: str, data: str, warnings: list[str], *, preview: bool = True
+) -> PreviewImage | ProviderResult | None:
     try:
-        return _translate_event(provider, data, warnings)
+        return _translate_event(provider, data, warnings, preview=preview)
     except RecursionError:  # JSON nested past msgspec's depth limit: as unreadable as a DecodeError
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
 
 
-def _translate_event(provider: str, data: str, warnings: list[str]) -> PreviewImage | ProviderResult | None:
+def _translate_event(
+    provider: str, data: str, warnings: list[str], *, preview: bool
+) -> PreviewImage | ProviderResult | None:
     try:
         event = _EVENT.decode(data)
     except msgspec.ValidationError:
@@ -102,6 +108,8 @@ def _translate_event(provider: str, data: str, warnings: list[str]) -> PreviewIm
     except msgspec.DecodeError:
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
     if isinstance(event, _Partial | _EditPartial):
+        if not preview:  # past MAX_PREVIEWS: not even decoded
+            return None
         blob = upstream.decode_base64(event.b64_json)
         return None if blob is None else PreviewImage(data=blob)
     blob = upstream.decode_base64(event.b64_json)
