@@ -14,6 +14,7 @@ from litestar.logging.config import LoggingConfig
 
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
+from gateway.api.balance import session_balance
 from gateway.api.catalog import list_models
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
@@ -25,6 +26,7 @@ from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
+from gateway.budgets import Budgets
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
 from gateway.limits.runtime import LimitsRuntime
@@ -67,6 +69,7 @@ def create_app(
             authenticator=build_authenticator(routing, store, settings),
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
+            budgets=Budgets.open(redis),
         )
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()
@@ -91,6 +94,7 @@ def create_app(
             metrics,
             openai_generate,
             openai_list_models,
+            session_balance,
         ],
         middleware=[ObserveMiddleware],
         lifespan=[lifespan],

@@ -15,9 +15,19 @@ import msgspec
 from litestar import Response
 
 from gateway.canonical import OutputFormat
+from gateway.config.cost import format_usd
+from gateway.costing import Cost
 from gateway.generation import FinishedImage, Result
 from gateway.routing.executor import AttemptRecord
-from gateway.schemas import Attempt, ErrorDetail, GenerateResponse, ImageObject, ProviderMetadata
+from gateway.schemas import (
+    Attempt,
+    CallCostInfo,
+    CostInfo,
+    ErrorDetail,
+    GenerateResponse,
+    ImageObject,
+    ProviderMetadata,
+)
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -49,8 +59,28 @@ def generate_response(result: Result, images: list[ImageObject] | None = None) -
             raw=result.raw,
             attempts=[_attempt(record) for record in result.attempts],
             warnings=result.warnings,
+            cost=cost_info(result.cost),
         ),
     )
+
+
+def cost_info(cost: Cost | None) -> CostInfo:
+    """`provider_metadata.cost`: integer micro-USD rendered as 6-decimal strings, never a float."""
+    if cost is None:
+        return CostInfo(usd=format_usd(0), basis="none", calls=[])
+    calls = [
+        CallCostInfo(
+            deployment=c.deployment,
+            provider=c.provider,
+            model=c.model,
+            shard=c.shard,
+            outcome=c.outcome,
+            usd=format_usd(c.micro),
+            basis=c.basis,
+        )
+        for c in cost.calls
+    ]
+    return CostInfo(usd=format_usd(cost.micro), basis=cost.basis, calls=calls)
 
 
 def data_url(data: bytes, fmt: OutputFormat) -> str:

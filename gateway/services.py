@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.auth.principal import Authenticator
+from gateway.budgets import Budgets, MemoryBudgetStore
 from gateway.limits.runtime import LimitsRuntime
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
@@ -22,3 +23,4 @@ class Services:
     # limits work swaps `router.gate` for the Redis-backed one).
     router: Router = field(default_factory=Router.local)
     limits: LimitsRuntime = field(default_factory=LimitsRuntime)  # rate limits + their Redis
+    budgets: Budgets = field(default_factory=lambda: Budgets(MemoryBudgetStore()))  # gateway/budgets/

@@ -74,6 +74,7 @@ async def admit(request: HttpRequest, services: Services, runtime: Runtime, req:
         request.state.principal = principal
         await services.limits.rate_limits.check_account(state, limits, principal.account, req, route.slug)
         # Hook: budgets (reserve the request's cost) and idempotency (claim the key) go here.
+        await services.budgets.reserve(runtime.config, principal.account, route.model, req)  # 402 if short
     return Admitted(route, principal)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from gateway.config.cost import PriceConfig
 from gateway.config.policy import TimeoutsConfig
 
 Positive = Annotated[float, msgspec.Meta(gt=0, le=86400)]  # finite: .inf would pass gt=0
@@ -63,6 +64,7 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     max_concurrency: PositiveInt | None = None  # overrides the provider's
     idempotent: bool | None = None  # overrides the provider's
     retry_on_5xx: bool | None = None  # overrides the provider's
+    price: PriceConfig | None = None  # gateway/config/cost.py; None: unpriced (cost 0, basis none)
 
 
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -29,6 +29,7 @@ import yaml
 
 from gateway.config.auth import AuthConfig
 from gateway.config.bounded_yaml import MAX_FILE_BYTES, YamlLimitError, load_bounded
+from gateway.config.cost import BudgetsConfig
 from gateway.config.errors import ConfigError, split_validation_error
 from gateway.config.limits import LimitsConfig
 from gateway.config.policy import CircuitBreakerConfig, FallbackConfig, RetryConfig
@@ -47,6 +48,7 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)  # gateway/config/limits.py
+    budgets: BudgetsConfig | None = None  # gateway/config/cost.py; None: no budgets
 
     def resolve_model(self, slug: str) -> tuple[str, ModelConfig] | None:
         """The canonical slug and its config for a slug or an alias."""
