@@ -56,7 +56,7 @@ def cost_of(attempts: list[AttemptRecord]) -> Cost:
         if a.outcome != "circuit_open"  # a breaker skip made no call
     ]
     bases = {c.basis for c in calls}
-    basis: Basis = "table" if "table" in bases else "provider_reported" if bases else "none"
+    basis: Basis = "table" if "table" in bases else "provider_reported" if "provider_reported" in bases else "none"
     return Cost(micro=sum(c.micro for c in calls), basis=basis, calls=calls)
 
 
