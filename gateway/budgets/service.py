@@ -54,6 +54,12 @@ class Ticket:
 CURRENT: contextvars.ContextVar[Ticket | None] = contextvars.ContextVar("imagegate_budget_ticket", default=None)
 
 
+def ledger_account(account: str) -> str:
+    """The ledger's key for an account: EVM addresses are case-insensitive (EIP-55 case is only a
+    checksum), so `eip155:` accounts are lowercased; every other form is kept as is."""
+    return account.lower() if account.startswith("eip155:") else account
+
+
 def period_key(period: str, now: float | None = None) -> str:
     t = time.gmtime(time.time() if now is None else now)
     formats = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "week": "%G-W%V", "month": "%Y-%m"}
@@ -93,7 +99,7 @@ class Budgets:
         deadline_s = model.deadline_seconds or config.server.request_deadline_seconds
         ttl_ms = int((deadline_s + budgets.reservation_grace_seconds) * 1000)
         try:
-            reserved = await self.store.reserve(account, rid, amount, terms, ttl_ms)
+            reserved = await self.store.reserve(ledger_account(account), rid, amount, terms, ttl_ms)
         except RedisUnavailable as exc:  # money: fail closed
             log.warning("budget reservation refused: %s", exc)
             raise ServiceUnavailable("the budget store is unavailable; try again", retry_after=1) from None
@@ -109,13 +115,18 @@ class Budgets:
             return min(actual, ticket.reserved) if ticket.terms is not None else 0
         ticket.settled = True
         try:
-            return await self.store.settle(ticket.account, ticket.rid, actual, ticket.terms)
+            return await self.store.settle(ledger_account(ticket.account), ticket.rid, actual, ticket.terms)
         except RedisUnavailable as exc:
             log.error("budget settlement failed (the reservation will expire unsettled): %s", exc)
             return 0
 
     async def snapshot(self, budgets: BudgetsConfig | None, account: str) -> Snapshot:
-        return await self.store.snapshot(account, terms_for((budgets or BudgetsConfig()).for_account(account)))
+        terms = terms_for((budgets or BudgetsConfig()).for_account(account))
+        return await self.store.snapshot(ledger_account(account), terms)
+
+    async def adjust(self, account: str, delta: int) -> int | None:
+        """Credit (delta > 0) or debit the prepaid balance; None when a debit would go below zero."""
+        return await self.store.adjust(ledger_account(account), delta)
 
 
 def insufficient(account: str, balance: int, needed: int) -> InsufficientBalance:

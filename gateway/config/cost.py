@@ -135,4 +135,10 @@ class BudgetsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     reservation_grace_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
 
     def for_account(self, account: str) -> AccountBudget:
-        return self.accounts.get(account, self.default)
+        """The account's own budget (EVM addresses compared case-insensitively), else `default`."""
+        if account in self.accounts:
+            return self.accounts[account]
+        if account.startswith("eip155:"):
+            wanted = account.lower()
+            return next((b for name, b in self.accounts.items() if name.lower() == wanted), self.default)
+        return self.default
