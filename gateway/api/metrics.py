@@ -24,8 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from gateway.config import RoutingConfig
 from gateway.limits.service import STATE_KEY, ratelimit_headers
 from gateway.metrics import (
+    BUDGET_REJECTIONS,
     CIRCUIT_STATE,
     CONFIG_RELOADS,
+    COST_USD,
     EDGE_REASONS,
     EDGE_REJECTIONS,
     IN_FLIGHT,
@@ -149,6 +151,10 @@ def prime_metrics(config: RoutingConfig) -> None:
                 CIRCUIT_STATE.labels(label)
                 RETRY_BUDGET_EXHAUSTED.labels(label)
                 LEASES_IN_USE.labels(label)
+    for slug, model in config.models.items():  # cost per model and provider (docs/cost.md)
+        for deployment in model.deployments:
+            COST_USD.labels(slug, deployment.provider)
+    BUDGET_REJECTIONS.labels("insufficient_balance")
     for scope in ("ip", "account"):
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):
