@@ -95,6 +95,8 @@ class Budgets:
             return ticket
         terms = terms_for(budgets.for_account(account))
         amount = max_cost(config, model, req)
+        if amount == 0:  # nothing along the chain is priced: nothing to reserve, nothing to settle
+            return ticket
         rid = secrets.token_hex(8)
         deadline_s = model.deadline_seconds or config.server.request_deadline_seconds
         ttl_ms = int((deadline_s + budgets.reservation_grace_seconds) * 1000)

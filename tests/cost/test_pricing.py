@@ -109,3 +109,17 @@ def test_price_and_budget_errors_name_the_path(price: str, extra: str, path: str
     with pytest.raises(ConfigError) as caught:
         parse_config(ROUTING.replace("{price}", price).replace("{extra}", extra))
     assert caught.value.path == path, caught.value
+
+
+def test_the_examples_in_docs_cost_md_load() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cost.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    providers = "providers:\n  openai: {adapter: openai}\n  flux: {adapter: flux}\n  local_diffusion: {adapter: a1111}\n"
+    config = parse_config(providers + blocks[0] + blocks[1] + "auth: {enabled: false}\n")
+    assert config.budgets is not None and config.budgets.for_account("eip155:1:0xabc…").period == "month"
+    flux = config.models["flux-pro"].deployments[0].price
+    assert flux is not None and flux.provider_reported is not None
