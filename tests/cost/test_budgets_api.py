@@ -52,6 +52,7 @@ async def client() -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
 
 
 async def test_allowance_then_402_with_an_x402_challenge(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    rejections = await _rejections(client)
     ok = await client.post(URL, json={"model": "paid", "prompt": "a", "n": 2}, headers=bearer(SECRET))
     assert ok.status_code == 200 and ok.json()["provider_metadata"]["cost"]["usd"] == "0.080000"
     refused = await client.post(URL, json={"model": "paid", "prompt": "a"}, headers=bearer(SECRET))
@@ -65,8 +66,13 @@ async def test_allowance_then_402_with_an_x402_challenge(client: AsyncTestClient
     assert (await client.post(URL, json={"model": "free", "prompt": "a"}, headers=bearer(SECRET))).status_code == 200
     balance = (await client.get("/api/v1/session/balance", headers=bearer(SECRET))).json()
     assert balance == {"caip_account_id": "key:poor", "balance_micro_usdc": "20000", "balance_usd": "0.020000"}
-    metrics = (await client.get("/metrics")).text
-    assert 'imagegate_budget_rejections_total{reason="insufficient_balance"} 1.0' in metrics
+    assert await _rejections(client) == rejections + 1
+
+
+async def _rejections(client: AsyncTestClient) -> float:  # type: ignore[type-arg]
+    prefix = 'imagegate_budget_rejections_total{reason="insufficient_balance"} '
+    lines = (await client.get("/metrics")).text.splitlines()
+    return next(float(line[len(prefix) :]) for line in lines if line.startswith(prefix))
 
 
 async def test_prepaid_key_account_and_a_streamed_request_are_settled(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
