@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (kept for type readers)
 
 from gateway.api.auth import NonceResponse
+from gateway.api.balance import BALANCE_PATH, SessionBalance
 from gateway.api.images import GENERATE_PATH
 from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
 from gateway.api.openai_stream import COMPLETED, PARTIAL
@@ -85,6 +86,7 @@ def complete_schema(app: Litestar) -> None:
             for status, description in [
                 (400, "invalid_request / content_policy_violation"),
                 (401, "auth_* (see docs/authentication.md); auth_invalid_key"),
+                (402, "insufficient_balance (docs/cost.md; with an x402 PAYMENT-REQUIRED header)"),
                 (403, "model_not_allowed (an API key limited to other models)"),
                 (404, "model_not_found"),
                 (413, "payload_too_large"),
@@ -99,6 +101,7 @@ def complete_schema(app: Litestar) -> None:
     _describe_health(schema["paths"])
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
+    _describe_balance(schema, error)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
         "200": {
@@ -148,6 +151,21 @@ _OPENAI_SSE_EVENT: dict[str, Any] = {
 }
 
 
+def _describe_balance(schema: dict[str, Any], error: dict[str, Any]) -> None:
+    """GET /api/v1/session/balance (docs/cost.md): the AiMo shape."""
+    _, components = msgspec.json.schema_components([SessionBalance], ref_template=_REF)
+    schema["components"]["schemas"].update(components)
+    balance = schema["paths"][BALANCE_PATH]["get"]
+    balance["responses"] = {
+        "200": {
+            "description": "What the caller's account can spend now",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name="SessionBalance")}}},
+        },
+        "401": {"description": "auth_* (authenticated like generation)", "content": error},
+        "503": {"description": "service_unavailable (the budget store)", "content": error},
+    }
+
+
 def _describe_openai(schema: dict[str, Any]) -> None:
     """/v1 (docs/openai-compatibility.md): OpenAI's request body and error shape."""
     _, components = msgspec.json.schema_components(
@@ -173,6 +191,7 @@ def _describe_openai(schema: dict[str, Any]) -> None:
             for status, description in [
                 (400, "invalid_request_error"),
                 (401, "authentication_error"),
+                (402, "invalid_request_error (insufficient_balance, docs/cost.md)"),
                 (403, "permission_error (model_not_allowed)"),
                 (404, "invalid_request_error (model_not_found)"),
                 (413, "invalid_request_error (payload_too_large)"),
