@@ -38,7 +38,7 @@ def json_response(result: Result) -> Response[bytes]:
 
 def file_response(result: Result) -> Response[bytes]:
     image = result.images[0]
-    headers = {"X-Provider": image.provider}
+    headers = {"X-Provider": image.provider, "X-Cost-USD": cost_info(result.cost).usd}  # docs/cost.md
     if image.seed is not None:
         headers["X-Image-Seed"] = str(image.seed)
     return Response(content=image.image_bytes(), media_type=image.info.format.media_type, headers=headers)

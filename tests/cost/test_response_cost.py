@@ -122,6 +122,11 @@ async def test_fan_out_across_two_providers_sums_per_call(client: AsyncTestClien
     assert cost["usd"] == "0.080000" and cost["basis"] == "table"
 
 
+async def test_file_output_says_its_cost_in_a_header(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    response = await client.post(URL, json={"model": "flux", "prompt": "a fox", "output_type": "file"})
+    assert response.status_code == 200 and response.headers["x-cost-usd"] == "0.040000"
+
+
 async def test_ambiguous_timeout_is_charged(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     cost = await _cost(client, {"model": "timeout", "n": 2})
     outcomes = [(c["provider"], c["outcome"], c["usd"]) for c in cost["calls"]]  # type: ignore[attr-defined]
