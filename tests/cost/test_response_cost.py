@@ -15,6 +15,7 @@ from gateway.config import parse_config
 from gateway.settings import Settings
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.bfl import FakeBFL
+from tests.fakes.comfyui import FakeComfy
 from tests.fakes.openai import FakeOpenAI
 
 URL = "/api/v1/image/generate"
@@ -23,6 +24,7 @@ providers:
   openai: {adapter: openai, settings: {api_key: sk-test-key-0123456789}}
   bfl: {adapter: flux, settings: {api_key: bfl-key, poll_interval_seconds: 0}}
   sd: {adapter: a1111, base_url: "http://sd.local:7860"}
+  comfy: {adapter: comfyui, base_url: "http://comfy.local:8188", settings: {poll_interval_seconds: 0}}
   mock: {adapter: mock, settings: {max_n: 4}}
   refuses: {adapter: mock, settings: {failure_rate: 1.0, failure_class: content_policy}}
   slow: {adapter: mock, settings: {latency_ms: 5000}, timeouts: {attempt_seconds: 0.2}}
@@ -35,6 +37,8 @@ models:
       - {provider: bfl, model: flux-pro-1.1, price: {per_megapixel: "0.06", provider_reported: {field: submit.cost, usd_per_unit: "0.01"}}}
   sd15:
     deployments: [{provider: sd, model: v1-5, price: {per_step: "0.0001"}}]
+  comfy:
+    deployments: [{provider: comfy, model: sd_xl_base_1.0.safetensors, price: {per_step: "0.0002", default_steps: 25}}]
   mock:
     deployments: [{provider: mock, model: m, price: {per_image: "0.003"}}]
   unpriced:
@@ -65,7 +69,7 @@ class OpenAIOnce(FakeOpenAI):
 
 class Upstream:
     def __init__(self) -> None:
-        self.openai, self.bfl, self.sd = OpenAIOnce(), FakeBFL(), FakeA1111()
+        self.openai, self.bfl, self.sd, self.comfy = OpenAIOnce(), FakeBFL(), FakeA1111(), FakeComfy()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
@@ -73,6 +77,8 @@ class Upstream:
             return self.openai.handle(request)
         if host.endswith("bfl.ai"):
             return self.bfl.handle(request)
+        if host == "comfy.local":
+            return self.comfy.handle(request)
         return self.sd.handle(request)
 
 
@@ -100,6 +106,7 @@ async def _cost(client: AsyncTestClient, body: dict[str, object]) -> dict[str, o
         ({"model": "dalle", "width": 1024, "height": 1024, "quality": "medium"}, "0.040000", "table"),
         ({"model": "flux"}, "0.040000", "provider_reported"),  # BFL's `cost: 4.0` credits
         ({"model": "sd15", "steps": 20}, "0.002000", "table"),
+        ({"model": "comfy"}, "0.005000", "table"),  # default_steps
         ({"model": "mock", "n": 3}, "0.009000", "table"),
         ({"model": "unpriced"}, "0.000000", "none"),
     ],
