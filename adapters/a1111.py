@@ -4,20 +4,23 @@ One synchronous POST /sdapi/v1/txt2img; `n` is `n_iter` (one call), seeds come b
 `info.all_seeds`; optional HTTP basic auth (`--api-auth user:pass`). Streaming polls the server-wide
 /sdapi/v1/progress while our txt2img runs (adapters/a1111_progress.py).
 
-`encode_request`, `decode_response` and `classify_error` are pure; `A1111Adapter._txt2img` is the I/O.
+Edits are POST /sdapi/v1/img2img through the same call (`encode_edit`, adapters/a1111_edit.py).
+
+`encode_request`, `encode_edit` and adapters/a1111_translate.py (`decode_response`,
+`classify_error`) are pure; `A1111Adapter._call` is the I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
 import msgspec
 
-from adapters import a1111_progress
+from adapters import a1111_edit, a1111_progress
+from adapters.a1111_translate import classify_error, decode_response
 from adapters.base import AdapterSettingsError, decode_options, with_seed
 from adapters.local_common import (
     LocalSettings,
@@ -27,10 +30,21 @@ from adapters.local_common import (
     common_fields,
     decode_local_settings,
     sampler_fields,
+    size_limits,
 )
-from gateway import upstream
-from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderImage, ProviderResult
+from gateway import imaging, upstream
+from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderResult
 from gateway.errors import FailureClass, ProviderError
+
+__all__ = [
+    "A1111Adapter",
+    "A1111Options",
+    "A1111Settings",
+    "classify_error",
+    "decode_response",
+    "encode_edit",
+    "encode_request",
+]
 
 
 class A1111Settings(LocalSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -96,39 +110,19 @@ def encode_request(
     return body, warnings
 
 
-def decode_response(provider: str, payload: object) -> tuple[list[ProviderImage], dict[str, object]]:
-    """Images sliced past any grid (`index_of_first_image`), each with its seed from `info.all_seeds`."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("images"), list):
-        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 response has no images list")
-    info = _info(payload.get("info"))
-    seeds = [s for s in info.get("all_seeds", []) if isinstance(s, int)]
-    first = info.get("index_of_first_image", 0)
-    first = first if isinstance(first, int) and first >= 0 else 0
-    blobs = payload["images"][first : first + len(seeds)] if seeds else payload["images"][first:]
-    images = []
-    for i, blob in enumerate(blobs):
-        data = _b64(provider, blob)
-        images.append(ProviderImage(data=upstream.require_image(provider, data), seed=_at(seeds, i)))
-    if not images:
-        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 returned no images")
-    raw = upstream.elide_base64({**payload, "info": info})
-    assert isinstance(raw, dict)
-    return images, raw
-
-
-def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
-    """A1111's api_middleware renders `{error: <ExceptionClass>, ...}`; FastAPI's own 404 has no `error`."""
-    parsed = upstream.parse_error_body(body)
-    code = parsed.get("error") if isinstance(parsed, dict) and isinstance(parsed.get("error"), str) else None
-    failure = upstream.status_failure(status)
-    if status == 404 and code is not None:
-        # An API-raised 404 ("Sampler not found", script, style): what the operator configured for
-        # this deployment is missing on the server. Not the client's fault: fall back, 502 at the end.
-        failure = FailureClass.MODEL_UNAVAILABLE
-    message = f"a1111 HTTP {status}" + (f" ({code})" if code else "")
-    retry = upstream.retry_hint(failure, headers)
-    # The executor stamps the deployment's provider name on every ProviderError.
-    return ProviderError("a1111", failure, message, status=status, retry_after=retry, provider_code=code)
+def encode_edit(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: A1111Settings,
+    options: SamplerOptions | Mapping[str, object] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The /sdapi/v1/img2img body: the txt2img body (size defaulting to the base image's) plus the
+    img2img fields (adapters/a1111_edit.py)."""
+    edit, edit_warnings = a1111_edit.img2img_fields(req)
+    plain = a1111_edit.generate_part(req, size_limits(settings))
+    body, warnings = encode_request(plain, model=model, settings=settings, options=options)
+    return body | edit, warnings + edit_warnings
 
 
 class A1111Adapter:
@@ -145,16 +139,45 @@ class A1111Adapter:
         self._serial = asyncio.Lock()  # a1111 runs one job at a time; ours go one by one (progress is global)
 
     def capabilities(self, provider_model: str) -> Capabilities:
-        return capabilities(self._settings, max_n=self._settings.max_n)
+        caps = capabilities(self._settings, max_n=self._settings.max_n)
+        return msgspec.structs.replace(caps, edit=True, max_input_images=1, edit_mask=True)
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         """With `ctx.report`: poll /sdapi/v1/progress while our txt2img runs (jobs serialised per
         server, so the global progress is ours)."""
+        self._check_n(req)
+        body, warnings = encode_request(
+            with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
+        )
+        return await self._job("/sdapi/v1/txt2img", body, warnings, ctx)
+
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """img2img (inpainting with a mask): the same job, progress and answer as txt2img. The
+        encoding (base64, the mask conversion) runs in the image pool, off the event loop."""
+        self._check_n(req)
+        body, warnings = await imaging.off_loop(
+            encode_edit,
+            with_seed(req),
+            model=ctx.provider_model,
+            settings=self._settings,
+            options=ctx.options,
+        )
+        return await self._job("/sdapi/v1/img2img", body, warnings, ctx)
+
+    def _check_n(self, req: ImageRequest) -> None:
+        if req.n > self._settings.max_n:
+            raise ProviderError(
+                self._provider, FailureClass.CALLER_FAULT, f"at most {self._settings.max_n} per call"
+            )
+
+    async def _job(
+        self, path: str, body: dict[str, Any], warnings: list[str], ctx: CallContext
+    ) -> ProviderResult:
         async with self._serial:
             if ctx.report is None:
-                return await self._txt2img(req, ctx)
+                return await self._call(path, body, warnings, ctx)
             return await a1111_progress.follow(
-                self._txt2img(req, ctx),
+                self._call(path, body, warnings, ctx),
                 self._progress,
                 interval=self._settings.poll_interval_seconds,
                 report=ctx.report,
@@ -175,17 +198,12 @@ class A1111Adapter:
             return b""
         return response.content if response.status_code == 200 else b""
 
-    async def _txt2img(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
-        if req.n > self._settings.max_n:
-            raise ProviderError(
-                self._provider, FailureClass.CALLER_FAULT, f"at most {self._settings.max_n} per call"
-            )
-        body, warnings = encode_request(
-            with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
-        )
+    async def _call(
+        self, path: str, body: dict[str, Any], warnings: list[str], ctx: CallContext
+    ) -> ProviderResult:
         left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
         response = await self._send(
-            "POST", "/sdapi/v1/txt2img", json=body, timeout=min(self._settings.timeout_seconds, left)
+            "POST", path, json=body, timeout=min(self._settings.timeout_seconds, left)
         )
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
@@ -219,29 +237,3 @@ class A1111Adapter:
 
     async def aclose(self) -> None:
         return None
-
-
-def _info(value: object) -> dict[str, Any]:
-    """`info` is a JSON *string* (Processed.js()); parse it, tolerate an object or garbage."""
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
-def _b64(provider: str, blob: object) -> bytes:
-    if not isinstance(blob, str):
-        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not a base64 string")
-    data = upstream.decode_base64(blob, data_url=True)
-    if data is None:
-        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "a1111 image is not base64")
-    return data
-
-
-def _at(seeds: list[int], i: int) -> int | None:
-    return seeds[i] if i < len(seeds) else None

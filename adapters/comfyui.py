@@ -5,120 +5,54 @@ output image. Streaming reads progress and previews from the websocket (adapters
 ComfyUI's KSampler needs a concrete seed, so the gateway draws one when the request has none and
 reports it. ComfyUI makes one image per call; the gateway fans `n` out.
 
-`encode_request`, `decode_response` (history entry -> /view references), `classify_error` and
-`classify_history` are pure; `ComfyUIAdapter` does the I/O.
+Edits (adapters/comfyui_edit.py) upload the inputs with POST /upload/image, then queue the edit
+template through the same prompt/history/view path.
+
+`encode_request` and adapters/comfyui_translate.py (`decode_response`: history entry -> /view
+references, `classify_error`, `classify_history`) are pure; `ComfyUIAdapter` does the I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
+import msgspec
 
-from adapters import comfyui_ws, polling
+from adapters import comfyui_edit, comfyui_ws, polling
 from adapters.base import decode_options, with_seed
-from adapters.comfyui_workflow import Template, encode_prompt, load_workflow, workflow_values
+from adapters.comfyui_translate import (
+    ComfyUIOptions,
+    ComfyUISettings,
+    classify_error,
+    classify_history,
+    decode_response,
+    encode_request,
+)
+from adapters.comfyui_workflow import load_workflow
 from adapters.local_common import (
-    LocalSettings,
-    SamplerOptions,
     capabilities,
     check_server,
     decode_local_settings,
-    sampler_fields,
 )
-from gateway import upstream
+from gateway import imaging, upstream
 from gateway.canonical import CallContext, Capabilities, ImageRequest, ProviderImage, ProviderResult
 from gateway.errors import FailureClass, ProviderError
 
+__all__ = [
+    "ComfyUIAdapter",
+    "ComfyUIOptions",
+    "ComfyUISettings",
+    "classify_error",
+    "classify_history",
+    "decode_response",
+    "encode_request",
+]
 _POLL_TOLERATED = (FailureClass.CONNECT, FailureClass.AMBIGUOUS, FailureClass.TRANSIENT)
-
-
-class ComfyUISettings(LocalSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    workflow: dict[str, Any] | None = None  # API-format graph (else workflow_path, else the bundled one)
-    workflow_path: str | None = None
-    placeholders: dict[str, str] | None = None  # canonical name -> "node_id.input"
-    max_poll_errors: int = 3  # consecutive failed /history polls (and /view fetches) tolerated
-    max_download_bytes: int = 50 * 1024 * 1024
-
-
-class ComfyUIOptions(SamplerOptions, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Per-deployment `options:` for comfyui: the `sampler_name` / `scheduler` placeholders."""
-
-
-def encode_request(
-    req: ImageRequest,
-    *,
-    model: str,
-    settings: ComfyUISettings,
-    template: Template,
-    options: SamplerOptions | Mapping[str, object] | None = None,
-) -> tuple[dict[str, Any], list[str]]:
-    """The graph to queue (the template with every value written) and the warnings; `req.seed` is
-    set (the adapter draws one first: the KSampler needs it)."""
-    if req.n != 1:
-        raise ProviderError("comfyui", FailureClass.CALLER_FAULT, "comfyui makes one image per call")
-    warnings: list[str] = []
-    values = workflow_values(req, settings, warnings)
-    opts = options if isinstance(options, SamplerOptions) else decode_options(ComfyUIOptions, options)
-    values |= sampler_fields(settings, opts)
-    if req.style_preset is not None:
-        warnings.append("style_preset: not supported by comfyui; dropped")
-    values |= {"seed": req.seed, "batch_size": 1}
-    if req.negative_prompt is not None:
-        values["negative_prompt"] = req.negative_prompt
-    graph, placeholders = template
-    if model and "checkpoint" in placeholders:
-        values["checkpoint"] = model
-    filled, dropped = encode_prompt(graph, placeholders, values)
-    return filled, warnings + dropped
-
-
-def decode_response(entry: Mapping[str, Any]) -> list[dict[str, str]]:
-    """`/view` query parameters for every saved (type "output") image of a history entry, in node order."""
-    refs = []
-    outputs = entry.get("outputs")
-    for node_output in (outputs or {}).values() if isinstance(outputs, dict) else []:
-        for image in node_output.get("images", []) if isinstance(node_output, dict) else []:
-            if isinstance(image, dict) and image.get("type", "output") == "output" and image.get("filename"):
-                folder = str(image.get("subfolder", ""))
-                refs.append({"filename": str(image["filename"]), "subfolder": folder, "type": "output"})
-    return refs
-
-
-def classify_history(provider: str, entry: Mapping[str, Any]) -> ProviderError | None:
-    """A finished history entry with `status_str: error` -> TRANSIENT (execution failed, e.g. OOM)."""
-    status = entry.get("status")
-    if not isinstance(status, dict) or status.get("status_str") != "error":
-        return None
-    exception_type = None
-    for message in status.get("messages", []):
-        if isinstance(message, list) and len(message) == 2 and message[0] == "execution_error":
-            data = message[1] if isinstance(message[1], dict) else {}
-            exception_type = data.get("exception_type")
-    code = exception_type if isinstance(exception_type, str) else None
-    message = "comfyui execution failed" + (f" ({code})" if code else "")
-    return ProviderError(
-        provider, FailureClass.TRANSIENT, message, status=200, provider_code=code or "execution_error"
-    )
-
-
-def classify_error(status: int, headers: httpx.Headers, body: bytes) -> ProviderError:
-    """POST /prompt errors: 400 `{error: {type}, node_errors}` is our template or values at fault."""
-    parsed = upstream.parse_error_body(body)
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    code = error.get("type") if isinstance(error, dict) else error if isinstance(error, str) else None
-    failure = upstream.status_failure(status)
-    nodes = parsed.get("node_errors") if isinstance(parsed, dict) else None
-    message = f"comfyui HTTP {status}" + (f" ({code})" if isinstance(code, str) else "")
-    if isinstance(nodes, dict) and nodes:
-        message += f" in nodes {sorted(nodes)}"
-    retry = upstream.retry_hint(failure, headers)
-    code = code if isinstance(code, str) else None
-    # The executor stamps the deployment's provider name on every ProviderError.
-    return ProviderError("comfyui", failure, message, status=status, retry_after=retry, provider_code=code)
 
 
 class ComfyUIAdapter:
@@ -131,11 +65,17 @@ class ComfyUIAdapter:
         self._client = client
         check_server(provider, self._settings)
         self._template = load_workflow(self._settings)
+        self._edit_template = comfyui_edit.load_edit_workflow(self._settings)
         self._base = self._settings.base_url.rstrip("/")
         self.connect_ws: comfyui_ws.Connect = comfyui_ws.connect  # tests inject a fake websocket
 
     def capabilities(self, provider_model: str) -> Capabilities:
-        return capabilities(self._settings, max_n=1)
+        return msgspec.structs.replace(
+            capabilities(self._settings, max_n=1),
+            edit=True,
+            max_input_images=comfyui_edit.max_inputs(self._edit_template),
+            edit_mask="mask" in self._edit_template[1],
+        )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         """With `ctx.report`: progress and previews from the websocket, then the images fetched
@@ -148,7 +88,29 @@ class ComfyUIAdapter:
             template=self._template,
             options=ctx.options,
         )
+        return await self._run(graph, warnings, req.seed, ctx)
 
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """Upload every input (and the converted mask), then queue the edit template with the
+        names ComfyUI answered; the rest is generate's path."""
+        req = with_seed(req)
+        # The mask conversion decodes a picture: in the image pool, off the event loop.
+        uploads, upload_warnings = await imaging.off_loop(comfyui_edit.plan_uploads, req, self._edit_template)
+        send = functools.partial(self._request, ctx=ctx)
+        names = {item.placeholder: await comfyui_edit.upload(send, self._provider, item) for item in uploads}
+        graph, warnings = comfyui_edit.encode_edit(
+            req,
+            model=ctx.provider_model,
+            settings=self._settings,
+            template=self._edit_template,
+            names=names,
+            options=decode_options(ComfyUIOptions, ctx.options),
+        )
+        return await self._run(graph, upload_warnings + warnings, req.seed, ctx)
+
+    async def _run(
+        self, graph: dict[str, Any], warnings: list[str], seed: int | None, ctx: CallContext
+    ) -> ProviderResult:
         async def queue(client_id: str) -> dict[str, Any]:
             return await self._queue(graph, ctx, client_id)
 
@@ -160,7 +122,7 @@ class ComfyUIAdapter:
         else:
             queued = await comfyui_ws.queue_watched(self.connect_ws, self._base, queue, withdraw, ctx.report)
         entry = await self._wait(str(queued["prompt_id"]), ctx)
-        images = [ProviderImage(data=data, seed=req.seed) for data in await self._fetch_outputs(entry, ctx)]
+        images = [ProviderImage(data=data, seed=seed) for data in await self._fetch_outputs(entry, ctx)]
         history = {k: v for k, v in entry.items() if k != "prompt"}  # the echoed graph is large
         raw = upstream.elide_base64({"prompt": queued, "history": history})
         assert isinstance(raw, dict)
@@ -245,12 +207,29 @@ class ComfyUIAdapter:
         return blobs
 
     async def _request(
-        self, method: str, path: str, ctx: CallContext, *, json: object = None, what: str = "request"
+        self,
+        method: str,
+        path: str,
+        ctx: CallContext,
+        *,
+        json: object = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        data: Mapping[str, str] | None = None,
+        what: str = "request",
     ) -> httpx.Response:
         left = 5.0 if what == "cancel" else upstream.remaining_or_deadline(self._provider, ctx.deadline)
         timeout = min(self._settings.timeout_seconds, left)
+        url = self._base + path
         return await upstream.send(
-            self._client, self._provider, method, self._base + path, json=json, timeout=timeout, what=what
+            self._client,
+            self._provider,
+            method,
+            url,
+            json=json,
+            files=files,
+            data=data,
+            timeout=timeout,
+            what=what,
         )
 
     async def aclose(self) -> None:

@@ -49,8 +49,15 @@ class WorkflowSettings(Protocol):
     def placeholders(self) -> dict[str, str] | None: ...
 
 
-def load_workflow(settings: WorkflowSettings) -> Template:
-    """The template graph and its placeholder map, validated against each other."""
+def load_workflow(
+    settings: WorkflowSettings,
+    *,
+    bundled: Path = BUNDLED_WORKFLOW,
+    defaults: Mapping[str, str] = DEFAULT_PLACEHOLDERS,
+    names: frozenset[str] = PLACEHOLDER_NAMES,
+) -> Template:
+    """The template graph and its placeholder map, validated against each other (`bundled`,
+    `defaults` and `names`: the edit template's, adapters/comfyui_edit.py)."""
     if settings.workflow is not None:
         graph: object = settings.workflow
     elif settings.workflow_path is not None:
@@ -59,15 +66,15 @@ def load_workflow(settings: WorkflowSettings) -> Template:
         except (OSError, ValueError) as exc:
             raise AdapterSettingsError(f"cannot load workflow: {exc}", "workflow_path") from exc
     else:
-        graph = json.loads(BUNDLED_WORKFLOW.read_text(encoding="utf-8"))
+        graph = json.loads(bundled.read_text(encoding="utf-8"))
     custom = settings.workflow is not None or settings.workflow_path is not None
     if custom and settings.placeholders is None:
         raise AdapterSettingsError("a custom workflow needs a placeholders mapping", "placeholders")
-    placeholders = settings.placeholders or DEFAULT_PLACEHOLDERS
+    placeholders = dict(settings.placeholders or defaults)
     if not isinstance(graph, dict):
         raise AdapterSettingsError("workflow must be an API-format graph object", "workflow")
     for name, target in placeholders.items():
-        if name not in PLACEHOLDER_NAMES:
+        if name not in names:
             raise AdapterSettingsError(f"unknown placeholder {name!r}", f"placeholders.{name}")
         node, _, field = target.partition(".")
         inputs = graph.get(node, {}).get("inputs") if isinstance(graph.get(node), dict) else None

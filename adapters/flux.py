@@ -27,11 +27,12 @@ from adapters.flux_translate import (
     decode_poll,
     decode_response,
     decode_submit,
+    encode_edit,
     encode_request,
     model_spec,
     progress_fraction,
 )
-from gateway import sizing, upstream
+from gateway import imaging, sizing, upstream
 from gateway.canonical import (
     CallContext,
     Capabilities,
@@ -47,6 +48,7 @@ __all__ = [
     "FluxOptions",
     "FluxSettings",
     "classify_error",
+    "encode_edit",
     "encode_request",
     "model_spec",
     "progress_fraction",
@@ -98,15 +100,35 @@ class FluxAdapter:
             supports_guidance=spec.guidance is not None,
             formats=[OutputFormat.PNG, OutputFormat.JPEG],
             streaming=True,
+            edit=spec.edit is not None,
+            max_input_images=spec.max_input_images,
+            edit_mask=spec.edit == "fill",
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         """Submit, poll, download. With `ctx.report`: progress from each poll's `progress` (0..1,
         as steps of 100); no previews."""
-        report = ctx.report
+        if model_spec(ctx.provider_model).edit == "fill":  # a routing mistake: fall back, never bill
+            message = f"bfl {ctx.provider_model} only edits (it needs an image)"
+            raise ProviderError(self._provider, FailureClass.MODEL_UNAVAILABLE, message)
         body, warnings = encode_request(
             with_seed(req), model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
+        return await self._run(body, warnings, ctx)
+
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """An edit is the same task with the inputs in the body (Kontext, FLUX.2, Fill)."""
+        body, warnings = await imaging.off_loop(  # base64 and the mask conversion: off the event loop
+            encode_edit,
+            with_seed(req),
+            model=ctx.provider_model,
+            settings=self._settings,
+            options=ctx.options,
+        )
+        return await self._run(body, warnings, ctx)
+
+    async def _run(self, body: dict[str, Any], warnings: list[str], ctx: CallContext) -> ProviderResult:
+        report = ctx.report
         url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
         self._check(url, "base_url")
         submit = await self._exchange("POST", url, ctx, body=body)

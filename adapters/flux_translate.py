@@ -14,6 +14,7 @@ import msgspec
 
 from adapters import polling
 from adapters.base import decode_options, dropped
+from adapters.edit_inputs import b64, too_many, unsupported, white_is_edit
 from gateway import sizing, upstream
 from gateway.canonical import ImageRequest, OutputFormat, ProgressUpdate
 from gateway.errors import FailureClass, ProviderError
@@ -23,12 +24,16 @@ _UNSUPPORTED = ("negative_prompt", "style", "style_preset", "lora_strength", "en
 
 
 class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    size_mode: Literal["free", "aspect"]
+    size_mode: Literal["free", "aspect", "input"]  # input: the output keeps the input image's size
     source: str = ""  # the public document these rules were checked against
     limits: sizing.FreeLimits | None = None
     default_steps: int | None = None  # None: the endpoint takes no `steps`
+    min_steps: int = 1
     max_steps: int = 50
     guidance: tuple[float, float] | None = None  # allowed `guidance` range, None: not accepted
+    # Edits (image-edit.md): refs = input_image, input_image_2, ...; fill = image + mask. None: none.
+    edit: Literal["refs", "fill"] | None = None
+    max_input_images: int = 0
 
 
 class _Table(msgspec.Struct, frozen=True):
@@ -111,9 +116,48 @@ def encode_request(
     return body, warnings
 
 
+def encode_edit(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: FluxSettings = _DEFAULTS,
+    options: FluxOptions | Mapping[str, object] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """The submit body of an edit: the generate body (size, seed, steps, moderation...) plus the
+    inputs as base64 — Kontext / FLUX.2 `input_image`, `input_image_2`, ...; Fill `image` and
+    `mask` (converted to white = inpaint). `prompt_extend` is `prompt_upsampling`; BFL has no
+    strength or watermark field (warned)."""
+    spec = model_spec(model)
+    if spec.edit is None or not req.images:
+        raise ProviderError("flux", FailureClass.CALLER_FAULT, f"bfl: {model} does not edit images")
+    refused = too_many("flux", req, spec.max_input_images, what=f"bfl {model}")
+    if refused is not None:
+        raise refused
+    plain = msgspec.structs.replace(req, images=(), mask=None, strength=None, prompt_extend=None, watermark=None)
+    body, warnings = encode_request(plain, model=model, settings=settings, options=options)
+    if spec.edit == "fill":
+        body["image"] = b64(req.images[0].data)
+        if req.mask is not None:
+            mask, mask_warnings = white_is_edit("flux", req.mask)
+            body["mask"] = b64(mask)
+            warnings.extend(mask_warnings)
+    else:
+        body["input_image"] = b64(req.images[0].data)
+        body.update({f"input_image_{i}": b64(image.data) for i, image in enumerate(req.images[1:], start=2)})
+        if req.mask is not None:
+            warnings.append(f"mask: not supported by bfl {model} (flux-pro-1.0-fill takes one); dropped")
+    if req.prompt_extend is not None:
+        body["prompt_upsampling"] = req.prompt_extend
+    warnings.extend(unsupported(req, by="BFL", strength=False, prompt_extend=True))
+    return body, warnings
+
+
 def _size(req: ImageRequest, spec: _Model, body: dict[str, Any], warnings: list[str]) -> None:
     wanted = sizing.requested_size(req)
     if wanted is None:
+        return
+    if spec.size_mode == "input":
+        warnings.append("size: this model keeps the input image's size; width/height/aspect_ratio not sent")
         return
     if spec.size_mode == "aspect":
         ratio, warning = sizing.nearest_aspect(wanted, ASPECTS, asked=req.aspect_ratio)
@@ -138,7 +182,7 @@ def _steps_and_guidance(req: ImageRequest, spec: _Model, body: dict[str, Any], w
             warnings.append(f"quality: {req.quality.value} is not supported by this model; dropped")
         return
     if req.steps is not None:
-        steps, warning = sizing.clamp("steps", req.steps, 1, spec.max_steps)
+        steps, warning = sizing.clamp("steps", req.steps, spec.min_steps, spec.max_steps)
         body["steps"] = int(steps)
         warnings.extend([warning] if warning else [])
         if req.quality is not None and req.quality.value != "auto":

@@ -27,7 +27,8 @@ import httpx
 from PIL import Image, ImageDraw
 
 from adapters.base import AdapterSettingsError, decode_settings
-from adapters.mock_translate import MockCall, MockSettings, encode_request
+from adapters.mock_edit import render_edit
+from adapters.mock_translate import MockCall, MockSettings, encode_edit, encode_request
 from gateway import imaging
 from gateway.canonical import (
     CallContext,
@@ -60,6 +61,7 @@ class MockAdapter:
         self.calls = 0
         self.steps_done = 0
         self.cancelled = 0
+        self.edits = 0  # edit calls among `calls`
 
     def capabilities(self, provider_model: str) -> Capabilities:
         return Capabilities(
@@ -71,11 +73,24 @@ class MockAdapter:
             formats=[OutputFormat.PNG, OutputFormat.JPEG, OutputFormat.WEBP],
             max_side=self._settings.max_side,
             streaming=True,
+            edit=self._settings.edit,
+            max_input_images=self._settings.max_input_images if self._settings.edit else 0,
+            edit_mask=self._settings.edit and self._settings.edit_mask,
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         self.calls += 1
         call, warnings = encode_request(req, model=ctx.provider_model, settings=self._settings)
+        return await self._call(call, warnings, ctx)
+
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """The generate call drawn over the base image (adapters/mock_edit.py)."""
+        self.calls += 1
+        self.edits += 1
+        call, warnings = encode_edit(req, model=ctx.provider_model, settings=self._settings)
+        return await self._call(call, warnings, ctx)
+
+    async def _call(self, call: MockCall, warnings: list[str], ctx: CallContext) -> ProviderResult:
         delay, failure, base_seed = self._draw(call)
         if ctx.report is not None:
             return await self._stepped(call, warnings, ctx, ctx.report, delay, failure, base_seed)
@@ -139,7 +154,12 @@ class MockAdapter:
         width, height, fmt = call.width, call.height, call.format
         images = []
         for i in range(call.n):  # one at a time: the pool bounds concurrency across calls
-            data = await imaging.off_loop(render, call.prompt, base_seed + i, width, height, fmt)
+            if call.base is not None:
+                data = await imaging.off_loop(
+                    render_edit, call.base, call.mask, call.references, call.prompt, base_seed + i, (width, height), fmt
+                )
+            else:
+                data = await imaging.off_loop(render, call.prompt, base_seed + i, width, height, fmt)
             images.append(ProviderImage(data=data, seed=base_seed + i))
         raw: dict[str, object] = {
             "id": f"mock-{ctx.request_id}-{ctx.attempt}",
@@ -182,6 +202,8 @@ def _preview(call: MockCall, seed: int, step: int) -> bytes:
     """A coarse JPEG of the final picture: the resolution grows with the step (deterministic)."""
     scale = max(1, 32 // max(1, step))
     width, height = max(8, call.width // scale), max(8, call.height // scale)
+    if call.base is not None:  # an edit's preview is the edit, coarse
+        return render_edit(call.base, call.mask, call.references, call.prompt, seed, (width, height), OutputFormat.JPEG)
     return render(call.prompt, seed, width, height, OutputFormat.JPEG)
 
 

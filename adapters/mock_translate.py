@@ -49,6 +49,10 @@ class MockSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     stream_steps: int = 4  # progress reports per streamed call
     stream_previews: int = 2  # previews per image per streamed call (at the last steps)
     fail_at_step: int = 0  # a failing streamed call first reports this many steps (0: fails at once)
+    # Edits (adapters/mock_edit.py): whether this double edits, how many inputs, whether it takes a mask.
+    edit: bool = True
+    max_input_images: Annotated[int, msgspec.Meta(ge=0, le=16)] = 16
+    edit_mask: bool = True
 
 
 class MockCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +69,10 @@ class MockCall(msgspec.Struct, frozen=True, kw_only=True):
     negative_prompt: str | None = None
     steps: int | None = None
     guidance: float | None = None
+    # An edit: the base image, the mask (alpha 0 = edit) and the reference images, as sent.
+    base: bytes | None = None
+    mask: bytes | None = None
+    references: tuple[bytes, ...] = ()
 
 
 _DEFAULTS = MockSettings()
@@ -124,3 +132,27 @@ def _dropped(req: ImageRequest) -> list[str]:
     if req.aspect_ratio and req.width and req.height:
         warnings.append("aspect_ratio: width and height were given; ratio ignored")
     return warnings
+
+
+def encode_edit(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: MockSettings = _DEFAULTS,
+    options: Mapping[str, object] | None = None,
+) -> tuple[MockCall, list[str]]:
+    """An edit call: the generate call drawn over the base image. Without a size in the request
+    the output keeps the base image's size (scaled into the double's max_side)."""
+    base = req.images[0]
+    if sizing.requested_size(req) is None:
+        req = msgspec.structs.replace(req, width=base.width, height=base.height)
+    call, warnings = encode_request(req, model=model, settings=settings, options=options)
+    call = msgspec.structs.replace(
+        call,
+        base=base.data,
+        mask=None if req.mask is None else req.mask.data,
+        references=tuple(image.data for image in req.images[1:]),
+    )
+    unused = {"strength": req.strength, "prompt_extend": req.prompt_extend, "watermark": req.watermark}
+    warnings += [f"{name}: not used by the mock provider; dropped" for name, value in unused.items() if value is not None]
+    return call, warnings

@@ -23,15 +23,17 @@ from adapters.openai_translate import (
     OpenAISettings,
     classify_error,
     decode_response,
+    encode_edit,
     encode_request,
     family_of,
     limits_of,
 )
-from gateway import upstream
+from gateway import imaging, upstream
 from gateway.canonical import (
     CallContext,
     Capabilities,
     ImageRequest,
+    InputImage,
     OutputFormat,
     ProviderImage,
     ProviderResult,
@@ -87,6 +89,9 @@ class OpenAIAdapter:
             formats=_ALL_FORMATS if spec.native_formats else [OutputFormat.PNG],
             streaming=spec.native_formats,
             stream_max_n=1 if spec.native_formats else None,  # "Streaming is only supported with n=1"
+            edit=spec.edit_max_images > 0,
+            max_input_images=spec.edit_max_images,
+            edit_mask=spec.edit_mask,
         )
 
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
@@ -130,16 +135,53 @@ class OpenAIAdapter:
         images = [await self._image(item) for item in decode_response(self._provider, payload)]
         return ProviderResult(images=images, raw=upstream.raw_view(payload), warnings=warnings)
 
+    async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
+        """POST /images/edits, multipart (adapters/openai_translate.py `encode_edit`). The mask is
+        sent as a PNG (converted if it came as JPEG/WebP), and so is dall-e-2's base image."""
+        family = family_of(ctx.provider_model, self._settings.family)
+        converted: list[str] = []
+        mask = req.mask
+        if mask is not None and mask.media_type != "image/png":
+            mask = await _as_png(mask)
+            converted.append("mask: converted to PNG for OpenAI")
+        images = req.images
+        if not FAMILIES[family].native_formats and images[0].media_type != "image/png":
+            images = (await _as_png(images[0]), *images[1:])
+            converted.append(f"images[0]: converted to PNG for {ctx.provider_model}")
+        req = msgspec.structs.replace(req, images=images, mask=mask)
+        fields, files, warnings = encode_edit(
+            req, model=ctx.provider_model, settings=self._settings, options=ctx.options, family=family
+        )
+        url, params, timeout = self._endpoint(ctx, "/images/edits")
+        response = await upstream.send(
+            self._client,
+            self._provider,
+            "POST",
+            url,
+            headers=self._headers(),
+            params=params,
+            files=files,
+            data=fields,
+            timeout=timeout,
+        )
+        if response.status_code != 200:
+            raise classify_error(response.status_code, response.headers, response.content)
+        payload = upstream.decode_json(self._provider, response)
+        results = [await self._image(item) for item in decode_response(self._provider, payload)]
+        return ProviderResult(images=results, raw=upstream.raw_view(payload), warnings=converted + warnings)
+
     async def aclose(self) -> None:
         return None
 
-    def _endpoint(self, ctx: CallContext) -> tuple[str, dict[str, str] | None, float]:
-        """URL, query (Azure's api-version) and timeout (within the deadline) of a generation call."""
+    def _endpoint(
+        self, ctx: CallContext, path: str = "/images/generations"
+    ) -> tuple[str, dict[str, str] | None, float]:
+        """URL, query (Azure's api-version) and timeout (within the deadline) of a call to `path`."""
         version = self._settings.api_version
         params = {"api-version": version} if version else None
         left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
         timeout = min(self._settings.timeout_seconds, left)
-        return self._settings.base_url.rstrip("/") + "/images/generations", params, timeout
+        return self._settings.base_url.rstrip("/") + path, params, timeout
 
     def _headers(self) -> dict[str, str]:
         settings = self._settings
@@ -165,3 +207,9 @@ class OpenAIAdapter:
         raise ProviderError(
             self._provider, FailureClass.UPSTREAM_INVALID, "openai image has neither b64_json nor url"
         )
+
+
+async def _as_png(image: InputImage) -> InputImage:
+    """The input re-encoded as PNG (alpha kept), in the bounded image pool."""
+    data, info = await imaging.off_loop(imaging.finish, image.data, OutputFormat.PNG)
+    return InputImage(data=data, media_type="image/png", width=info.width, height=info.height)

@@ -31,6 +31,9 @@ class _Family(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     limits: sizing.FreeLimits | None = None
     url_responses: bool = True  # DALL·E-style `response_format`
     native_formats: bool = False  # GPT image `output_format`
+    edit_source: str = ""  # the public document the edit rules were checked against
+    edit_max_images: int = 0  # images per /images/edits call (0: this family cannot edit)
+    edit_mask: bool = False
 
 
 class _Table(msgspec.Struct, frozen=True):
@@ -99,7 +102,7 @@ def encode_request(
     inferred from `model`."""
     family = family or family_of(model, settings.family)
     spec = FAMILIES[family]
-    opts = decode_options(OpenAIOptions, options)
+    opts = _with_request_fields(decode_options(OpenAIOptions, options), req)
     warnings: list[str] = []
     if len(req.prompt) > spec.prompt_max:
         raise ProviderError(
@@ -129,6 +132,16 @@ def encode_request(
     if req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"):
         warnings.append("safe_mode: not supported by OpenAI Images; dropped")
     return body, warnings
+
+
+def _with_request_fields(opts: OpenAIOptions, req: ImageRequest) -> OpenAIOptions:
+    """A /v1 request's own `background` / `output_compression` win over the deployment's options."""
+    fields: dict[str, str | int] = req.openai_fields or {}
+    asked: dict[str, object] = {n: fields[n] for n in ("background", "output_compression") if n in fields}
+    if not asked:
+        return opts
+    merged: dict[str, object] = {**msgspec.structs.asdict(opts), **asked}
+    return msgspec.convert(merged, OpenAIOptions)
 
 
 def _size(req: ImageRequest, spec: _Family, warnings: list[str]) -> str | None:
@@ -181,6 +194,47 @@ def _gpt_image_fields(
         body["moderation"] = "low"
     elif opts.moderation is not None:
         body["moderation"] = opts.moderation
+
+
+FilePart = tuple[str, tuple[str, bytes, str]]  # (form field, (file name, bytes, content type))
+_EXTENSION = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def encode_edit(
+    req: ImageRequest,
+    *,
+    model: str,
+    settings: OpenAISettings = _DEFAULTS,
+    options: OpenAIOptions | Mapping[str, object] | None = None,
+    family: str | None = None,
+) -> tuple[dict[str, str], list[FilePart], list[str]]:
+    """The multipart /images/edits request: form fields, file parts, warnings. GPT image models get
+    every input as an `image[]` part, others one `image` part; the mask (a PNG: the adapter converts
+    it) goes as `mask`. No size asked: the base image's size, snapped to the model's sizes."""
+    family = family or family_of(model, settings.family)
+    spec = FAMILIES[family]
+    if len(req.images) > spec.edit_max_images:
+        what = "cannot edit images" if not spec.edit_max_images else f"edits at most {spec.edit_max_images} image(s)"
+        raise ProviderError("openai", FailureClass.CALLER_FAULT, f"{model} {what}")
+    base = req.images[0]
+    sized = req if sizing.requested_size(req) else msgspec.structs.replace(req, width=base.width, height=base.height)
+    body, warnings = encode_request(sized, model=model, settings=settings, options=options, family=family)
+    if body.pop("moderation", None) is not None:
+        warnings.append("moderation: not an /images/edits field; dropped")
+    fields = {key: str(value) for key, value in body.items()}
+    name = "image[]" if spec.native_formats else "image"
+    files: list[FilePart] = [
+        (name, (f"image-{i}.{_EXTENSION[image.media_type]}", image.data, image.media_type))
+        for i, image in enumerate(req.images)
+    ]
+    if req.mask is not None:
+        if spec.edit_mask:
+            files.append(("mask", ("mask.png", req.mask.data, req.mask.media_type)))
+        else:
+            warnings.append(f"mask: not supported by {model}; dropped")
+    unused = {"strength": req.strength, "prompt_extend": req.prompt_extend, "watermark": req.watermark}
+    warnings += [f"{key}: not supported by OpenAI image edits; dropped" for key, v in unused.items() if v is not None]
+    return fields, files, warnings
 
 
 class Item(msgspec.Struct, frozen=True):

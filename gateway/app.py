@@ -15,12 +15,15 @@ from litestar.logging.config import LoggingConfig
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.balance import session_balance
+from gateway.api.budget_release import ReleaseUnusedReservations
 from gateway.api.catalog import list_models
+from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
+from gateway.api.openai_edit import openai_edit
 from gateway.api.openapi import complete_schema, openapi_config
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
@@ -87,16 +90,18 @@ def create_app(
     return Litestar(
         route_handlers=[
             generate_image,
+            edit_image,
             issue_nonce,
             list_models,
             healthz,
             readyz,
             metrics,
             openai_generate,
+            openai_edit,
             openai_list_models,
             session_balance,
         ],
-        middleware=[ObserveMiddleware],
+        middleware=[ObserveMiddleware, ReleaseUnusedReservations],
         lifespan=[lifespan],
         on_startup=[complete_schema],
         before_send=[stamp_request_id],

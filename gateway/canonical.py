@@ -90,6 +90,9 @@ class ImageRequest(msgspec.Struct, frozen=True, kw_only=True):
     strength: float | None = None  # 0..1, img2img denoising strength
     prompt_extend: bool | None = None
     watermark: bool | None = None
+    # /v1 only (spec/openai-compat.md): OpenAI fields with no canonical meaning (`background`,
+    # `output_compression`, `input_fidelity`), passed to OpenAI deployments; other providers drop them.
+    openai_fields: dict[str, str | int] | None = None
 
 
 class ProviderImage(msgspec.Struct, frozen=True, kw_only=True):

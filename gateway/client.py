@@ -33,6 +33,7 @@ from gateway.auth.signatures import checksum_address, eip191_digest
 from gateway.client_stream import StreamFailed, read_stream
 
 GENERATE_PATH = "/api/v1/image/generate"
+EDIT_PATH = "/api/v1/image/edit"
 SOLANA_MAINNET = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"
 
 
@@ -193,12 +194,14 @@ def generate_images(
     client: httpx.Client,
     issued_nonce: bool = False,
     progress: TextIO | None = None,
+    endpoint: str = GENERATE_PATH,
 ) -> list[Path]:
-    """POST a signed generate request and save each returned image; the files' paths.
+    """POST a signed generate request (or, with `endpoint=EDIT_PATH`, an edit) and save each returned
+    image; the files' paths.
 
     With `"stream": true` in `body` the answer is read as it streams, with a progress bar on `progress`.
     """
-    url = base_url.rstrip("/") + GENERATE_PATH
+    url = base_url.rstrip("/") + endpoint
     nonce = fetch_issued_nonce(base_url, client) if issued_nonce else None
     headers = {HEADER_NAME: sign_header(url, signer, nonce=nonce)}
     with client.stream("POST", url, json=body, headers=headers) as response:

@@ -80,6 +80,8 @@ class Meter:
 async def metered(slug: str, request_id: str) -> AsyncIterator[Meter]:
     ticket = CURRENT.get()
     CURRENT.set(None)  # settled here, once; a later run in this context is not this request
+    if ticket is not None:
+        ticket.started = True
     meter = Meter(slug, request_id)
     try:
         yield meter

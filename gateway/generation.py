@@ -112,6 +112,7 @@ class Result(msgspec.Struct, frozen=True):
     attempts: list[AttemptRecord]
     warnings: list[str]
     cost: Cost | None = None  # what the calls cost (gateway/costing.py); set by `run`
+    input_images: list[tuple[int, int]] = msgspec.field(default_factory=list)  # an edit's inputs (w, h)
 
 
 async def finish(request_id: str, req: ImageRequest, outcomes: list[ShardOutcome]) -> Result:
@@ -149,6 +150,7 @@ async def finish(request_id: str, req: ImageRequest, outcomes: list[ShardOutcome
         raw=raws[0] if len(raws) == 1 else {"calls": raws},
         attempts=attempts,
         warnings=warnings,
+        input_images=[(image.width, image.height) for image in req.images],
     )
 
 

@@ -15,8 +15,8 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20,
 
 REQUESTS = Counter(
     "imagegate_requests_total",
-    "HTTP requests answered, by route, model and status code.",
-    ["route", "model", "status"],
+    "HTTP requests answered, by route family (canonical, openai, other), route, model and status code.",
+    ["family", "route", "model", "status"],
 )
 REQUEST_DURATION = Histogram(
     "imagegate_request_duration_seconds",

@@ -26,6 +26,7 @@ from gateway.schemas import (
     ErrorDetail,
     GenerateResponse,
     ImageObject,
+    InputImageSize,
     ProviderMetadata,
 )
 
@@ -61,6 +62,7 @@ def generate_response(result: Result, images: list[ImageObject] | None = None) -
             warnings=result.warnings,
             cost=cost_info(result.cost),
         ),
+        input_images=[InputImageSize(width=w, height=h) for w, h in result.input_images] or msgspec.UNSET,
     )
 
 

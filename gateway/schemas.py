@@ -192,6 +192,11 @@ class ProviderMetadata(msgspec.Struct, frozen=True, kw_only=True):
     cost: CostInfo = msgspec.field(default_factory=lambda: CostInfo(usd="0.000000", basis="none", calls=[]))
 
 
+class InputImageSize(msgspec.Struct, frozen=True, kw_only=True):
+    width: int
+    height: int
+
+
 class GenerateResponse(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     created: int
@@ -199,6 +204,8 @@ class GenerateResponse(msgspec.Struct, frozen=True, kw_only=True):
     images: list[ImageObject]
     error: ErrorDetail | None
     provider_metadata: ProviderMetadata
+    # An edit's answer only (spec/image-edit.md): each input's size, in input order.
+    input_images: list[InputImageSize] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
@@ -214,6 +221,10 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     formats: list[OutputFormat]
     streaming: bool
     aspect_ratios: list[str] | None = None
+    # POST /api/v1/image/edit (spec/image-edit.md): can edit, how many inputs, whether a mask.
+    edit: bool = False
+    max_input_images: int = 0
+    edit_mask: bool = False
 
 
 class ModelProvider(msgspec.Struct, frozen=True, kw_only=True):

@@ -32,6 +32,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "gateway.imaging",
             "gateway.sizing",
             "gateway.schemas",
+            "gateway.edit_inputs",
+            "gateway.edit_schema",
             "gateway.finishing",
             "gateway.edge",
             "gateway.redis",

@@ -5,6 +5,7 @@
     model       resolved once (404), and named for the metrics and limits labels
     IP limit    before authentication, so a flood never reaches the signature check
     auth        the CAIP-10 principal (never the header itself)
+    key         an API key's own limit (`auth.api_keys[].limits`), when it has one
     account     per-account / per-model limits
     [hook]      budgets and idempotency claims go here, inside the same admission slot
 
@@ -37,6 +38,11 @@ async def read_json_body(request: HttpRequest, limit: int) -> bytes:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
+    return await read_body(request, limit)
+
+
+async def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` (never buffered beyond it)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is larger than {limit} bytes")
@@ -72,6 +78,11 @@ async def admit(request: HttpRequest, services: Services, runtime: Runtime, req:
             request.headers, ip, runtime.config.auth, services.authenticator, (req.model, route.slug)
         )
         request.state.principal = principal
+        if principal.key is not None and principal.key_limits is not None:  # before the account's:
+            # a request the key's own limit refuses does not spend the shared account's budget
+            await services.limits.rate_limits.check_key(
+                state, limits, principal.key, principal.key_limits, req, route.slug
+            )
         await services.limits.rate_limits.check_account(state, limits, principal.account, req, route.slug)
         # Hook: budgets (reserve the request's cost) and idempotency (claim the key) go here.
         await services.budgets.reserve(runtime.config, principal.account, route.model, req)  # 402 if short

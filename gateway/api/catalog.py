@@ -6,7 +6,9 @@ import msgspec
 from litestar import Response, get
 
 from gateway.api.types import HttpRequest
-from gateway.runtime import Runtime
+from gateway.canonical import Operation
+from gateway.routing.strategy import operation_of
+from gateway.runtime import Deployment, Runtime
 from gateway.schemas import ModelCapabilities, ModelInfo, ModelProvider, ModelsResponse
 from gateway.services import Services
 
@@ -46,6 +48,9 @@ def describe_models(runtime: Runtime) -> ModelsResponse:
                         aspect_ratios=None
                         if caps.aspect_ratios is None
                         else [f"{w}:{h}" for w, h in caps.aspect_ratios],
+                        edit=caps.edit and can_edit(deployment),
+                        max_input_images=caps.max_input_images if can_edit(deployment) else 0,
+                        edit_mask=caps.edit_mask and can_edit(deployment),
                     ),
                 )
             )
@@ -53,3 +58,8 @@ def describe_models(runtime: Runtime) -> ModelsResponse:
             ModelInfo(id=slug, aliases=model.aliases, description=model.description, providers=providers)
         )
     return ModelsResponse(object="list", data=data)
+
+
+def can_edit(deployment: Deployment) -> bool:
+    """The adapter has an `edit` method (capabilities alone may be declared ahead of one)."""
+    return operation_of(deployment, Operation.EDIT) is not None

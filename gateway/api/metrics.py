@@ -1,8 +1,11 @@
 """GET /metrics, and the ASGI middleware that measures every routed request.
 
 The middleware counts REQUESTS / REQUEST_DURATION / IN_FLIGHT by the route's path template (never
-the raw path) and the canonical model the handler resolved (`other` for anything unknown), and
-writes the rate-limit headers of the policies the handler evaluated. With several workers
+the raw path) and the canonical model the handler resolved (`other` for anything unknown), names the
+route family (`canonical` /api, `openai` /v1, `other`: one per route, so no new series), writes the
+rate-limit headers of the policies the handler evaluated, and logs one line per request
+(`imagegate.access`: method, route template, family, status, model, principal, duration, request id;
+never a header, so never a credential). With several workers
 (PROMETHEUS_MULTIPROC_DIR set) /metrics aggregates every worker's files with a MultiProcessCollector,
 after dropping the live gauges of workers that died without a clean shutdown (see `reap_dead_workers`).
 """
@@ -10,6 +13,7 @@ after dropping the live gauges of workers that died without a clean shutdown (se
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 import time
@@ -21,6 +25,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
+from gateway.api.openai_errors import is_openai_path
+from gateway.api.request_id import request_id_of
 from gateway.config import RoutingConfig
 from gateway.limits.service import STATE_KEY, ratelimit_headers
 from gateway.metrics import (
@@ -43,6 +49,14 @@ from gateway.metrics import (
 )
 
 MODEL_KEY = "metrics_model"
+access_log = logging.getLogger("imagegate.access")
+
+
+def route_family(path: str) -> str:
+    """`openai` (/v1), `canonical` (/api), else `other` (health, metrics, docs)."""
+    if is_openai_path(path):
+        return "openai"
+    return "canonical" if path == "/api" or path.startswith("/api/") else "other"
 
 
 def set_metrics_model(state: MutableMapping[str, Any], model: str) -> None:
@@ -78,9 +92,18 @@ class ObserveMiddleware:
             await self.app(scope, receive, observed_send)
         finally:
             in_flight.dec()
+            elapsed = time.perf_counter() - started
             model = state.get(MODEL_KEY, "none")
-            REQUESTS.labels(route, model, str(status)).inc()
-            REQUEST_DURATION.labels(route, model).observe(time.perf_counter() - started)
+            family = route_family(scope["path"])
+            REQUESTS.labels(family, route, model, str(status)).inc()
+            REQUEST_DURATION.labels(route, model).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                principal = state.get("principal")
+                access_log.info(
+                    "%s %s %d family=%s model=%s principal=%s %.0fms id=%s",
+                    scope["method"], route, status, family, model,
+                    getattr(principal, "account", "-"), elapsed * 1000, request_id_of(scope),
+                )
 
 
 @get("/metrics", include_in_schema=False, sync_to_thread=False)
@@ -155,7 +178,7 @@ def prime_metrics(config: RoutingConfig) -> None:
         for deployment in model.deployments:
             COST_USD.labels(slug, deployment.provider)
     BUDGET_REJECTIONS.labels("insufficient_balance")
-    for scope in ("ip", "account"):
+    for scope in ("ip", "account", "key"):
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):
         CONFIG_RELOADS.labels(result)

@@ -4,33 +4,32 @@ A codec like gateway/api/images.py: OpenAI's request fields -> the canonical req
 the same decoder as the canonical endpoint, so bounds and messages agree), shared admission and
 pipeline, then the neutral Result -> OpenAI's response. The gateway's own facts travel in headers
 (X-Provider, X-Imagegate-Warnings; X-Request-Id is stamped on every response), never in `data`.
-Errors on these routes use OpenAI's shape so the SDKs raise their typed exceptions.
+Errors on /v1 use OpenAI's shape (gateway/api/openai_errors.py, chosen by path in the app's handlers).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-import math
 import re
 import time
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Response, get, post
-from litestar.exceptions import HTTPException
 from litestar.response import Stream
-from litestar.types import ExceptionHandlersMap
 
 from gateway.api.admit import admit, read_json_body
 from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.openai_stream import Usage, openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
+from gateway.canonical import ImageRequest
 from gateway.config.cost import format_usd
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, Result, run
-from gateway.schemas import decode_generate_request
+from gateway.runtime import Runtime
+from gateway.schemas import RequestBounds, decode_generate_request
 from gateway.services import Services
 
 log = logging.getLogger("imagegate.api")
@@ -38,9 +37,10 @@ _ENCODER = msgspec.json.Encoder()
 _STARTED = int(time.time())  # `created` of every model: when this process started serving them
 _SIZE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
 _QUALITY = {"standard": "medium", "hd": "high", "low": "low", "medium": "medium", "high": "high", "auto": "auto"}
-# Fields with no canonical meaning: the value that means "nothing asked" is silent, any other is
-# reported as dropped (no provider in the pipeline receives them yet).
-_DEFAULTS: dict[str, object] = {"background": "auto", "moderation": "auto", "output_compression": 100}
+# Fields with no canonical meaning: passed to OpenAI deployments (ImageRequest.openai_fields); any
+# other provider that made the images drops them, reported when the value asks for something.
+_PASSED: dict[str, object] = {"background": "auto", "output_compression": 100, "input_fidelity": "low"}
+_OPENAI_ADAPTER = "openai"
 
 
 class OpenAIImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -63,6 +63,25 @@ class OpenAIImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
 
 _DECODER = msgspec.json.Decoder(OpenAIImageRequest)
+
+
+class OpenAIEditFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """OpenAI's `images.edit` form fields (the files travel beside them). No `style` or `moderation`:
+    OpenAI's edit endpoint has neither, so they are refused as unknown, as OpenAI refuses them."""
+
+    prompt: str
+    model: str | None = None
+    n: int | None = None
+    size: str | None = None
+    quality: Literal["standard", "hd", "low", "medium", "high", "auto"] | None = None
+    response_format: Literal["b64_json", "url"] | None = None
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    output_compression: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    input_fidelity: Literal["high", "low"] | None = None
+    stream: bool | None = None
+    partial_images: Annotated[int, msgspec.Meta(ge=0, le=3)] | None = None
+    user: str | None = None
 
 
 class OpenAIImage(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -91,27 +110,26 @@ class OpenAIModels(msgspec.Struct, frozen=True):
     data: list[OpenAIModel]
 
 
-class OpenAIErrorDetail(msgspec.Struct, frozen=True):
-    message: str
-    type: str
-    param: str | None
-    code: str
-
-
-class OpenAIError(msgspec.Struct, frozen=True):
-    error: OpenAIErrorDetail
-
-
-def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, Any], list[str]]:
-    """The OpenAI body, the canonical wire body it maps to, and warnings for dropped fields."""
+def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, Any]]:
+    """The OpenAI body and the canonical wire body it maps to."""
     try:
         req = _DECODER.decode(body)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = re.search(r"`\$\.(\w+)`|field `(\w+)`", text)
-        raise InvalidRequest(text.replace("`$.", "`"), param=(match.group(1) or match.group(2)) if match else None) from exc
+        raise validation_error(exc) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    return req, to_wire(req)
+
+
+def validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
+    """msgspec's message with `param` naming the field (`$.size` -> size)."""
+    text = str(exc)
+    match = re.search(r"`\$\.(\w+)`|field `(\w+)`", text)
+    return InvalidRequest(text.replace("`$.", "`"), param=(match.group(1) or match.group(2)) if match else None)
+
+
+def to_wire(req: OpenAIImageRequest | OpenAIEditFields) -> dict[str, Any]:
+    """OpenAI's fields -> the canonical wire body (then checked by the canonical decoder)."""
     if req.model is None:
         raise InvalidRequest("model is required (GET /v1/models lists the models)", param="model")
     if req.response_format == "url":
@@ -130,65 +148,54 @@ def decode_openai_request(body: bytes) -> tuple[OpenAIImageRequest, dict[str, An
         wire["width"], wire["height"] = int(match.group(1)), int(match.group(2))
     if req.quality is not None:
         wire["quality"] = _QUALITY[req.quality]
-    if req.style is not None:
-        wire["style"] = req.style
+    style = getattr(req, "style", None)
+    if style is not None:
+        wire["style"] = style
     if req.output_format is not None:
         wire["output_format"] = req.output_format
     if req.user is not None:
         wire["user"] = req.user
-    warnings = [
-        f"{name} is not supported by this deployment and was dropped"
-        for name, default in _DEFAULTS.items()
-        if getattr(req, name) not in (None, default)
+    if getattr(req, "moderation", None) == "low":
+        wire["safe_mode"] = False  # the canonical meaning; OpenAI deployments send moderation: low
+    return wire
+
+
+def openai_fields(req: OpenAIImageRequest | OpenAIEditFields) -> dict[str, str | int] | None:
+    """The fields only OpenAI deployments take (ImageRequest.openai_fields)."""
+    passed = {name: value for name in _PASSED if (value := getattr(req, name, None)) is not None}
+    return passed or None
+
+
+def dropped_fields(runtime: Runtime, result: Result, fields: dict[str, str | int] | None) -> list[str]:
+    """A warning per OpenAI-only field that asked for something a non-OpenAI provider made the
+    images without."""
+    makers = {a.provider for a in result.attempts if a.outcome == "ok"} if result.provider == "mixed" else {result.provider}
+    others = sorted(p for p in makers if getattr(runtime.config.providers.get(p), "adapter", None) != _OPENAI_ADAPTER)
+    if not others:
+        return []
+    return [
+        f"{name}: passed only to OpenAI deployments; dropped by {', '.join(others)}"
+        for name, value in (fields or {}).items()
+        if value != _PASSED[name]
     ]
-    return req, wire, warnings
 
 
-def _openai_error_handler(request: HttpRequest, exc: Exception) -> Response[bytes]:
-    """OpenAI's error shape with the canonical status; `code` carries the canonical code."""
-    headers: dict[str, str] = {}
-    param: str | None = None
-    if isinstance(exc, GatewayError):
-        status, code, message, param = exc.status_code, exc.error_code, exc.message, exc.param
-        headers.update(exc.headers)
-        if exc.retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-    elif isinstance(exc, HTTPException):
-        status = exc.status_code
-        code = "internal_error" if status >= 500 else "invalid_request"
-        message = exc.detail if status < 500 else "internal error"
-        headers.update(exc.headers or {})
-    else:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        status, code, message = 500, "internal_error", "internal error"
-    body = OpenAIError(OpenAIErrorDetail(message=message, type=error_type(status), param=param, code=code))
-    return Response(content=_ENCODER.encode(body), status_code=status, media_type="application/json", headers=headers)
-
-
-def error_type(status: int) -> str:
-    if status == 401:
-        return "authentication_error"
-    if status == 403:
-        return "permission_error"
-    if status == 429:
-        return "rate_limit_error"
-    return "api_error" if status >= 500 else "invalid_request_error"
-
-
-# Every class the app layer maps, named again: Litestar picks the most specific class across layers,
-# so a handler-level `Exception` alone would lose to the app's GatewayError handler.
-OPENAI_ERRORS: ExceptionHandlersMap = {
-    GatewayError: _openai_error_handler,
-    HTTPException: _openai_error_handler,
-    Exception: _openai_error_handler,
-}
+def canonical_request(wire: dict[str, Any], bounds: RequestBounds) -> ImageRequest:
+    """The canonical decoder's checks on the mapped body; its refusals name OpenAI's field
+    (`width` / `height` came from `size`)."""
+    try:
+        return decode_generate_request(_ENCODER.encode(wire)).to_canonical(bounds)
+    except InvalidRequest as exc:
+        if exc.param in ("width", "height"):
+            size = f"{wire['width']}x{wire['height']}"
+            raise InvalidRequest(f"size {size} is out of range: {exc.message}", param="size") from exc
+        raise
 
 
 @post(
     "/v1/images/generations",
     status_code=200,
     request_max_body_size=None,
-    exception_handlers=OPENAI_ERRORS,
     summary="Generate images (OpenAI-compatible)",
     operation_id="openaiCreateImage",
 )
@@ -196,8 +203,9 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
     services: Services = request.app.state.services
     runtime = services.runtime
     body = await read_json_body(request, runtime.config.server.max_body_bytes)
-    openai_req, wire, dropped = decode_openai_request(body)
-    req = decode_generate_request(_ENCODER.encode(wire)).to_canonical(runtime.config.server)
+    openai_req, wire = decode_openai_request(body)
+    passed = openai_fields(openai_req)
+    req = msgspec.structs.replace(canonical_request(wire, runtime.config.server), openai_fields=passed)
     admitted = await admit(request, services, runtime, req)
     quality = openai_req.quality or "auto"
     if openai_req.stream:
@@ -208,10 +216,10 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
         )
     job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
     result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return _images_response(result, quality, openai_req.background, dropped)
+    return images_response(result, quality, openai_req.background, dropped_fields(runtime, result, passed))
 
 
-def _images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:
+def images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:
     first = result.images[0].info
     data = [
         OpenAIImage(b64_json=image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii"))
@@ -236,7 +244,7 @@ def _images_response(result: Result, quality: str, background: str | None, dropp
     return Response(content=_ENCODER.encode(body), media_type="application/json", headers=headers)
 
 
-@get("/v1/models", exception_handlers=OPENAI_ERRORS, summary="List models (OpenAI-compatible)", operation_id="openaiListModels")
+@get("/v1/models", summary="List models (OpenAI-compatible)", operation_id="openaiListModels")
 async def openai_list_models(request: HttpRequest) -> Response[bytes]:
     services: Services = request.app.state.services
     data: list[OpenAIModel] = []

@@ -1,8 +1,9 @@
-"""`stream: true` on /v1/images/generations: OpenAI's image events, in the framing the official SDK
+"""`stream: true` on /v1/images/generations and /v1/images/edits: OpenAI's image events, in the framing the official SDK
 parses (openai/_streaming.py: `event:` + one JSON `data:` line whose `type` names the event).
 
     image_generation.partial_image  a provider preview (when the provider sends any)
     image_generation.completed      one per finished image; the stream ends after the last one
+    (image_edit.partial_image / image_edit.completed for an edit, as OpenAI names them)
     error                           {"error": {...}} (the SDK raises APIError), then the end
 
 The queue, heartbeats and cancel-on-disconnect are the canonical stream's (gateway/streaming).
@@ -18,10 +19,11 @@ import msgspec
 from litestar.response import Stream
 
 from gateway import imaging
+from gateway.api.openai_errors import OpenAIError, detail
 from gateway.canonical import PreviewImage, ProgressUpdate
 from gateway.config.cost import format_usd
 from gateway.errors import GatewayError, ProviderError
-from gateway.generation import Job, run
+from gateway.generation import Job, Operation, run
 from gateway.routing.executor import Router, ShardOutcome
 from gateway.routing.plan import Shard
 from gateway.runtime import Runtime
@@ -32,6 +34,8 @@ from gateway.streaming.sink import Emit
 log = logging.getLogger("imagegate.streaming")
 PARTIAL = "image_generation.partial_image"
 COMPLETED = "image_generation.completed"
+EDIT_PARTIAL = "image_edit.partial_image"
+EDIT_COMPLETED = "image_edit.completed"
 
 
 class Usage(msgspec.Struct, frozen=True):
@@ -56,23 +60,13 @@ class ImageEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     usage: Usage | None = None
 
 
-class StreamErrorDetail(msgspec.Struct, frozen=True):
-    message: str
-    type: str
-    param: str | None
-    code: str
-
-
-class StreamError(msgspec.Struct, frozen=True):
-    error: StreamErrorDetail
-
-
 class _PreviewSink:
     """Forwards provider previews as partial images (at most `limit`); the rest of the executor's
     events have no OpenAI counterpart."""
 
-    def __init__(self, emit: Emit, limit: int, quality: str, background: str) -> None:
-        self._emit, self._left, self._quality, self._background = emit, limit, quality, background
+    def __init__(self, emit: Emit, kind: str, limit: int, quality: str, background: str) -> None:
+        self._emit, self._kind, self._left = emit, kind, limit
+        self._quality, self._background = quality, background
         self._sent = 0
 
     def attempt(self, shard: Shard, provider: str) -> None:
@@ -93,13 +87,13 @@ class _PreviewSink:
             return
         size = f"{info.width}x{info.height}"
         event = ImageEvent(
-            type=PARTIAL, b64_json=base64.b64encode(update.data).decode("ascii"), created_at=int(time.time()),
+            type=self._kind, b64_json=base64.b64encode(update.data).decode("ascii"), created_at=int(time.time()),
             size=size, quality=self._quality, background=self._background, output_format=fmt.value,
             partial_image_index=self._sent,
         )
         self._left -= 1
         self._sent += 1
-        self._emit(StreamEvent(PARTIAL, event))
+        self._emit(StreamEvent(self._kind, event))
 
     async def shard_done(self, shard: Shard, outcomes: list[ShardOutcome]) -> None:
         pass
@@ -108,8 +102,10 @@ class _PreviewSink:
 def openai_stream(
     runtime: Runtime, job: Job, *, router: Router, partial_images: int, quality: str, background: str
 ) -> Stream:
+    partial, completed = (EDIT_PARTIAL, EDIT_COMPLETED) if job.operation is Operation.EDIT else (PARTIAL, COMPLETED)
+
     async def producer(emit: Emit) -> None:
-        sink = _PreviewSink(emit, partial_images, quality, background)
+        sink = _PreviewSink(emit, partial, partial_images, quality, background)
         try:
             result = await run(runtime, job, router=router, sink=sink)
         except GatewayError as exc:
@@ -122,14 +118,14 @@ def openai_stream(
         for position, image in enumerate(result.images):
             b64 = image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii")
             event = ImageEvent(
-                type=COMPLETED, b64_json=b64, created_at=result.created,
+                type=completed, b64_json=b64, created_at=result.created,
                 size=f"{image.info.width}x{image.info.height}", quality=quality, background=background,
                 output_format=image.info.format.value,
                 usage=Usage(cost_usd=format_usd(result.cost.micro if result.cost else 0))
                 if position == len(result.images) - 1
                 else Usage(),
             )
-            emit(StreamEvent(COMPLETED, event, last=position == len(result.images) - 1))
+            emit(StreamEvent(completed, event, last=position == len(result.images) - 1))
 
     server = runtime.config.server
     return sse_response(
@@ -140,5 +136,4 @@ def openai_stream(
 
 
 def _error(status: int, code: str, message: str, param: str | None) -> StreamEvent:
-    kind = "rate_limit_error" if status == 429 else "api_error" if status >= 500 else "invalid_request_error"
-    return StreamEvent("error", StreamError(StreamErrorDetail(message, kind, param, code)))
+    return StreamEvent("error", OpenAIError(detail(status, code, message, param)))

@@ -16,9 +16,12 @@ from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (ke
 
 from gateway.api.auth import NonceResponse
 from gateway.api.balance import BALANCE_PATH, SessionBalance
+from gateway.api.edit import EDIT_PATH
 from gateway.api.images import GENERATE_PATH
-from gateway.api.openai_compat import OpenAIError, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
-from gateway.api.openai_stream import COMPLETED, PARTIAL
+from gateway.api.openai_compat import OpenAIEditFields, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
+from gateway.api.openai_errors import OpenAIError
+from gateway.api.openai_stream import COMPLETED, EDIT_COMPLETED, EDIT_PARTIAL, PARTIAL
+from gateway.edit_schema import EditRequest
 from gateway.schemas import ErrorResponse, GenerateRequest, GenerateResponse, ModelsResponse
 from gateway.streaming.events import EventName
 
@@ -52,7 +55,8 @@ def complete_schema(app: Litestar) -> None:
 
     schema = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
     _, components = msgspec.json.schema_components(
-        [GenerateRequest, GenerateResponse, ErrorResponse, ModelsResponse, NonceResponse], ref_template=_REF
+        [GenerateRequest, EditRequest, GenerateResponse, ErrorResponse, ModelsResponse, NonceResponse],
+        ref_template=_REF,
     )
     schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
     error = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
@@ -98,6 +102,14 @@ def complete_schema(app: Litestar) -> None:
             ]
         },
     }
+    # The edit route: the same header, answers and errors; its own body (spec/image-edit.md).
+    edit: dict[str, Any] = schema["paths"][EDIT_PATH]["post"]
+    edit["parameters"] = generate["parameters"]
+    edit["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(name="EditRequest")}}},
+    }
+    edit["responses"] = generate["responses"]
     _describe_health(schema["paths"])
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
@@ -203,10 +215,39 @@ def _describe_openai(schema: dict[str, Any]) -> None:
             ]
         },
     }
+    _describe_openai_edit(schema, generate["responses"])
     models = schema["paths"]["/v1/models"]["get"]
     models["responses"] = {
         "200": {
             "description": "Models",
             "content": {"application/json": {"schema": {"$ref": _REF.format(name="OpenAIModels")}}},
         }
+    }
+
+
+def _describe_openai_edit(schema: dict[str, Any], responses: dict[str, Any]) -> None:
+    """/v1/images/edits: OpenAI's multipart form (files `image` or repeated `image[]`, `mask`, and
+    the edit fields as form fields); the responses are generate's."""
+    _, components = msgspec.json.schema_components([OpenAIEditFields], ref_template=_REF)
+    form = components["OpenAIEditFields"]
+    binary = {"type": "string", "format": "binary"}
+    body = {
+        "type": "object",
+        "required": ["image", *form.get("required", [])],
+        "properties": {
+            "image": {"oneOf": [binary, {"type": "array", "items": binary, "minItems": 1, "maxItems": 16}]},
+            "image[]": {"type": "array", "items": binary, "minItems": 1, "maxItems": 16},
+            "mask": binary,
+            **form["properties"],
+        },
+        "additionalProperties": False,
+    }
+    edit = schema["paths"]["/v1/images/edits"]["post"]
+    edit["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": body}}}
+    events = {**_OPENAI_SSE_EVENT["properties"]["event"], "enum": [EDIT_PARTIAL, EDIT_COMPLETED, "error"]}
+    stream = {**_OPENAI_SSE_EVENT, "properties": {**_OPENAI_SSE_EVENT["properties"], "event": events}}
+    ok = responses["200"]
+    edit["responses"] = {
+        **responses,
+        "200": {**ok, "content": {**ok["content"], "text/event-stream": {"schema": stream}}},
     }

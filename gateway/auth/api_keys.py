@@ -103,4 +103,4 @@ async def authenticate(
         AUTH_FAILURES.labels(ModelNotAllowed.code).inc()
         raise ModelNotAllowed(f"API key {key.name!r} is not allowed model {model_names[0]!r}")
     AUTH_SUCCESSES.labels(KEY_CHAIN).inc()
-    return Principal(account=key.principal_account, chain=KEY_CHAIN)
+    return Principal(account=key.principal_account, chain=KEY_CHAIN, key=key.name, key_limits=key.limits)

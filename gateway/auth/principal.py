@@ -7,6 +7,8 @@ from typing import Protocol
 
 from litestar.datastructures import Headers
 
+from gateway.config.limits import ScopeLimits
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -14,6 +16,8 @@ class Principal:
 
     account: str
     chain: str  # CAIP-2, e.g. "eip155:1"; "" for anonymous
+    key: str | None = None  # the operator API key's name, when one authenticated the request
+    key_limits: ScopeLimits | None = None  # that key's own rate limit (`auth.api_keys[].limits`)
 
     @property
     def is_anonymous(self) -> bool:

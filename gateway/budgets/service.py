@@ -48,10 +48,14 @@ class Ticket:
     reserved: int = 0  # micro-USD; 0 with nothing reserved
     terms: Terms | None = None  # None: budgets off for this request
     settled: bool = False
+    started: bool = False  # the pipeline took it (gateway/costing.py): it settles it, whatever happens
     budgets: Budgets | None = None  # who settles it
 
 
 CURRENT: contextvars.ContextVar[Ticket | None] = contextvars.ContextVar("imagegate_budget_ticket", default=None)
+# The HTTP request's reservations (gateway/api/budget_release.py): one never taken by the pipeline
+# (a later admission step or the codec refused the request) is released when the response is done.
+PENDING: contextvars.ContextVar[list[Ticket] | None] = contextvars.ContextVar("imagegate_budget_pending", default=None)
 
 
 def ledger_account(account: str) -> str:
@@ -109,7 +113,15 @@ class Budgets:
             BUDGET_REJECTIONS.labels("insufficient_balance").inc()
             raise insufficient(account, max(0, reserved.available), amount)
         ticket.rid, ticket.reserved, ticket.terms = rid, amount, terms
+        pending = PENDING.get()
+        if pending is not None:
+            pending.append(ticket)
         return ticket
+
+    async def release_unstarted(self, ticket: Ticket) -> None:
+        """Free a reservation the pipeline never took (nothing was sent upstream for it)."""
+        if not ticket.started and not ticket.settled:
+            await self.settle(ticket, 0)
 
     async def settle(self, ticket: Ticket, actual: int) -> int:
         """Charge `actual` (at most what was reserved); the rest of the reservation is freed."""

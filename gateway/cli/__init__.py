@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gateway.cli import balance, client, keys, server
+from gateway.cli import balance, client, edit, keys, server
 
 COMMAND_GROUPS = (
     server,
     keys,
     client,
+    edit,
     balance,
 )
 

@@ -37,20 +37,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     generate.add_argument("--issued-nonce", action="store_true", help="ask the gateway for the nonce")
     generate.add_argument("--stream", action="store_true", help="stream the answer, with a progress bar")
     for command in (sign, generate):
-        command.add_argument("--evm-key", default=os.environ.get("IMAGEGATE_EVM_KEY"), help="hex key")
-        command.add_argument(
-            "--solana-key",
-            default=os.environ.get("IMAGEGATE_SOLANA_KEY"),
-            help="base58 secret or keygen .json",
-        )
-        command.add_argument(
-            "--chain", help="Chain ID as written in the message (default 1 / Solana mainnet)"
-        )
+        add_signer_arguments(command)
     sign.set_defaults(run=_sign)
     generate.set_defaults(run=_generate)
 
 
-def _signer(args: argparse.Namespace) -> Signer | None:
+def add_signer_arguments(command: argparse.ArgumentParser) -> None:
+    """--evm-key / --solana-key / --chain, for every command that signs (`signer_from_args`)."""
+    command.add_argument("--evm-key", default=os.environ.get("IMAGEGATE_EVM_KEY"), help="hex key")
+    command.add_argument(
+        "--solana-key",
+        default=os.environ.get("IMAGEGATE_SOLANA_KEY"),
+        help="base58 secret or keygen .json",
+    )
+    command.add_argument("--chain", help="Chain ID as written in the message (default 1 / Solana mainnet)")
+
+
+def signer_from_args(args: argparse.Namespace) -> Signer | None:
     """The signer for --evm-key / --solana-key, or None after one error line: a mistyped key is a
     usage error, not a traceback (whose library message may quote characters of the secret)."""
     from gateway.client import load_signer
@@ -67,7 +70,7 @@ def _signer(args: argparse.Namespace) -> Signer | None:
 def _sign(args: argparse.Namespace) -> int:
     from gateway.client import sign_header
 
-    signer = _signer(args)
+    signer = signer_from_args(args)
     if signer is None:
         return 2
     sys.stdout.write(sign_header(args.url, signer) + "\n")
@@ -81,7 +84,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     from gateway.client import GatewayCallError, generate_images, wait_until_up
 
-    signer = _signer(args)
+    signer = signer_from_args(args)
     if signer is None:
         return 2
     body: dict[str, object] = {"model": args.model, "prompt": args.prompt, "n": args.n}

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.config.chains import caip2_namespace
+from gateway.config.limits import ScopeLimits
 
 # Upper bounds on the time settings. Beyond them a setting is a typo, not a policy, and it used to
 # pass check-config and then overflow the time check of every signed request. A week of lifetime is
@@ -33,6 +34,9 @@ class ApiKeyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     account: str | None = None  # the principal; default `key:<name>`
     models: list[str] = msgspec.field(default_factory=list)  # empty: every model
     expires: datetime | None = None
+    # This key's own rate limit (its own bucket, shared by every replica through Redis), on top of
+    # the account's; same shape as `limits.account` (rate, period_seconds, burst, cost, models).
+    limits: ScopeLimits | None = None
 
     def __post_init__(self) -> None:
         if self.expires is not None and self.expires.tzinfo is None:

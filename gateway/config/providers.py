@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.config.cost import PriceConfig
+from gateway.config.edit import EditInputsConfig, EditRouteConfig
 from gateway.config.policy import TimeoutsConfig
 
 Positive = Annotated[float, msgspec.Meta(gt=0, le=86400)]  # finite: .inf would pass gt=0
@@ -38,6 +39,7 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     send_timeout_seconds: EdgeSeconds = 30.0  # a response (or stream) write that the client does not drain
     keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5  # idle between requests
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000  # lowered below the fd limit
+    edit: EditInputsConfig = msgspec.field(default_factory=EditInputsConfig)  # POST /api/v1/image/edit inputs
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -74,3 +76,4 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     deadline_seconds: Positive | None = None
     strategy: Literal["fallback", "weighted"] = "fallback"
     fallback_models: list[str] = msgspec.field(default_factory=list)  # tried after every own deployment
+    edit: EditRouteConfig = msgspec.field(default_factory=EditRouteConfig)  # gateway/config/edit.py

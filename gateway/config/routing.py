@@ -159,3 +159,8 @@ def _check_model(config: RoutingConfig, slug: str, model: ModelConfig, source: s
 def _check_limits(config: RoutingConfig, source: str) -> None:
     for path in config.limits.unknown_models(set(config.models)):
         raise ConfigError(path, "not a model of this routing file (use the canonical slug)", source=source)
+    for i, key in enumerate(config.auth.api_keys):
+        for model in key.limits.models if key.limits is not None else ():
+            if model not in config.models:
+                path = f"auth.api_keys[{i}].limits.models.{model}"
+                raise ConfigError(path, "not a model of this routing file (use the canonical slug)", source=source)

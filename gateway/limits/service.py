@@ -89,6 +89,18 @@ class RateLimits:
         if config.account is not None:
             await self._check(state, config, "account", config.account, f"a:{account}", req, model)
 
+    async def check_key(
+        self,
+        state: MutableMapping[str, Any],
+        config: LimitsConfig,
+        key: str,
+        limits: ScopeLimits,
+        req: ImageRequest,
+        model: str,
+    ) -> None:
+        """An operator API key's own limit (`auth.api_keys[].limits`), in a bucket of its own."""
+        await self._check(state, config, "key", limits, f"k:{key}", req, model)
+
     async def _check(
         self,
         state: MutableMapping[str, Any],

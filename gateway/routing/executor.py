@@ -22,6 +22,7 @@ from gateway import finishing, http_client, metrics, pricing
 from gateway.canonical import CallContext, ImageRequest, Operation, ProviderResult
 from gateway.config import RoutingConfig
 from gateway.errors import GATEWAY, FailureClass, ProviderError
+from gateway.routing import editing
 from gateway.routing.alerts import OperatorAlerts
 from gateway.routing.breaker import BreakerRegistry, Clock
 from gateway.routing.events import Sink, reported_call
@@ -128,6 +129,10 @@ async def execute(
     router = router or Router.local(runtime.config)
     routes = candidates(runtime, slug, router.rng)
     chain = capable(routes, operation)
+    skipped: list[str] = []
+    if operation is Operation.EDIT:  # by capabilities: edit, input count, mask (routing/editing.py)
+        mask_required = runtime.config.models[slug].edit.mask_required_on_fallback
+        chain, skipped = editing.edit_chain(chain, len(req.images), req.mask is not None, mask_required=mask_required)
     if not chain:
         why = f"no route of {slug!r} can {operation.value}" if routes else runtime.why_unavailable(slug)
         error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, why)
@@ -141,6 +146,9 @@ async def execute(
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(_run_shard(shard, chain, run)) for shard in shards]
     outcomes = [outcome for task in tasks for outcome in task.result()]
+    for outcome in outcomes if skipped else []:  # the skipped deployments, in every answer's warnings
+        if outcome.result is not None:
+            outcome.result = msgspec.structs.replace(outcome.result, warnings=[*skipped, *outcome.result.warnings])
     return outcomes if len(outcomes) == len(shards) else _renumbered(outcomes)
 
 
@@ -285,7 +293,7 @@ async def _attempt(
 
 
 async def _call(deployment: Deployment, shard: Shard, ctx: CallContext, run: _Run) -> ProviderResult:
-    req = shard.request
+    req, dropped = editing.for_deployment(deployment, shard.request)
     _check_time(deployment, ctx, run)
     wait = min(deployment.provider_config.lease_wait_seconds, ctx.remaining())
     async with run.router.gate.lease(deployment.label, limit=deployment.max_concurrency, wait_seconds=wait):
@@ -326,6 +334,8 @@ async def _call(deployment: Deployment, shard: Shard, ctx: CallContext, run: _Ru
             http_client.images_asked.reset(asked)
         # Every image proven to decode (and finished) before this attempt counts as a success;
         # outside the attempt timeout (the answer is in), inside the lease (the call's work).
+        if dropped is not None:
+            result = msgspec.structs.replace(result, warnings=[*result.warnings, dropped])
         return await finishing.check_result(deployment.provider, req, result)
 
 

@@ -4,14 +4,20 @@ A provider hands us a URL (BFL `result.sample`, OpenAI `url`, ComfyUI `/view`). 
 if it is https (or http for local backends) on an allow-listed host that does not resolve to a
 private address; redirects are re-checked per hop, the body is capped, the whole GET has a total
 timeout, and provider credentials are never sent (basic auth only to a local server).
+
+A client-supplied URL (an edit input, spec/image-edit.md) is fetched with the same GET under a
+stricter policy: `pin_address` resolves the name once, refuses it if any address is not public,
+and connects to that address (the name kept for the Host header, SNI and certificate check), so no
+second lookup can be rebound to an internal address; each redirect hop is resolved and pinned anew.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -26,10 +32,13 @@ DOWNLOAD_RETRY_STATUSES = (404, 408, 429, 500, 502, 503, 504)
 
 
 def host_allowed(host: str, patterns: Iterable[str]) -> bool:
-    """`api.bfl.ai` matches itself; `*.bfl.ai` matches any subdomain (not `bfl.ai` itself)."""
+    """`api.bfl.ai` matches itself; `*.bfl.ai` matches any subdomain (not `bfl.ai` itself); `*` any
+    host (client URLs: the private-address rules still apply)."""
     host = host.lower().rstrip(".")
     for pattern in patterns:
         pattern = pattern.lower()
+        if pattern == "*":
+            return True
         if pattern.startswith("*."):
             if host.endswith(pattern[1:]) and host != pattern[2:]:
                 return True
@@ -48,7 +57,9 @@ def check_url(
     reason = None
     if parts.scheme not in schemes:
         reason = f"scheme {parts.scheme!r} is not allowed"
-    elif not host or not host_allowed(host, allowed_hosts):
+    elif not host:
+        reason = "no host"
+    elif not host_allowed(host, allowed_hosts):
         reason = f"host {host!r} is not on the allow-list"
     elif not allow_http and _private_ip(host):
         reason = f"host {host!r} is a private address"
@@ -56,6 +67,15 @@ def check_url(
         reason = "credentials in URL"
     if reason is not None:
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} {what} refused: {reason}")
+
+
+Resolver = Callable[[str], Awaitable[list[str]]]  # host name -> its addresses
+
+
+async def system_resolve(host: str) -> list[str]:
+    """The host's addresses from the system resolver (scope ids dropped)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]).split("%", 1)[0] for info in infos]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +88,9 @@ class DownloadPolicy:
     # A failed GET of a finished result: the image exists (and may be billed) but we lack it.
     # UPSTREAM_INVALID = no retry of the billed call, fallback allowed; local servers use TRANSIENT.
     transport_failure: FailureClass = FailureClass.UPSTREAM_INVALID
+    # Client URLs: resolve once, refuse non-public addresses, connect to the address resolved.
+    pin_address: bool = False
+    resolve: Resolver = field(default=system_resolve)  # injected by tests (no DNS on the test box)
 
 
 async def download(
@@ -92,6 +115,8 @@ async def download(
         ) from None
     except httpx.DecodingError as exc:  # too large or undecodable: never worth a retry
         raise transport_error(provider, exc, what="download") from exc
+    except (ValueError, httpx.InvalidURL):  # urlsplit / httpx.URL refused it (a bad IPv6 literal, ...)
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} URL is malformed") from None
     except httpx.HTTPError as exc:
         error = transport_error(provider, exc, what="download")
         raise ProviderError(
@@ -115,14 +140,22 @@ async def _download(
 ) -> bytes:
     for _hop in range(policy.max_redirects + 1):
         check_url(provider, url, policy.allowed_hosts, allow_http=policy.allow_http, what="download URL")
-        if not policy.allow_http and await _resolves_to_private(urlsplit(url).hostname or ""):
+        target: str | httpx.URL = url
+        headers: dict[str, str] | None = None
+        extensions: dict[str, object] | None = None
+        if policy.pin_address:
+            target, headers, extensions = await _pinned(provider, url, policy.resolve)
+        elif not policy.allow_http and await _resolves_to_private(urlsplit(url).hostname or ""):
             raise ProviderError(
                 provider,
                 FailureClass.UPSTREAM_INVALID,
                 f"{provider} download URL refused: host resolves to a private address",
             )
         basic = httpx.BasicAuth(*auth) if auth and policy.allow_http else None
-        async with client.stream("GET", url, params=params, auth=basic, follow_redirects=False) as response:
+        async with client.stream(
+            "GET", target, params=params, auth=basic, headers=headers, extensions=extensions,
+            follow_redirects=False,
+        ) as response:
             if response.is_redirect and "location" in response.headers:
                 url, params = urljoin(url, response.headers["location"]), None
                 continue
@@ -135,6 +168,31 @@ async def _download(
                 )
             return await _read_capped(provider, response, policy.max_bytes)
     raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} download: too many redirects")
+
+
+async def _pinned(
+    provider: str, url: str, resolve: Resolver
+) -> tuple[httpx.URL, dict[str, str], dict[str, object]]:
+    """`url` with its host replaced by the one public address it resolves to, the Host header and
+    the TLS server name (SNI and certificate check) kept as the name."""
+    parsed = httpx.URL(url)
+    host = parsed.raw_host.decode("ascii")  # IDNA-encoded: what DNS, the Host header and SNI take
+    if _private_ip(host) or host == "localhost" or host.endswith(".localhost"):
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} URL refused: private address")
+    try:
+        addresses = [host] if _is_ip(host) else await resolve(host)
+    except OSError:
+        addresses = []
+    if not addresses:
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} URL refused: host does not resolve")
+    if any(_private_ip(address) for address in addresses):
+        raise ProviderError(
+            provider,
+            FailureClass.UPSTREAM_INVALID,
+            f"{provider} URL refused: host resolves to a private address",
+        )
+    name = host if parsed.port is None else f"{host}:{parsed.port}"
+    return parsed.copy_with(host=addresses[0]), {"host": name}, {"sni_hostname": host}
 
 
 async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) -> bytes:
@@ -167,6 +225,14 @@ async def _resolves_to_private(host: str) -> bool:
     except (OSError, TimeoutError):
         return False
     return any(_private_ip(str(info[4][0]).split("%", 1)[0]) for info in infos)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _private_ip(host: str) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import email.utils
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -39,6 +39,8 @@ _CONNECT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ProxyError,
 )
 RETRY_AFTER_CAP = 3600.0
+FilePart = tuple[str, bytes, str]  # (file name, bytes, content type) of one multipart file
+Files = Mapping[str, FilePart] | Sequence[tuple[str, FilePart]]
 CONNECT_TIMEOUT = 10.0
 
 
@@ -62,7 +64,7 @@ async def send(
     *,
     headers: Mapping[str, str] | None = None,
     json: object = None,
-    files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    files: Files | None = None,
     data: Mapping[str, str] | None = None,
     params: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
@@ -72,8 +74,9 @@ async def send(
     """One HTTP exchange, body read fully; transport failures become ProviderError (never retried here).
 
     The body is `json` (sent as application/json), or `files` (name -> (filename, bytes, content
-    type)) and/or `data` form fields, which httpx encodes as multipart/form-data (image edits,
-    Stability) with its own boundary in the content-type."""
+    type), or a list of (name, (filename, bytes, content type)) pairs when a name repeats, as
+    OpenAI's `image[]`) and/or `data` form fields, which httpx encodes as multipart/form-data
+    (image edits, Stability) with its own boundary in the content-type. The one multipart sender."""
     if json is not None and (files is not None or data is not None):
         raise ValueError("send takes either json or files/data, not both")
     content = None if json is None else msgspec.json.encode(json)

@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.auth.api_keys import digest
+from gateway.config import BUNDLED_CONFIG
 from tests.support.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,13 +63,14 @@ class Served:
         return self.log_path.read_text(errors="replace")
 
 
-def start_gateway(tmp: Path, *extra: str) -> Served:
+def start_gateway(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Served:
+    """`env`: variables added to the clean environment (e.g. REDIS_URL for replicas sharing Redis)."""
     port = free_port()
     log_path = tmp / f"serve-{port}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [imagegate_command(), "serve", "--port", str(port), *extra],
-            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=clean_env(),
+            stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**clean_env(), **(env or {})},
         )
     served = Served(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -99,6 +102,35 @@ def stop_gateway(served: Served) -> None:
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`imagegate serve` exactly as README.md runs it (bundled routing, no Redis), on a free port."""
     served = start_gateway(tmp_path_factory.mktemp("gateway"))
+    try:
+        yield served
+    finally:
+        stop_gateway(served)
+
+
+# The OpenAI-compatible gateway's keys: any model / a tiny account limit / only `tiny-image`.
+SECRET, LIMITED, NARROW = "igk_acceptance-secret", "igk_limited-secret", "igk_narrow-secret"
+
+
+@pytest.fixture(scope="package")
+def openai_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The bundled mock routing plus two operator API keys (`app`: SECRET; `tiny`: LIMITED, whose
+    account has a one-request limit on `tiny-image`, another mock model), for the OpenAI SDK tests."""
+    tmp = tmp_path_factory.mktemp("openai")
+    routing = Path(BUNDLED_CONFIG).read_text().replace(
+        "models:\n", "models:\n  tiny-image:\n    deployments: [{provider: mock, model: mock-v1}]\n", 1
+    ) + (
+        "  api_keys:\n"
+        f"    - {{name: app, sha256: {digest(SECRET)}}}\n"
+        f"    - {{name: tiny, sha256: {digest(LIMITED)}, account: tiny-team}}\n"
+        f"    - {{name: narrow, sha256: {digest(NARROW)}, models: [tiny-image]}}\n"
+        "limits:\n"
+        "  account: {rate: 1000, period_seconds: 1, burst: 1000,"
+        " models: {tiny-image: {rate: 1, period_seconds: 3600, burst: 1}}}\n"
+    )
+    path = tmp / "routing.yaml"
+    path.write_text(routing)
+    served = start_gateway(tmp, "--config", str(path))
     try:
         yield served
     finally:

@@ -35,6 +35,9 @@ GATEWAY_SIDE = {
     "embed_exif_metadata",
     "hide_watermark",
     "metadata",
+    # /v1's OpenAI-only fields: the OpenAI adapter carries them (tests/api/test_openai_passthrough.py);
+    # for any other provider the /v1 codec names the provider that dropped them.
+    "openai_fields",
 }
 # Edit-only fields (image-edit.md): generate encoders never see them; each adapter's edit encoder is
 # checked in its own edit tests.

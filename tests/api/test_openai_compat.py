@@ -42,6 +42,7 @@ async def test_size_quality_and_dropped_fields(client: AsyncTestClient) -> None:
     [
         ({"model": "mock", "prompt": "x", "seed": 3}, 400, "seed"),  # unknown to OpenAI: refused
         ({"model": "mock", "prompt": "x", "size": "1024"}, 400, "size"),
+        ({"model": "mock", "prompt": "x", "size": "32x32"}, 400, "size"),  # the canonical bound, named as OpenAI's field
         ({"model": "mock", "prompt": "x", "response_format": "url"}, 400, "response_format"),
         ({"prompt": "x"}, 400, "model"),
         ({"model": "nope", "prompt": "x"}, 404, None),
@@ -68,3 +69,25 @@ async def test_models_lists_slugs_and_aliases(client: AsyncTestClient) -> None: 
     ids = {entry["id"] for entry in body["data"]}
     assert {"mock-image", "mock", "flaky-image"} <= ids
     assert all(entry["owned_by"] == "imagegate" and entry["object"] == "model" for entry in body["data"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("POST", "/v1/chat/completions", 404, "not_found"),
+        ("GET", "/v1/images/variations", 404, "not_found"),
+        ("GET", "/v1", 404, "not_found"),
+        ("GET", "/v1/images/generations", 405, "method_not_allowed"),
+        ("DELETE", "/v1/models", 405, "method_not_allowed"),
+    ],
+)
+async def test_unknown_paths_and_wrong_methods_under_v1_use_openai_shape(
+    client: AsyncTestClient, method: str, path: str, status: int, code: str  # type: ignore[type-arg]
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    assert response.json() == {
+        "error": {"message": response.json()["error"]["message"], "type": "invalid_request_error", "param": None, "code": code}
+    }
+    outside = await client.request(method, "/api" + path.removeprefix("/v1") + "-nope")
+    assert "type" not in outside.json()["error"]  # the canonical shape outside /v1

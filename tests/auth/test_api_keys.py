@@ -136,3 +136,34 @@ async def test_with_auth_disabled_an_authorization_header_stays_anonymous(tmp_pa
         for header in ("Bearer igk_wrong", "Basic eDp5"):
             response = await client.post(URL, json=BODY, headers={"Authorization": header})
             assert response.status_code == 200, response.text
+
+
+async def test_a_key_limit_is_its_own_bucket_beside_the_account(tmp_path: Path) -> None:
+    """`auth.api_keys[].limits`: `capped` (account team-a, shared with `narrow`) may make one
+    request an hour on its own; `narrow` still has the account's second unit."""
+    path = tmp_path / "routing.yaml"
+    capped = "igk_capped-secret"
+    path.write_text(
+        ROUTING.replace(
+            "  api_keys:\n",
+            f"  api_keys:\n    - {{name: capped, sha256: {digest(capped)}, account: team-a,"
+            " limits: {rate: 1, period_seconds: 3600, burst: 1}}\n",
+        )
+    )
+    async with AsyncTestClient(app=create_app(Settings(config_path=str(path)))) as client:
+        first = await client.post(URL, json=BODY, headers=bearer(capped))
+        assert first.status_code == 200, first.text
+        assert '"key";q=1' in first.headers["ratelimit-policy"]
+        second = await client.post(URL, json=BODY, headers=bearer(capped))
+        assert second.status_code == 429 and second.json()["error"]["code"] == "rate_limited"
+        assert "key rate limit" in second.json()["error"]["message"]
+        other = await client.post(URL, json={**BODY, "model": "other"}, headers=bearer(OTHER))
+        assert other.status_code == 200, other.text
+
+
+def test_a_key_limit_naming_an_unknown_model_is_refused() -> None:
+    bad = ROUTING.replace(
+        "account: team-a, models: [other]}", "account: team-a, models: [other], limits: {rate: 1, burst: 1, models: {nope: {rate: 1, burst: 1}}}}"
+    )
+    with pytest.raises(Exception, match=r"auth.api_keys\[1\].limits.models.nope"):
+        parse_config(bad)

@@ -18,6 +18,7 @@ from gateway.budgets.service import CURRENT, Ticket
 from gateway.config import parse_config
 from gateway.costing import metered
 from gateway.settings import Settings
+from tests.support.edit import data_url, header_only_png, picture
 
 URL = "/api/v1/image/generate"
 SECRET = "ig_test_budget_key_0123456789abcdef"
@@ -111,3 +112,29 @@ async def test_a_request_cancelled_with_calls_in_flight_is_charged_its_reservati
         await task
     snapshot = await budgets.store.snapshot("a", terms)
     assert (snapshot.balance, snapshot.reservations) == (60_000, 0)
+
+
+EDIT_ROUTING = """
+providers:
+  mock: {adapter: mock, settings: {max_n: 4}}
+models:
+  paint:
+    deployments: [{provider: mock, model: m, price: {per_image: "0.04"}}]
+budgets: {default: {allowance_usd: "0.04", period: day, prepaid: false}}
+auth: {enabled: false}
+"""
+
+
+async def test_a_request_refused_after_admission_releases_its_reservation() -> None:
+    """The edit codec proves its inputs decode after admission: a bad one must not hold the budget."""
+    app = create_app(Settings(), config=parse_config(EDIT_ROUTING))
+    bad = {"model": "paint", "prompt": "p", "images": [{"b64": data_url(header_only_png(64, 64))}]}
+    good = {"model": "paint", "prompt": "p", "images": [{"b64": data_url(picture((64, 64)))}]}
+    async with AsyncTestClient(app=app) as client:
+        refused = await client.post("/api/v1/image/edit", json=bad)
+        assert refused.status_code == 400 and "does not decode" in refused.json()["error"]["message"]
+        services = client.app.state.services
+        snapshot = await services.budgets.snapshot(services.runtime.config.budgets, "anonymous")
+        assert (snapshot.reservations, snapshot.available) == (0, 40_000)
+        edited = await client.post("/api/v1/image/edit", json=good)  # the whole allowance is still there
+        assert edited.status_code == 200 and edited.json()["provider_metadata"]["cost"]["usd"] == "0.040000"

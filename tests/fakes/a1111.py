@@ -28,16 +28,65 @@ def _png_b64(i: int) -> str:
     return base64.b64encode(distinct_png(i)).decode()
 
 
+# img2img fields and the pydantic type each must have (StableDiffusionImg2ImgProcessingAPI).
+_IMG2IMG_TYPES: dict[str, tuple[type | tuple[type, ...], str, str]] = {
+    "init_images": (list, "value is not a valid list", "type_error.list"),
+    "mask": (str, "str type expected", "type_error.str"),
+    "denoising_strength": ((int, float), "value is not a valid float", "type_error.float"),
+    "inpainting_fill": (int, "value is not a valid integer", "type_error.integer"),
+    "mask_blur": (int, "value is not a valid integer", "type_error.integer"),
+    "inpainting_mask_invert": (int, "value is not a valid integer", "type_error.integer"),
+    "inpaint_full_res": (bool, "value could not be parsed to a boolean", "type_error.bool"),
+    "resize_mode": (int, "value is not a valid integer", "type_error.integer"),
+    "width": (int, "value is not a valid integer", "type_error.integer"),
+    "height": (int, "value is not a valid integer", "type_error.integer"),
+    "steps": (int, "value is not a valid integer", "type_error.integer"),
+    "n_iter": (int, "value is not a valid integer", "type_error.integer"),
+}
+
+
+def img2img_refusal(body: dict[str, Any]) -> httpx.Response | None:
+    """What A1111 answers a bad img2img payload: FastAPI's 422 `{"detail": [{loc, msg, type}]}` for a
+    field of the wrong type, 404 "Init image not found" without init_images, 500 "Invalid encoded
+    image" for base64 that is not an image (decode_base64_to_image)."""
+    detail = [
+        {"loc": ["body", name], "msg": msg, "type": kind}
+        for name, (kind_type, msg, kind) in _IMG2IMG_TYPES.items()
+        if body.get(name) is not None and not isinstance(body[name], kind_type)
+    ]
+    if detail:
+        return json_response({"detail": detail}, 422)
+    if not body.get("init_images"):
+        return json_response({"error": "HTTPException", "detail": "Init image not found", "body": "", "errors": ""}, 404)
+    for blob in [*body["init_images"], *([body["mask"]] if body.get("mask") else [])]:
+        try:
+            data = base64.b64decode(blob.split(",", 1)[-1], validate=True) if isinstance(blob, str) else b""
+        except ValueError:
+            data = b""
+        if not data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"RIFF")):
+            return json_response({"error": "HTTPException", "detail": "Invalid encoded image", "body": "", "errors": ""}, 500)
+    return None
+
+
 class FakeA1111(Fake):
     own_seed = PROVIDER_DRAWN_SEED
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bodies: list[tuple[str, dict[str, Any]]] = []  # (path, body) of each generation call
+
     def route(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/sdapi/v1/txt2img":
+        path = request.url.path
+        if path in ("/sdapi/v1/txt2img", "/sdapi/v1/img2img"):
             failed = self.fail_generation(request)
             if failed is not None:
                 return failed
-            self.calls += 1
             body = json.loads(request.content)
+            refused = img2img_refusal(body) if path.endswith("img2img") else None
+            if refused is not None:
+                return refused
+            self.calls += 1
+            self.bodies.append((path, body))
             return json_response(self.result(body))
         return json_response({"detail": "Not Found"}, 404)
 
@@ -66,6 +115,7 @@ class ProgressA1111:
         self.mode = mode
         self.steps = steps
         self.calls = 0
+        self.paths: list[str] = []
         self.polls = 0
         self.txt2img_cancelled = 0
         self.polls_after_cancel = 0
@@ -74,7 +124,8 @@ class ProgressA1111:
         self._polled_out = asyncio.Event()
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/sdapi/v1/txt2img":
+        if request.url.path in ("/sdapi/v1/txt2img", "/sdapi/v1/img2img"):  # the same job either way
+            self.paths.append(request.url.path)
             return await self._txt2img(json.loads(request.content))
         if request.url.path == "/sdapi/v1/progress":
             return self._progress()

@@ -8,6 +8,7 @@ bodies below are also what the loopback-socket fake answers (tests/reliability).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -33,8 +34,61 @@ def ready_payload(task: str, sample: str, seed: int) -> dict[str, Any]:
     return {"id": task, "status": "Ready", "result": {"sample": sample, "seed": seed}}
 
 
+# Edit endpoints and their input fields (docs.bfl.ai API reference): Kontext input_image..4,
+# FLUX.2 input_image..8 (klein 4), Fill `image` (required) + optional `mask`. Base64 or a URL.
+EDIT_INPUTS = {
+    "flux-kontext-pro": 4,
+    "flux-kontext-max": 4,
+    "flux-2-pro": 8,
+    "flux-2-max": 8,
+    "flux-2-flex": 8,
+    "flux-2-klein-4b": 4,
+    "flux-2-klein-9b": 4,
+}
+FILL = "flux-pro-1.0-fill"
+
+
+def _input_fields(limit: int) -> list[str]:
+    return ["input_image", *(f"input_image_{i}" for i in range(2, limit + 1))]
+
+
+def validation_error(*problems: tuple[str, str, str]) -> httpx.Response:
+    """BFL's FastAPI 422: `{"detail": [{"loc": ["body", field], "msg", "type"}]}`."""
+    detail = [{"loc": ["body", field], "msg": msg, "type": kind} for field, msg, kind in problems]
+    return json_response({"detail": detail}, 422)
+
+
+def _bad_image(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if value.startswith("https://"):
+        return False
+    try:
+        data = base64.b64decode(value, validate=True)
+    except ValueError:
+        return True
+    return not data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"RIFF"))
+
+
+def check_edit(model: str, body: dict[str, Any]) -> httpx.Response | None:
+    """The edit models' input checks: Fill needs `image`; every input must be an image (base64 or URL)."""
+    if model == FILL:
+        if "image" not in body:
+            return validation_error(("image", "field required", "value_error.missing"))
+        fields = ["image", "mask"]
+    else:
+        fields = _input_fields(EDIT_INPUTS.get(model, 0))
+    bad = [name for name in fields if name in body and body[name] is not None and _bad_image(body[name])]
+    if bad:
+        return validation_error(*((name, "Invalid image", "value_error") for name in bad))
+    return None
+
+
 class FakeBFL(Fake):
-    """Submit -> `polling_url` on another host -> `pending_polls` Pending answers -> Ready -> delivery."""
+    """Submit -> `polling_url` on another host -> `pending_polls` Pending answers -> Ready -> delivery.
+
+    The edit models check their inputs (`check_edit`); `moderate_inputs` answers every task that
+    carries an input image `Request Moderated` (BFL's verdict on an input it refuses)."""
 
     def __init__(
         self,
@@ -43,8 +97,12 @@ class FakeBFL(Fake):
         pending_polls: int = 0,
         terminal: str = "get_result_ready.json",
         relay: str | None = None,
+        moderate_inputs: bool = False,
     ) -> None:
         super().__init__(failure)
+        self.moderate_inputs = moderate_inputs
+        self.bodies: list[tuple[str, dict[str, Any]]] = []  # (model, submit body) of each task
+        self.moderated = False
         self.pending_polls = pending_polls
         self.terminal = terminal
         self.polls = 0
@@ -81,14 +139,23 @@ class FakeBFL(Fake):
             failed = self.fail_generation(request)
             if failed is not None:
                 return failed
+            model, body = path.removeprefix("/v1/"), json.loads(request.content)
+            refused = check_edit(model, body) if model in EDIT_INPUTS or model == FILL else None
+            if refused is not None:
+                return refused
             self.calls += 1
-            self.seeds.append(json.loads(request.content).get("seed"))
+            self.bodies.append((model, body))
+            self.seeds.append(body.get("seed"))
+            self.moderated = self.moderate_inputs and any(
+                key in body for key in ("image", *_input_fields(8))
+            )
             return json_response(fixture("bfl/submit_flux-pro-1.1_200.json"))
         if host == "api.us1.bfl.ai" and path == "/v1/get_result":
             self.polls += 1
             if self.polls <= self.pending_polls:
                 return json_response(fixture("bfl/get_result_pending.json"))
-            result = fixture(f"bfl/{self.terminal}")
+            terminal = "get_result_request_moderated.json" if self.moderated else self.terminal
+            result = fixture(f"bfl/{terminal}")
             if isinstance(result.get("result"), dict):  # BFL reports the seed it used: ours or its own
                 sent = self.seeds[-1] if self.seeds else None
                 result["result"]["seed"] = sent if sent is not None else PROVIDER_DRAWN_SEED

@@ -7,6 +7,8 @@ one, pushing the recorded websocket frames to the client's `FakeWebSocket`, with
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import json
 import struct
 from collections.abc import Callable
@@ -30,8 +32,68 @@ def preview_frame(image: bytes, image_type: int = 1) -> bytes:
     return struct.pack(">II", 1, image_type) + image
 
 
+def parse_upload(request: httpx.Request) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
+    """A multipart/form-data body as ComfyUI's aiohttp reads it: (form fields, files by field name)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"content-type: " + request.headers["content-type"].encode() + b"\r\n\r\n" + request.content
+    )
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        assert isinstance(name, str) and isinstance(payload, bytes)
+        filename = part.get_filename()
+        if filename is None:
+            fields[name] = payload.decode()
+        else:
+            files[name] = (filename, payload, part.get_content_type())
+    return fields, files
+
+
+def upload_image(request: httpx.Request, uploaded: dict[str, bytes], forms: list[dict[str, str]]) -> httpx.Response:
+    """ComfyUI's upload_image: field `image` (a file), `type` (input), `subfolder`, `overwrite`;
+    an existing name with other bytes and no overwrite is renamed `name (1).ext`. Answers
+    `{"name", "subfolder", "type"}`."""
+    fields, files = parse_upload(request)
+    if "image" not in files:
+        return httpx.Response(400)
+    filename, data, _ = files["image"]
+    subfolder = fields.get("subfolder", "")
+    name = filename
+    stem, dot, ext = filename.rpartition(".")
+    counter = 1
+    while uploaded.get(f"{subfolder}/{name}" if subfolder else name) not in (None, data) and fields.get("overwrite") != "true":
+        name = f"{stem} ({counter}){dot}{ext}"
+        counter += 1
+    uploaded[f"{subfolder}/{name}" if subfolder else name] = data
+    forms.append(fields)
+    return json_response({"name": name, "subfolder": subfolder, "type": fields.get("type", "input")})
+
+
+_LOADERS = ("LoadImage", "LoadImageMask")
+
+
+def invalid_images(graph: dict[str, Any], uploaded: dict[str, bytes]) -> httpx.Response | None:
+    """ComfyUI's answer to a prompt whose LoadImage / LoadImageMask names a file it does not have
+    (the nodes' VALIDATE_INPUTS: "Invalid image file")."""
+    node_errors = {}
+    for node_id, node in graph.items():
+        if node.get("class_type") in _LOADERS and node["inputs"].get("image") not in uploaded:
+            details = f"image - Invalid image file: {node['inputs'].get('image')}"
+            error = {"type": "custom_validation_failed", "message": "Custom validation failed for node", "details": details, "extra_info": {}}
+            node_errors[node_id] = {"errors": [error], "dependent_outputs": ["9"], "class_type": node["class_type"]}
+    if not node_errors:
+        return None
+    first = next(iter(node_errors.values()))["errors"][0]
+    error = {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": first["details"], "extra_info": {}}
+    return json_response({"error": error, "node_errors": node_errors}, 400)
+
+
 class FakeComfy(Fake):
-    """POST /prompt -> /history/{id} ({} for `pending_polls` polls) -> /view."""
+    """POST /prompt -> /history/{id} ({} for `pending_polls` polls) -> /view; POST /upload/image
+    stores a file (`uploaded`, by the name it answers) that a prompt's LoadImage/LoadImageMask
+    must then name, as ComfyUI validates them."""
 
     def __init__(
         self,
@@ -45,16 +107,27 @@ class FakeComfy(Fake):
         self.history = history
         self.polls = 0
         self.prompts: list[dict[str, Any]] = []
+        self.uploaded: dict[str, bytes] = {}  # name (subfolder/name) -> bytes
+        self.upload_forms: list[dict[str, str]] = []
+
+    def upload(self, request: httpx.Request) -> httpx.Response:
+        return upload_image(request, self.uploaded, self.upload_forms)
 
     def route(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         prompt_id = fixture("comfyui/prompt_200.json")["prompt_id"]
+        if request.method == "POST" and path == "/upload/image":
+            return self.upload(request)
         if request.method == "POST" and path == "/prompt":
             failed = self.fail_generation(request)
             if failed is not None:
                 return failed
+            body = json.loads(request.content)
+            refused = invalid_images(body["prompt"], self.uploaded)
+            if refused is not None:
+                return refused
             self.calls += 1
-            self.prompts.append(json.loads(request.content))
+            self.prompts.append(body)
             return json_response(fixture("comfyui/prompt_200.json"))
         if path == f"/history/{prompt_id}":
             self.polls += 1
@@ -96,6 +169,8 @@ class WebSocketComfy:
         self.prompts: list[dict[str, Any]] = []
         self.modes: dict[str, str] = {}
         self.cancels: list[tuple[str, Any]] = []  # (path, body) of /interrupt and /queue calls
+        self.uploaded: dict[str, bytes] = {}
+        self.upload_forms: list[dict[str, str]] = []
 
     @property
     def calls(self) -> int:
@@ -108,8 +183,11 @@ class WebSocketComfy:
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
+        if request.method == "POST" and path == "/upload/image":
+            return upload_image(request, self.uploaded, self.upload_forms)
         if request.method == "POST" and path == "/prompt":
-            return self._queue(json.loads(request.content))
+            body = json.loads(request.content)
+            return invalid_images(body["prompt"], self.uploaded) or self._queue(body)
         if request.method == "POST" and path in ("/interrupt", "/queue"):
             self.cancels.append((path, json.loads(request.content)))
             return httpx.Response(200, json={})

@@ -1,5 +1,7 @@
 """OpenAI images API: `POST /v1/images/generations` -> `{"created", "data": [{"b64_json"}]}`, the
-`stream: true` SSE flow (partial images, then `image_generation.completed`), and its error bodies.
+`stream: true` SSE flow (partial images, then `image_generation.completed`), its error bodies, and
+`POST /v1/images/edits` (multipart: `image` / `image[]` files, `mask`, form fields) with the
+per-model input rules OpenAI enforces (dall-e-2: one square PNG under 4 MB; GPT image: up to 16).
 
 `FakeOpenAI` serves the plain flow with `Failure` injection; `StreamingOpenAI` the streamed one with
 per-call modes. The bodies are also what the loopback-socket fake answers (tests/reliability)."""
@@ -7,11 +9,16 @@ per-call modes. The bodies are also what the loopback-socket fake answers (tests
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
+import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from PIL import Image
 
 from tests.fakes.base import Body, Fake, fixture, json_response
 from tests.support.images import distinct_png
@@ -50,8 +57,118 @@ def sse_chunks(events: list[dict[str, Any]]) -> list[bytes]:
     return [f"event: {e.get('type', 'error')}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
 
 
+@dataclass(frozen=True)
+class Part:
+    """One multipart part as it arrived: field name, file name (None for a plain field), the
+    part's own Content-Type, and its bytes."""
+
+    name: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class EditCall:
+    """What one POST /images/edits carried."""
+
+    content_type: str  # the request's (multipart/form-data; boundary=...)
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {p.name: p.data.decode() for p in self.parts if p.filename is None}
+
+    @property
+    def files(self) -> list[Part]:
+        return [p for p in self.parts if p.filename is not None]
+
+
+def parse_multipart(request: httpx.Request) -> EditCall:
+    """The body parsed as a server would: by the boundary in the request's Content-Type."""
+    content_type = request.headers["content-type"]
+    assert content_type.startswith("multipart/form-data; boundary="), content_type
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + request.content
+    )
+    call = EditCall(content_type)
+    for part in message.iter_parts():
+        disposition = part.get("content-disposition", "")
+        assert disposition.startswith("form-data"), disposition
+        payload = part.get_payload(decode=True)
+        call.parts.append(
+            Part(
+                str(part.get_param("name", header="content-disposition")),
+                part.get_filename(),
+                part.get("content-type"),
+                payload if isinstance(payload, bytes) else b"",
+            )
+        )
+    return call
+
+
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+DALLE2_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _invalid(message: str, param: str | None = None, code: str | None = None) -> httpx.Response:
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return json_response({"error": error}, status=400)
+
+
+def _size(data: bytes) -> tuple[int, int] | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
+
+
+def check_edit(call: EditCall) -> httpx.Response | None:
+    """OpenAI's refusals of an edit request (None: it would be accepted)."""
+    fields, files = call.fields, call.files
+    model = fields.get("model", "dall-e-2")
+    if "prompt" not in fields:
+        return _invalid("Missing required parameter: 'prompt'.", "prompt")
+    if model.startswith("dall-e-3"):
+        return _invalid("Invalid value: 'dall-e-3'. Value must be 'dall-e-2' or a GPT image model.", "model")
+    images = [p for p in files if p.name in ("image", "image[]")]
+    if not images:
+        return _invalid("Missing required parameter: 'image'.", "image")
+    for part in files:
+        if part.content_type not in _IMAGE_TYPES:
+            return _invalid(
+                f"Invalid file '{part.name}': unsupported mimetype ('{part.content_type}'). Supported file "
+                "formats are 'image/jpeg', 'image/png', and 'image/webp'.",
+                part.name,
+                "unsupported_file_mimetype",
+            )
+    if model.startswith("dall-e-2"):
+        image = images[0]
+        size = _size(image.data)
+        if len(images) > 1 or not image.data.startswith(b"\x89PNG") or len(image.data) >= DALLE2_MAX_BYTES:
+            return _invalid("Uploaded image must be a PNG and less than 4 MB.", "image")
+        if size is None or size[0] != size[1]:
+            return _invalid(
+                "Invalid input image - image must be square (a square PNG less than 4 MB).", "image"
+            )
+    elif len(images) > 16:
+        return _invalid("Too many images: at most 16 may be provided.", "image")
+    mask = next((p for p in files if p.name == "mask"), None)
+    if mask is not None and (
+        not mask.data.startswith(b"\x89PNG") or _size(mask.data) != _size(images[0].data)
+    ):
+        return _invalid("Invalid mask image format - mask size does not match image size", "mask")
+    return None
+
+
+@dataclass
 class FakeOpenAI(Fake):
+    edits: list[EditCall] = field(default_factory=list)  # every /images/edits request, parsed
+
     def route(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/images/edits"):
+            return self.edit(request)
         if request.url.path.endswith("/images/generations"):
             failed = self.fail_generation(request)
             if failed is not None:
@@ -65,6 +182,18 @@ class FakeOpenAI(Fake):
         if request.url.host.endswith("blob.core.windows.net"):
             return httpx.Response(200, content=self.image(), headers={"content-type": "image/png"})
         return httpx.Response(404, json={"error": {"code": "not_found"}})
+
+    def edit(self, request: httpx.Request) -> httpx.Response:
+        call = parse_multipart(request)
+        self.edits.append(call)
+        refused = self.fail_generation(request) or check_edit(call)
+        if refused is not None:
+            return refused
+        self.calls += 1
+        n = int(call.fields.get("n", "1"))
+        return json_response(
+            images_payload([self.image() for _ in range(n)]), headers={"x-request-id": "req_e"}
+        )
 
 
 class StreamingOpenAI:
@@ -89,10 +218,15 @@ class StreamingOpenAI:
         self.bodies.append(json.loads(request.content))
         mode = self.mode(self.calls)
         if mode == "http_500":
-            return httpx.Response(500, json={"error": {"message": "The server had an error", "type": "server_error"}})
+            return httpx.Response(
+                500, json={"error": {"message": "The server had an error", "type": "server_error"}}
+            )
         events = stream_events(distinct_png(self.calls))
         if mode == "error_event":
-            events = [events[0], {"error": {"code": "server_error", "message": "stream failed", "type": "server_error"}}]
+            events = [
+                events[0],
+                {"error": {"code": "server_error", "message": "stream failed", "type": "server_error"}},
+            ]
         elif mode in ("hang", "drop"):
             events = events[:1]
         chunks = sse_chunks(events)

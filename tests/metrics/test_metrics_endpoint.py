@@ -33,7 +33,7 @@ BREAKER_POLICY = "circuit_breaker: {consecutive_failures: 2}\n"
 ALLOWED_LABELS = {
     "route", "method", "model", "provider", "deployment", "from_deployment", "to_deployment", "status",
     "outcome", "failure_class", "code", "scope", "reason", "state", "result", "operation", "component",
-    "decision", "namespace", "le",
+    "decision", "namespace", "le", "family",
 }  # fmt: skip
 
 
@@ -160,9 +160,9 @@ async def test_the_request_path_is_measured(client: AsyncTestClient) -> None:  #
         return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
     route = "/api/v1/image/generate"
-    assert value("imagegate_requests_total", route=route, model="mock-image", status="200") >= 2
-    assert value("imagegate_requests_total", route=route, model="other", status="404") >= 1
-    assert value("imagegate_requests_total", route=route, model="mock-image", status="429") >= 1
+    assert value("imagegate_requests_total", family="canonical", route=route, model="mock-image", status="200") >= 2
+    assert value("imagegate_requests_total", family="canonical", route=route, model="other", status="404") >= 1
+    assert value("imagegate_requests_total", family="canonical", route=route, model="mock-image", status="429") >= 1
     assert value("imagegate_request_duration_seconds_count", route=route, model="mock-image") >= 4
     assert value("imagegate_requests_in_flight", route=route) == 0
     assert value("imagegate_images_generated_total", model="mock-image", provider="mock") >= 3

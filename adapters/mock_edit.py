@@ -1,0 +1,62 @@
+"""The mock double's edit: a deterministic, visible change drawn over the base image, so a test can
+tell that the base (and the mask) were used.
+
+    with a mask     the area the mask marks for editing (alpha 0) is filled with a colour from
+                    (prompt, seed); the rest of the base image is left as it was
+    without a mask  a horizontal band of that colour across the middle fifth of the image
+    references      each drawn as a small thumbnail along the top edge, left to right
+
+The base is resized to the output size first (the mask with it). CPU work: called through
+gateway/imaging.py `off_loop`, like the generate drawing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+from PIL import Image, ImageDraw
+
+from gateway.canonical import OutputFormat
+
+_PIL_FORMAT = {OutputFormat.PNG: "PNG", OutputFormat.JPEG: "JPEG", OutputFormat.WEBP: "WEBP"}
+THUMB_FRACTION = 8  # a reference thumbnail is 1/8 of the output's shorter side
+
+
+def edit_colour(prompt: str, seed: int) -> tuple[int, int, int]:
+    digest = hashlib.sha256(f"edit\x00{seed}\x00{prompt}".encode()).digest()
+    return digest[0], digest[1], digest[2]
+
+
+def render_edit(
+    base: bytes,
+    mask: bytes | None,
+    references: tuple[bytes, ...],
+    prompt: str,
+    seed: int,
+    size: tuple[int, int],
+    fmt: OutputFormat,
+) -> bytes:
+    colour = edit_colour(prompt, seed)
+    with Image.open(io.BytesIO(base)) as source:
+        image = source.convert("RGB").resize(size)
+    fill = Image.new("RGB", size, colour)
+    if mask is not None:
+        with Image.open(io.BytesIO(mask)) as mask_image:
+            alpha = (
+                mask_image.getchannel("A")
+                if "A" in mask_image.getbands()
+                else Image.new("L", mask_image.size, 255)
+            )
+            edit_area = alpha.resize(size).point(lambda a: 255 if a == 0 else 0)
+        image = Image.composite(fill, image, edit_area)
+    else:
+        width, height = size
+        ImageDraw.Draw(image).rectangle((0, height * 2 // 5, width, height * 3 // 5), fill=colour)
+    side = max(1, min(size) // THUMB_FRACTION)
+    for i, reference in enumerate(references):
+        with Image.open(io.BytesIO(reference)) as ref:
+            image.paste(ref.convert("RGB").resize((side, side)), (i * side % max(1, size[0] - side + 1), 0))
+    out = io.BytesIO()
+    image.save(out, format=_PIL_FORMAT[fmt], **({"quality": 90} if fmt is not OutputFormat.PNG else {}))
+    return out.getvalue()
