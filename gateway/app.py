@@ -17,6 +17,7 @@ from gateway.api.auth import issue_nonce
 from gateway.api.balance import session_balance
 from gateway.api.budget_release import ReleaseUnusedReservations
 from gateway.api.catalog import list_models
+from gateway.api.cors import cors_config, refused_preflight_as_error
 from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
@@ -24,7 +25,8 @@ from gateway.api.images import generate_image
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openai_edit import openai_edit
-from gateway.api.openapi import complete_schema, openapi_config
+from gateway.api.openapi import complete_schema, docs_assets, openapi_config
+from gateway.api.playground import playground_routes
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
@@ -100,11 +102,14 @@ def create_app(
             openai_edit,
             openai_list_models,
             session_balance,
+            docs_assets(),
+            *playground_routes(routing.server),
         ],
         middleware=[ObserveMiddleware, ReleaseUnusedReservations],
+        cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
         lifespan=[lifespan],
         on_startup=[complete_schema],
-        before_send=[stamp_request_id],
+        before_send=[stamp_request_id, refused_preflight_as_error],
         exception_handlers={
             GatewayError: handle_gateway_error,
             HTTPException: handle_http_exception,
