@@ -20,6 +20,7 @@ from gateway.api.catalog import list_models
 from gateway.api.cors import cors_config, refused_preflight_as_error
 from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
+from gateway.api.files import get_stored_file
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
@@ -43,6 +44,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.state import open_store
 from gateway.state.base import StateStore
+from gateway.storage import open_storage
 
 log = logging.getLogger("imagegate")
 
@@ -67,6 +69,7 @@ def create_app(
         limits = LimitsRuntime.open(redis, routing.limits)
         await limits.warm()
         prime_metrics(routing)
+        storage = await open_storage(routing.storage, replicas_hint=max(settings.workers, 2 if redis else 1))
         app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
@@ -75,6 +78,7 @@ def create_app(
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
             budgets=Budgets.open(redis),
+            storage=storage,
         )
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()
@@ -85,6 +89,8 @@ def create_app(
             await reloader.aclose()
             await services.runtime.aclose()
             await store.aclose()
+            if storage is not None:
+                await storage.aclose()
             if redis is not None:
                 await redis.aclose()
             release_process_metrics()
@@ -102,6 +108,7 @@ def create_app(
             openai_edit,
             openai_list_models,
             session_balance,
+            get_stored_file,
             docs_assets(),
             *playground_routes(routing.server),
         ],

@@ -31,6 +31,7 @@ class OutputFormat(enum.StrEnum):
 class OutputType(enum.StrEnum):
     DATA_URL = "data_url"
     FILE = "file"
+    URL = "url"  # an extension (spec/jobs.md): images stored, returned as signed expiring links
 
 
 class Operation(enum.StrEnum):

@@ -87,6 +87,7 @@ class FinishedImage:
     seed: int | None
     provider: str
     b64: str | None = None
+    url: str | None = None  # `output_type: url`: the signed link (gateway/stored_results.py), bytes dropped
 
     def image_bytes(self) -> bytes:
         return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)

@@ -134,3 +134,14 @@ BUDGET_REJECTIONS = Counter(
     "Requests refused because the account's budget could not cover their reservation, by reason.",
     ["reason"],
 )
+IDEMPOTENT_REPLAYS = Counter(
+    "imagegate_idempotent_replays_total",
+    "Idempotency-Key outcomes other than a first run, by route and result (replayed, in_progress, "
+    "mismatch, unavailable); none of them reached a provider.",
+    ["route", "result"],
+)
+STORAGE_UPLOADS = Counter(
+    "imagegate_storage_uploads_total",
+    "Result-storage uploads by backend (component: local, s3) and result (ok, error).",
+    ["component", "result"],
+)

@@ -90,6 +90,11 @@ def data_url(data: bytes, fmt: OutputFormat) -> str:
 
 
 def image_object(image: FinishedImage) -> ImageObject:
+    if image.url is not None:  # `output_type: url` (gateway/stored_results.py)
+        return ImageObject(
+            index=image.index, url=image.url, width=image.info.width, height=image.info.height,
+            format=image.info.format, seed=image.seed,
+        )  # fmt: skip
     url = (
         data_url(image.data, image.info.format)
         if image.b64 is None

@@ -90,6 +90,8 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             raise InvalidRequest("output_type 'file' requires n = 1", param="output_type")
         if self.output_type is OutputType.FILE and self.stream:
             raise InvalidRequest("stream cannot be combined with output_type 'file'", param="stream")
+        if self.output_type is OutputType.URL and self.stream:
+            raise InvalidRequest("stream cannot be combined with output_type 'url' (use an async job)", param="stream")
         aspect = None
         if self.aspect_ratio is not None:
             w, h = self.aspect_ratio.split(":")
@@ -141,9 +143,12 @@ class ErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorDetail
 
 
-class ImageObject(msgspec.Struct, frozen=True, kw_only=True):
+class ImageObject(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One image: `data_url` (output_type data_url) or `url` (output_type url, a signed expiring link)."""
+
     index: int
-    data_url: str
+    data_url: str | None = None
+    url: str | None = None
     width: int
     height: int
     format: OutputFormat

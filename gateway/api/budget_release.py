@@ -1,4 +1,8 @@
-"""Release the reservations a request made but never used.
+"""Reserve a request's budget at admission, and release the reservations it never used.
+
+`reserve_budget` is admission's budget step (gateway/api/admit.py), after the Idempotency-Key claim:
+a replay costs nothing and reserves nothing; a request the budget refuses (402) gives its claim
+back, so the client may retry under the same key once the account is credited.
 
 Admission reserves a request's maximum cost (gateway/budgets/); the pipeline settles it. When the
 request is refused after admission — an idempotency claim, an edit input that does not decode or
@@ -15,6 +19,25 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from gateway.budgets.service import PENDING, Ticket
+from gateway.canonical import ImageRequest
+from gateway.errors import GatewayError
+from gateway.generation import Route
+from gateway.idempotency import Claim
+from gateway.runtime import Runtime
+from gateway.services import Services
+
+
+async def reserve_budget(
+    services: Services, runtime: Runtime, account: str, route: Route, req: ImageRequest, claim: Claim | None
+) -> None:
+    if claim is not None and claim.replay is not None:
+        return  # the stored answer goes out: no provider call, nothing to pay for
+    try:
+        await services.budgets.reserve(runtime.config, account, route.model, req)
+    except GatewayError:
+        if claim is not None:
+            await asyncio.shield(services.idempotency.release(claim))
+        raise
 
 
 class ReleaseUnusedReservations:

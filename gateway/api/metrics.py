@@ -36,6 +36,7 @@ from gateway.metrics import (
     COST_USD,
     EDGE_REASONS,
     EDGE_REJECTIONS,
+    IDEMPOTENT_REPLAYS,
     IN_FLIGHT,
     LEASES_IN_USE,
     OVERLOAD_SHED,
@@ -44,6 +45,7 @@ from gateway.metrics import (
     REQUEST_DURATION,
     REQUESTS,
     RETRY_BUDGET_EXHAUSTED,
+    STORAGE_UPLOADS,
     UPSTREAM_ATTEMPTS,
     UPSTREAM_LATENCY,
 )
@@ -188,3 +190,13 @@ def prime_metrics(config: RoutingConfig) -> None:
         REDIS_POOL_EXHAUSTED.labels(pool)
     for reason in EDGE_REASONS:
         EDGE_REJECTIONS.labels(reason)
+    prime_idempotency_and_storage(config)
+
+
+def prime_idempotency_and_storage(config: RoutingConfig) -> None:
+    """Idempotency-Key outcomes on the generating routes; uploads of the configured storage backend."""
+    for route in ("/api/v1/image/generate", "/v1/images/generations"):
+        for result in ("replayed", "in_progress", "mismatch", "unavailable"):
+            IDEMPOTENT_REPLAYS.labels(route, result)
+    for result in ("ok", "error"):
+        STORAGE_UPLOADS.labels(config.storage.backend if config.storage else "local", result)

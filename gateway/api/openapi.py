@@ -20,6 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 from gateway.api.auth import NonceResponse
 from gateway.api.balance import BALANCE_PATH, SessionBalance
 from gateway.api.edit import EDIT_PATH
+from gateway.api.files import describe_files
 from gateway.api.images import GENERATE_PATH
 from gateway.api.openai_compat import OpenAIEditFields, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
 from gateway.api.openai_errors import OpenAIError
@@ -119,7 +120,14 @@ def complete_schema(app: Litestar) -> None:
             "required": True,
             "description": SIWX_HEADER_DESCRIPTION,
             "schema": {"type": "string", "maxLength": 8192},
-        }
+        },
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Run at most once per key (docs/idempotency.md); a repeat gets the stored answer",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        },
     ]
     generate["requestBody"] = {
         "required": True,
@@ -149,10 +157,12 @@ def complete_schema(app: Litestar) -> None:
                 (402, "insufficient_balance (docs/cost.md; with an x402 PAYMENT-REQUIRED header)"),
                 (403, "model_not_allowed (an API key limited to other models)"),
                 (404, "model_not_found"),
+                (409, "idempotency_in_progress / idempotency_replay_unavailable"),
                 (413, "payload_too_large"),
                 (415, "unsupported_media_type"),
+                (422, "idempotency_key_mismatch"),
                 (429, "rate_limited"),
-                (502, "upstream_error"),
+                (502, "upstream_error / storage_error"),
                 (503, "auth_unavailable / provider_capacity / upstream_rate_limited / service_unavailable"),
                 (504, "upstream_timeout"),
             ]
@@ -170,6 +180,7 @@ def complete_schema(app: Litestar) -> None:
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
     _describe_balance(schema, error)
+    describe_files(schema["paths"], error)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
         "200": {

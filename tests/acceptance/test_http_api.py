@@ -152,7 +152,7 @@ def test_openapi_shows_every_field_with_enums_and_bounds(gateway: Served, http: 
     assert (request["properties"]["n"]["minimum"], request["properties"]["n"]["maximum"]) == (1, 10)
     assert set(schemas["Quality"]["enum"]) == {"low", "medium", "high", "auto"}
     assert set(schemas["OutputFormat"]["enum"]) == {"png", "jpeg", "webp"}
-    assert set(schemas["OutputType"]["enum"]) == {"data_url", "file"}
+    assert set(schemas["OutputType"]["enum"]) == {"data_url", "file", "url"}  # url: stored results (jobs.md)
     assert set(schemas["Resolution"]["enum"]) == {"1K", "2K", "4K"}
     text = json.dumps(request)
     for bound in ('"minimum": -1', '"maximum": 2147483647', '"maximum": 50.0', '"maximum": 8192', '"maximum": 100'):

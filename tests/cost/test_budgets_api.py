@@ -138,3 +138,18 @@ async def test_a_request_refused_after_admission_releases_its_reservation() -> N
         assert (snapshot.reservations, snapshot.available) == (0, 40_000)
         edited = await client.post("/api/v1/image/edit", json=good)  # the whole allowance is still there
         assert edited.status_code == 200 and edited.json()["provider_metadata"]["cost"]["usd"] == "0.040000"
+
+
+async def test_idempotency_replay_reserves_nothing_and_a_402_gives_the_key_back(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    services = client.app.state.services
+    rich = {**bearer(SECRET + "x"), "Idempotency-Key": "order-1"}
+    body = {"model": "paid", "prompt": "a"}
+    assert (await client.post(URL, json=body, headers=rich)).status_code == 402
+    await services.budgets.adjust("key:rich", 40_000)  # the operator credits; the same key now runs
+    first = await client.post(URL, json=body, headers=rich)
+    assert first.status_code == 200, first.text
+    replay = await client.post(URL, json=body, headers=rich)  # balance 0 now: a replay still answers
+    assert replay.status_code == 200 and replay.headers.get("idempotent-replayed") == "true"
+    assert replay.content == first.content
+    snapshot = await services.budgets.snapshot(services.runtime.config.budgets, "key:rich")
+    assert (snapshot.balance, snapshot.reservations) == (0, 0)
