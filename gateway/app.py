@@ -14,6 +14,8 @@ from litestar.logging.config import LoggingConfig
 
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
+from gateway.api.balance import session_balance
+from gateway.api.budget_release import ReleaseUnusedReservations
 from gateway.api.catalog import list_models
 from gateway.api.cors import cors_config, refused_preflight_as_error
 from gateway.api.edit import edit_image
@@ -31,6 +33,7 @@ from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
+from gateway.budgets import Budgets
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
 from gateway.jobs import JobService
@@ -76,6 +79,7 @@ def create_app(
             authenticator=build_authenticator(routing, store, settings),
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
+            budgets=Budgets.open(redis),
             storage=storage,
         )
         services.jobs = JobService.open(redis, lambda: services.runtime, services.router, lambda: services.storage)
@@ -108,6 +112,7 @@ def create_app(
             openai_generate,
             openai_edit,
             openai_list_models,
+            session_balance,
             get_stored_file,
             get_job,
             cancel_job,
@@ -115,7 +120,7 @@ def create_app(
             docs_assets(),
             *playground_routes(routing.server),
         ],
-        middleware=[ObserveMiddleware],
+        middleware=[ObserveMiddleware, ReleaseUnusedReservations],
         cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
         lifespan=[lifespan],
         on_startup=[complete_schema],

@@ -124,6 +124,16 @@ EDGE_REJECTIONS = Counter(
     "Connections the HTTP edge refused or shed before or around the app, by reason (gateway/edge.py).",
     ["reason"],
 )
+COST_USD = Counter(
+    "imagegate_cost_usd_total",
+    "What provider calls cost in USD (docs/cost.md), by canonical model and provider.",
+    ["model", "provider"],
+)
+BUDGET_REJECTIONS = Counter(
+    "imagegate_budget_rejections_total",
+    "Requests refused because the account's budget could not cover their reservation, by reason.",
+    ["reason"],
+)
 IDEMPOTENT_REPLAYS = Counter(
     "imagegate_idempotent_replays_total",
     "Idempotency-Key outcomes other than a first run, by route and result (replayed, in_progress, "

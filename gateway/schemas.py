@@ -170,12 +170,33 @@ class Attempt(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     message: str | None = None
 
 
+class CallCostInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One provider call's charge (docs/cost.md)."""
+
+    deployment: str
+    provider: str
+    model: str
+    shard: int
+    outcome: str
+    usd: str  # decimal string, 6 places
+    basis: Literal["table", "provider_reported", "none"]
+
+
+class CostInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """`provider_metadata.cost`: the request's cost (sum of its calls), USD as a decimal string."""
+
+    usd: str
+    basis: Literal["table", "provider_reported", "none"]
+    calls: list[CallCostInfo]
+
+
 class ProviderMetadata(msgspec.Struct, frozen=True, kw_only=True):
     provider: str
     model: str
     raw: dict[str, Any]
     attempts: list[Attempt]
     warnings: list[str]
+    cost: CostInfo = msgspec.field(default_factory=lambda: CostInfo(usd="0.000000", basis="none", calls=[]))
 
 
 class InputImageSize(msgspec.Struct, frozen=True, kw_only=True):

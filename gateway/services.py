@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.auth.principal import Authenticator
+from gateway.budgets import Budgets, MemoryBudgetStore
 from gateway.idempotency import Idempotency
 from gateway.jobs import JobService
 from gateway.limits.runtime import LimitsRuntime
@@ -25,6 +26,7 @@ class Services:
     # limits work swaps `router.gate` for the Redis-backed one).
     router: Router = field(default_factory=Router.local)
     limits: LimitsRuntime = field(default_factory=LimitsRuntime)  # rate limits + their Redis
+    budgets: Budgets = field(default_factory=lambda: Budgets(MemoryBudgetStore()))  # gateway/budgets/
     storage: ResultStorage | None = None  # `storage:` (gateway/storage/); None: no `output_type: url`
     jobs: JobService | None = None  # async jobs (gateway/jobs/), started by the app's lifespan
     idempotency: Idempotency = field(init=False)  # Idempotency-Key claims, in `store`

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import msgspec
 
+from gateway.api.budget_release import reserve_budget
 from gateway.api.metrics import set_metrics_model
 from gateway.api.types import HttpRequest
 from gateway.auth import Principal
@@ -99,6 +100,7 @@ async def admit(
                 fingerprint=fingerprint(req, fingerprint_extra), config=runtime.config.idempotency,
                 deadline_seconds=route.model.deadline_seconds or runtime.config.server.request_deadline_seconds,
             )  # fmt: skip
+        await reserve_budget(services, runtime, principal.account, route, req, claim)  # 402 if short (docs/cost.md)
     return Admitted(route, principal, claim)
 
 

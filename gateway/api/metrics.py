@@ -30,8 +30,10 @@ from gateway.api.request_id import request_id_of
 from gateway.config import RoutingConfig
 from gateway.limits.service import STATE_KEY, ratelimit_headers
 from gateway.metrics import (
+    BUDGET_REJECTIONS,
     CIRCUIT_STATE,
     CONFIG_RELOADS,
+    COST_USD,
     EDGE_REASONS,
     EDGE_REJECTIONS,
     IDEMPOTENT_REPLAYS,
@@ -178,6 +180,10 @@ def prime_metrics(config: RoutingConfig) -> None:
                 CIRCUIT_STATE.labels(label)
                 RETRY_BUDGET_EXHAUSTED.labels(label)
                 LEASES_IN_USE.labels(label)
+    for slug, model in config.models.items():  # cost per model and provider (docs/cost.md)
+        for deployment in model.deployments:
+            COST_USD.labels(slug, deployment.provider)
+    BUDGET_REJECTIONS.labels("insufficient_balance")
     for scope in ("ip", "account", "key"):
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):

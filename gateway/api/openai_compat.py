@@ -22,10 +22,11 @@ from litestar.response import Stream
 from gateway.api.admit import admit, read_json_body
 from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.idempotent import idempotent
-from gateway.api.openai_stream import openai_stream
+from gateway.api.openai_stream import Usage, openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
 from gateway.canonical import ImageRequest, OutputType
+from gateway.config.cost import format_usd
 from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, Result, run
 from gateway.runtime import Runtime
@@ -97,6 +98,7 @@ class OpenAIImagesResponse(msgspec.Struct, frozen=True, omit_defaults=True):
     size: str
     quality: str
     background: str | None = None
+    usage: Usage | None = None  # OpenAI's token counts are not known here; `cost_usd` is ours
 
 
 class OpenAIModel(msgspec.Struct, frozen=True):
@@ -239,6 +241,7 @@ def images_response(result: Result, quality: str, background: str | None, droppe
         size=f"{first.width}x{first.height}",
         quality=quality,
         background=background,
+        usage=Usage(cost_usd=format_usd(result.cost.micro if result.cost else 0)),
     )
     headers = {"X-Provider": result.provider}
     warnings = [*dropped, *result.warnings]

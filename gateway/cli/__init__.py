@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gateway.cli import client, edit, jobs, keys, server
+from gateway.cli import balance, client, edit, jobs, keys, server
 
 COMMAND_GROUPS = (
     server,
@@ -14,6 +14,7 @@ COMMAND_GROUPS = (
     client,
     edit,
     jobs,
+    balance,
 )
 
 

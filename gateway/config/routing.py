@@ -29,6 +29,7 @@ import yaml
 
 from gateway.config.auth import AuthConfig, check_profile
 from gateway.config.bounded_yaml import MAX_FILE_BYTES, YamlLimitError, load_bounded
+from gateway.config.cost import BudgetsConfig
 from gateway.config.errors import ConfigError, split_validation_error
 from gateway.config.idempotency import IdempotencyConfig
 from gateway.config.jobs import JobsConfig, WebhooksConfig
@@ -50,6 +51,7 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)  # gateway/config/limits.py
+    budgets: BudgetsConfig | None = None  # gateway/config/cost.py; None: no budgets
     idempotency: IdempotencyConfig = msgspec.field(default_factory=IdempotencyConfig)  # config/idempotency.py
     storage: StorageConfig | None = None  # gateway/config/storage.py; None: no `output_type: url`
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)  # gateway/config/jobs.py

@@ -51,7 +51,7 @@ def test_two_webp_images_of_640x384(gateway: Served, http: httpx.Client) -> None
             assert decoded.format == "WEBP" and decoded.size == (640, 384)
         assert (image["width"], image["height"], image["format"]) == (640, 384, "webp")
     metadata = payload["provider_metadata"]
-    assert set(metadata) == {"provider", "model", "raw", "attempts", "warnings"}
+    assert set(metadata) == {"provider", "model", "raw", "attempts", "warnings", "cost"}
     assert metadata["provider"] == "mock" and isinstance(metadata["raw"], dict)
     assert [a["outcome"] for a in metadata["attempts"]] == ["ok"]
     assert len(json.dumps(metadata["raw"])) < 4096  # image payloads are placeholders, not base64
