@@ -16,7 +16,7 @@ from typing import Literal
 import msgspec
 
 from gateway.canonical import ImageRequest, ProviderResult, Quality
-from gateway.config.cost import MICRO, PriceConfig, parse_size, to_micro
+from gateway.config.cost import MAX_USD, MICRO, PriceConfig, parse_size, to_micro, to_rate
 from gateway.errors import FailureClass
 
 Basis = Literal["table", "provider_reported", "none"]
@@ -104,9 +104,10 @@ def _reported(price: PriceConfig, raw: dict[str, object]) -> int | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount < 0 or amount > 1_000_000:
+    if not amount.is_finite() or amount < 0:
         return None
-    return _ceil(amount * to_micro(spec.usd_per_unit))
+    usd = amount * to_rate(spec.usd_per_unit)  # the bound is on dollars: xAI reports 1e-10 USD ticks
+    return None if usd > MAX_USD else _ceil(usd * MICRO)
 
 
 def _ceil(value: Decimal) -> int:

@@ -79,6 +79,18 @@ def test_provider_reported_cost_with_table_fallback() -> None:
     assert call_cost(usage, req(), result(1, {"usage": {"cost": "0.0123"}}), None).micro == 12_300
 
 
+def test_provider_reported_rate_finer_than_a_micro_dollar() -> None:
+    """xAI reports `usage.cost_in_usd_ticks` (1 tick = 1e-10 USD): the rate has 10 decimals and
+    the count is large; the plausibility bound is on the dollars, not the count."""
+    xai = PriceConfig(per_image="0.07", provider_reported=ProviderReported(field="usage.cost_in_usd_ticks", usd_per_unit="0.0000000001"))
+    ticks = call_cost(xai, req(), result(1, {"usage": {"cost_in_usd_ticks": 200_000_000}}), None)
+    assert (ticks.micro, ticks.basis) == (20_000, "provider_reported")
+    absurd = call_cost(xai, req(), result(1, {"usage": {"cost_in_usd_ticks": 10**17}}), None)  # 10 million USD
+    assert absurd.basis == "table"
+    with pytest.raises(ValueError, match="12 decimals"):
+        ProviderReported(field="x", usd_per_unit="0.0000000000001")
+
+
 ROUTING = """
 providers:
   mock: {adapter: mock}
