@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.canonical import ImageRequest, ProviderImage, ProviderResult, Quality
+from gateway.canonical import ImageRequest, OutputFormat, ProviderImage, ProviderResult, Quality
 from gateway.config import ConfigError, parse_config
 from gateway.config.cost import PriceConfig, ProviderReported, format_usd, to_micro
 from gateway.errors import FailureClass
+from gateway.finishing import CheckedImage
 from gateway.pricing import call_cost, unit_max
 
 TABLE = PriceConfig(
@@ -135,3 +136,14 @@ def test_the_examples_in_docs_cost_md_load() -> None:
     assert config.budgets is not None and config.budgets.for_account("eip155:1:0xabc…").period == "month"
     flux = config.models["flux-pro"].deployments[0].price
     assert flux is not None and flux.provider_reported is not None
+
+
+def test_per_megapixel_charges_the_size_delivered() -> None:
+    """A finished image carries its decoded size: a provider that made 2048x2048 for a 1024x1024
+    (or a size-less) request bills 4.194304 MP; the reservation stays at the size asked."""
+    price = PriceConfig(per_megapixel="0.03")
+    image = CheckedImage(data=b"x", format=OutputFormat.PNG, width=2048, height=2048)
+    delivered = ProviderResult(images=[image, image], raw={})
+    assert call_cost(price, req(width=1024, height=1024, n=2), delivered, None).micro == 2 * 125_830
+    assert call_cost(price, req(n=1), delivered, None).micro == 125_830  # only the n asked count
+    assert unit_max(price, req(width=1024, height=1024)) == 31_458

@@ -115,8 +115,9 @@ async def _metric(client: AsyncTestClient, model: str, provider: str) -> float: 
         ("nano-banana", "google", {}, "0.039000", "table", 1),
         ("imagen", "google", {"n": 2}, "0.080000", "table", 1),  # sampleCount 2: one call, two images
         ("core", "stability", {"n": 2}, "0.060000", "table", 2),  # one image per call: fanned out
-        # 1024x768 = 0.786432 MP x 0.025, rounded up to the micro-dollar
-        ("flux-dev-fal", "fal", {"width": 1024, "height": 768}, "0.019661", "table", 1),
+        # per megapixel at the size delivered (the fake's 64x48 = 0.003072 MP x 0.025, rounded up
+        # to the micro-dollar), not the 4 MP an aspect-only request reserves
+        ("flux-dev-fal", "fal", {"aspect_ratio": "4:3"}, "0.000077", "table", 1),
         ("schnell", "replicate", {"n": 2}, "0.006000", "table", 1),
         ("schnell-timed", "replicate", {}, "0.001050", "provider_reported", 1),  # metrics.predict_time 1.05 s
         ("grok", "xai", {}, "0.020000", "provider_reported", 1),  # 2e8 ticks of 1e-10 USD
