@@ -81,6 +81,16 @@ def max_cost(config: RoutingConfig, model: ModelConfig, req: ImageRequest) -> in
     return req.n * max(units, default=0)
 
 
+def hand_over() -> Ticket | None:
+    """The current request's reservation, taken from its HTTP response: an async job (gateway/jobs/)
+    runs after its 202 is sent, so the job, not the response, settles or releases it."""
+    ticket = CURRENT.get()
+    pending = PENDING.get()
+    if ticket is not None and pending is not None:
+        pending[:] = [t for t in pending if t is not ticket]
+    return ticket
+
+
 class Budgets:
     def __init__(self, store: BudgetStore) -> None:
         self.store = store

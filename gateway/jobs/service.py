@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import msgspec
 
+from gateway.budgets.service import Ticket, hand_over
 from gateway.canonical import OutputType
 from gateway.errors import ServiceUnavailable
 from gateway.generation import Delivery, Job, Result, Route
@@ -122,7 +123,7 @@ class JobService:
         keep = int(cfg.max_age_seconds) + cfg.ttl_seconds
         await self.store.create(spec, owner=self.owner, lease_until=lease, ttl_seconds=keep)
         JOBS.labels("queued").inc()
-        self._launch(spec, runtime, resume={}, first_seq=0)
+        self._launch(spec, runtime, resume={}, first_seq=0, ticket=hand_over())
         return spec
 
     async def load(self, job_id: str, account: str) -> JobView | None:
@@ -178,9 +179,15 @@ class JobService:
     # --- running ----------------------------------------------------------------------------------
 
     def _launch(
-        self, spec: JobSpec, runtime: Runtime, *, resume: dict[int, tuple[str, str]], first_seq: int
+        self,
+        spec: JobSpec,
+        runtime: Runtime,
+        *,
+        resume: dict[int, tuple[str, str]],
+        first_seq: int,
+        ticket: Ticket | None = None,
     ) -> None:
-        task = asyncio.create_task(self._run(spec, runtime, resume, first_seq))
+        task = asyncio.create_task(self._run(spec, runtime, resume, first_seq, ticket))
         self._tasks[spec.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(spec.id, None))
 
@@ -198,7 +205,12 @@ class JobService:
         )
 
     async def _run(
-        self, spec: JobSpec, runtime: Runtime, resume: dict[int, tuple[str, str]], first_seq: int
+        self,
+        spec: JobSpec,
+        runtime: Runtime,
+        resume: dict[int, tuple[str, str]],
+        first_seq: int,
+        ticket: Ticket | None = None,
     ) -> None:
         journal = self._journal(spec, runtime, first_seq)
         try:
@@ -217,6 +229,8 @@ class JobService:
             log.exception("job %s: the runner failed", spec.id)
         finally:
             self._stopping.pop(spec.id, None)
+            if ticket is not None and ticket.budgets is not None:  # the pipeline never ran: free it
+                await asyncio.shield(ticket.budgets.release_unstarted(ticket))
 
     async def _execute(
         self, spec: JobSpec, runtime: Runtime, journal: Journal, resume: dict[int, tuple[str, str]]
