@@ -143,8 +143,9 @@ class JobService:
         return await self._view(fresh or state)
 
     async def follow(self, job_id: str, after: int, heartbeat: float) -> AsyncIterator[StoredEvent | None]:
-        """The job's events after `after`, until its ending; None every `heartbeat` s of silence."""
-        quiet = 0.0
+        """The job's events after `after`, until its ending; None every `heartbeat` s of silence.
+        A follower already past the ending (Last-Event-ID of the last event, or beyond) gets nothing."""
+        quiet = heartbeat  # the first silence checks at once whether the job has already ended
         while True:
             events = await self.store.events(job_id, after, 64)
             for event in events:
@@ -159,6 +160,9 @@ class JobService:
                 quiet = 0.0
                 if await self.store.get(job_id) is None:
                     return  # expired meanwhile
+                last = await self.store.last_event(job_id)
+                if last is not None and last.name in ENDINGS and last.seq <= after:
+                    return  # ended, and the follower has seen (or skipped) its ending
                 yield None
             await asyncio.sleep(_POLL_SECONDS)
             quiet += _POLL_SECONDS

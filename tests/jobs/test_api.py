@@ -86,6 +86,25 @@ async def test_events_replay_from_the_first_and_resume_after_an_id(client: Async
     assert resumed == full[2:]
 
 
+async def test_resuming_after_the_ending_ends_at_once(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    response = await client.post(
+        "/api/v1/image/generate", json={"model": "mock", "prompt": "a fox"}, headers=ASYNC
+    )
+    events_url = response.json()["links"]["events"]
+    last = parse_sse((await client.get(events_url)).text)[-1][0]
+    jobs = client.app.state.services.jobs
+    for after in (last, last + 10):  # the client saw the ending (or sends a bigger id): nothing more comes
+        follow = jobs.follow(response.json()["id"], after, heartbeat=15.0)
+        tail = await asyncio.wait_for(_collect(follow), 5)  # a hang fails here, not in the HTTP client
+        assert all(e is None for e in tail)
+    ended = await client.get(events_url, headers={"Last-Event-ID": str(last)})
+    assert ended.status_code == 200 and parse_sse(ended.text) == []
+
+
+async def _collect(events: AsyncIterator[object]) -> list[object]:
+    return [e async for e in events]
+
+
 async def test_validation_errors_stay_synchronous(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     bad = await client.post("/api/v1/image/generate", json={"model": "mock", "prompt": ""}, headers=ASYNC)
     assert bad.status_code == 400
