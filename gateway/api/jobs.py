@@ -152,6 +152,7 @@ async def _owned(request: HttpRequest, job_id: JobId) -> JobView:
 
 
 def _last_event_id(value: str | None) -> int:
-    if value is None or not value.strip().isdigit() or len(value.strip()) > 12:
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:  # "²".isdigit(), but int("²") fails
         return 0
-    return min(int(value.strip()), _MAX_EVENT_ID)
+    return min(int(value), _MAX_EVENT_ID)

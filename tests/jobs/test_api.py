@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from gateway.api.jobs import _last_event_id
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.support.app import MOCK_ROUTING, mock_config
@@ -99,6 +100,9 @@ async def test_resuming_after_the_ending_ends_at_once(client: AsyncTestClient) -
         assert all(e is None for e in tail)
     ended = await client.get(events_url, headers={"Last-Event-ID": str(last)})
     assert ended.status_code == 200 and parse_sse(ended.text) == []
+    for odd in (b"\xb2", b"-1", b"x", b"99999999999999999999"):  # \xb2 is latin-1 superscript two (was a 500)
+        replayed = await client.get(events_url, headers={"Last-Event-ID": odd})  # type: ignore[dict-item]
+        assert replayed.status_code == 200 and parse_sse(replayed.text)[0][0] == 1
 
 
 async def _collect(events: AsyncIterator[object]) -> list[object]:
@@ -230,3 +234,9 @@ async def test_shutdown_lets_a_running_job_finish() -> None:
         job_id = response.json()["id"]
     state = await jobs.store.get(job_id)  # the app has shut down: the job ran to its end first
     assert state is not None and state.status == "completed"
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", " 12 ", "-3", "1e3", "9" * 30])
+def test_an_odd_last_event_id_replays_from_the_start_or_its_number(value: str) -> None:
+    after = _last_event_id(value)  # "\u00b2" is what latin-1 header byte 0xb2 decodes to (was a 500)
+    assert after == (12 if value == " 12 " else 0)
