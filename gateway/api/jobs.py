@@ -33,7 +33,8 @@ from gateway.streaming.response import SSE_HEADERS
 
 _ENCODER = msgspec.json.Encoder()
 _MAX_EVENT_ID = 10**12
-JobId = Annotated[str, PathParameter(max_length=64)]
+# No max_length here: a long id is no job (404 below, valid_job_id), not a 400 echoing the path back.
+JobId = Annotated[str, PathParameter(description="job-... (as in the 202's Location)")]
 
 
 class JobNotFound(GatewayError):

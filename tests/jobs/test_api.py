@@ -147,6 +147,8 @@ async def test_unknown_and_malformed_ids_are_404(client: AsyncTestClient) -> Non
         "/api/v1/jobs/job-" + "A" * 32,
         "/api/v1/jobs/nope",
         "/api/v1/jobs/job-" + "A" * 32 + "/events",
+        "/api/v1/jobs/job-" + "A" * 5000,  # was a 400 echoing the whole path back
+        "/api/v1/jobs/job-" + "A" * 5000 + "/events",
     ):
         response = await client.get(path)
         assert response.status_code == 404 and response.json()["error"]["code"] == "job_not_found"
