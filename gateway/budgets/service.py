@@ -128,6 +128,16 @@ class Budgets:
             pending.append(ticket)
         return ticket
 
+    def unreserved(self, config: RoutingConfig, account: str) -> Ticket:
+        """A ticket for work whose reservation is gone (an async job resumed by another replica after
+        its runner died; that reservation expires on its own): the work's cost is charged when it
+        settles, with nothing held meanwhile."""
+        ticket = Ticket(account=account, budgets=self)
+        budgets = config.budgets
+        if budgets is not None and budgets.enabled:
+            ticket.rid, ticket.terms = secrets.token_hex(8), terms_for(budgets.for_account(account))
+        return ticket
+
     async def release_unstarted(self, ticket: Ticket) -> None:
         """Free a reservation the pipeline never took (nothing was sent upstream for it)."""
         if not ticket.started and not ticket.settled:

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import msgspec
 
-from gateway.budgets.service import Ticket, hand_over
+from gateway.budgets.service import CURRENT, Budgets, Ticket, hand_over
 from gateway.canonical import OutputType
 from gateway.errors import ServiceUnavailable
 from gateway.generation import Delivery, Job, Result, Route
@@ -59,8 +59,10 @@ class JobService:
         runtime: Callable[[], Runtime],
         router: Router,
         storage: Callable[[], ResultStorage | None] = lambda: None,
+        budgets: Callable[[], Budgets | None] = lambda: None,
     ) -> None:
         self.store = store
+        self._budgets = budgets  # charges a job resumed here (its reservation died with its runner)
         self._runtime = runtime
         self._router = router
         self._storage = storage  # result storage (`output_type: url`), when configured
@@ -78,9 +80,10 @@ class JobService:
         runtime: Callable[[], Runtime],
         router: Router,
         storage: Callable[[], ResultStorage | None] = lambda: None,
+        budgets: Callable[[], Budgets | None] = lambda: None,
     ) -> JobService:
         store: JobStore = MemoryJobStore() if redis is None else RedisJobStore(redis)
-        return cls(store, runtime, router, storage)
+        return cls(store, runtime, router, storage, budgets)
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever())
@@ -217,6 +220,7 @@ class JobService:
         ticket: Ticket | None = None,
     ) -> None:
         journal = self._journal(spec, runtime, first_seq)
+        CURRENT.set(ticket)  # this task's own context: the pipeline settles this ticket
         try:
             if first_seq:
                 journal.announced = await announced_images(self.store, spec.id)
@@ -388,7 +392,9 @@ class JobService:
                 JOB_TAKEOVERS.labels("resumed").inc()
                 log.warning("job %s: taken over from a stopped replica; resuming", job_id)
                 journal.abort()
-                self._launch(spec, runtime, resume=decision.handles, first_seq=journal_seq(last))
+                budgets = self._budgets()
+                ticket = budgets.unreserved(runtime.config, spec.account) if budgets is not None else None
+                self._launch(spec, runtime, resume=decision.handles, first_seq=journal_seq(last), ticket=ticket)
                 return
             message = (
                 f"the replica running this job stopped during a call to {decision.provider} whose outcome "

@@ -118,3 +118,26 @@ async def test_a_job_that_was_never_started_runs(
     assert await jobs.reap_once() == 1
     job = await wait_for_status(client, f"/api/v1/jobs/{spec.id}", {"completed", "failed"})
     assert job["status"] == "completed" and fake.calls == 1
+
+
+async def test_a_resumed_job_is_charged_to_its_account() -> None:
+    """The dead runner's reservation expires uncharged; the replica that resumes the job charges
+    what the work cost (spec/cost.md), else a crash would make the image free."""
+    unpriced = "{provider: bfl, model: flux-pro-1.1}"
+    assert unpriced in ROUTING
+    priced = ROUTING.replace(unpriced, '{provider: bfl, model: flux-pro-1.1, price: {per_image: "0.05"}}')
+    priced += 'budgets: {default: {allowance_usd: "1.00", period: day, prepaid: false}}\n'
+    fake = FakeBFL(pending_polls=1)
+    http = httpx.AsyncClient(transport=fake.transport())
+    app = create_app(Settings(), config=parse_config(priced), http=http)
+    async with AsyncTestClient(app=app) as client:
+        jobs = app.state.services.jobs
+        spec = await orphan(jobs, "flux")
+        done = CallRecord(provider="bfl", state="done", handle=POLLING_URL)
+        await jobs.store.set_call(spec.id, "gone", 0, done)
+        assert await jobs.reap_once() == 1
+        job = await wait_for_status(client, f"/api/v1/jobs/{spec.id}", {"completed", "failed"})
+        assert job["status"] == "completed", job
+        balance = (await client.get("/api/v1/session/balance")).json()
+        assert balance["balance_usd"] == "0.950000"
+    await http.aclose()
