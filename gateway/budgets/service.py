@@ -138,6 +138,14 @@ class Budgets:
             ticket.rid, ticket.terms = secrets.token_hex(8), terms_for(budgets.for_account(account))
         return ticket
 
+    async def charge_abandoned(self, config: RoutingConfig, account: str, slug: str, req: ImageRequest) -> None:
+        """An async job whose runner died during a call of unknown outcome (not re-sent): charged what
+        its request reserved, as a request abandoned with calls in flight is (the provider may have
+        billed; the dead runner's reservation expires uncharged)."""
+        resolved = config.resolve_model(slug)
+        if resolved is not None:
+            await self.settle(self.unreserved(config, account), max_cost(config, resolved[1], req))
+
     async def release_unstarted(self, ticket: Ticket) -> None:
         """Free a reservation the pipeline never took (nothing was sent upstream for it)."""
         if not ticket.started and not ticket.settled:

@@ -401,6 +401,8 @@ class JobService:
                 "is unknown; it was not sent again (the provider is not marked idempotent)"
             )
             journal.emit(error_event("upstream_timeout", message))
+            if (budgets := self._budgets()) is not None:
+                await budgets.charge_abandoned(runtime.config, spec.account, spec.slug, spec.request)
             result = "failed"
         JOB_TAKEOVERS.labels(result).inc()
         log.warning("job %s: taken over from a stopped replica; ended (%s)", job_id, result)
