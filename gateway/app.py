@@ -82,7 +82,9 @@ def create_app(
             budgets=Budgets.open(redis),
             storage=storage,
         )
-        services.jobs = JobService.open(redis, lambda: services.runtime, services.router, lambda: services.storage)
+        services.jobs = JobService.open(
+            redis, lambda: services.runtime, services.router, lambda: services.storage, lambda: services.budgets
+        )
         services.jobs.start()
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()

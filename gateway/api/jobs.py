@@ -33,7 +33,8 @@ from gateway.streaming.response import SSE_HEADERS
 
 _ENCODER = msgspec.json.Encoder()
 _MAX_EVENT_ID = 10**12
-JobId = Annotated[str, PathParameter(max_length=64)]
+# No max_length here: a long id is no job (404 below, valid_job_id), not a 400 echoing the path back.
+JobId = Annotated[str, PathParameter(description="job-... (as in the 202's Location)")]
 
 
 class JobNotFound(GatewayError):
@@ -152,6 +153,7 @@ async def _owned(request: HttpRequest, job_id: JobId) -> JobView:
 
 
 def _last_event_id(value: str | None) -> int:
-    if value is None or not value.strip().isdigit() or len(value.strip()) > 12:
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:  # "²".isdigit(), but int("²") fails
         return 0
-    return min(int(value.strip()), _MAX_EVENT_ID)
+    return min(int(value), _MAX_EVENT_ID)

@@ -81,6 +81,16 @@ def max_cost(config: RoutingConfig, model: ModelConfig, req: ImageRequest) -> in
     return req.n * max(units, default=0)
 
 
+def hand_over() -> Ticket | None:
+    """The current request's reservation, taken from its HTTP response: an async job (gateway/jobs/)
+    runs after its 202 is sent, so the job, not the response, settles or releases it."""
+    ticket = CURRENT.get()
+    pending = PENDING.get()
+    if ticket is not None and pending is not None:
+        pending[:] = [t for t in pending if t is not ticket]
+    return ticket
+
+
 class Budgets:
     def __init__(self, store: BudgetStore) -> None:
         self.store = store
@@ -117,6 +127,24 @@ class Budgets:
         if pending is not None:
             pending.append(ticket)
         return ticket
+
+    def unreserved(self, config: RoutingConfig, account: str) -> Ticket:
+        """A ticket for work whose reservation is gone (an async job resumed by another replica after
+        its runner died; that reservation expires on its own): the work's cost is charged when it
+        settles, with nothing held meanwhile."""
+        ticket = Ticket(account=account, budgets=self)
+        budgets = config.budgets
+        if budgets is not None and budgets.enabled:
+            ticket.rid, ticket.terms = secrets.token_hex(8), terms_for(budgets.for_account(account))
+        return ticket
+
+    async def charge_abandoned(self, config: RoutingConfig, account: str, slug: str, req: ImageRequest) -> None:
+        """An async job whose runner died during a call of unknown outcome (not re-sent): charged what
+        its request reserved, as a request abandoned with calls in flight is (the provider may have
+        billed; the dead runner's reservation expires uncharged)."""
+        resolved = config.resolve_model(slug)
+        if resolved is not None:
+            await self.settle(self.unreserved(config, account), max_cost(config, resolved[1], req))
 
     async def release_unstarted(self, ticket: Ticket) -> None:
         """Free a reservation the pipeline never took (nothing was sent upstream for it)."""

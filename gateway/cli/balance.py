@@ -35,6 +35,14 @@ def _run(args: argparse.Namespace) -> int:
     from gateway.config import ConfigError, load_config
     from gateway.config.cost import to_micro
 
+    account = args.account
+    if not account or len(account) > 256 or not account.isprintable() or any(c.isspace() for c in account):
+        print(
+            f"imagegate balance: ACCOUNT must be a CAIP-10 account or key:<name> (1-256 characters, no spaces), "
+            f"not {account[:40]!r}",
+            file=sys.stderr,
+        )
+        return 2
     url = os.environ.get("REDIS_URL")
     if not url:
         print(

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 # What our clients send: the SIWX header, API keys, JSON bodies, idempotency keys, x402 payments, and
-# `Access-Control-Expose-Headers`, which the x402 fetch wrapper puts on its requests.
+# `Access-Control-Expose-Headers`, which the x402 fetch wrapper puts on its requests; async jobs
+# (`Prefer: respond-async`, events resumed with `Last-Event-ID`; spec/jobs.md).
 DEFAULT_ALLOW_HEADERS = [
     "Sign-In-With-X",
     "Authorization",
@@ -16,6 +17,8 @@ DEFAULT_ALLOW_HEADERS = [
     "Idempotency-Key",
     "PAYMENT-SIGNATURE",
     "Access-Control-Expose-Headers",
+    "Prefer",
+    "Last-Event-ID",
 ]
 # Response headers a page may read (the browser hides every other non-safelisted header).
 DEFAULT_EXPOSE_HEADERS = [
@@ -26,6 +29,7 @@ DEFAULT_EXPOSE_HEADERS = [
     "PAYMENT-RESPONSE",
     "Idempotent-Replayed",
     "Location",
+    "Preference-Applied",
     "WWW-Authenticate",
 ]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -36,7 +40,7 @@ class CorsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     # Exact origins (scheme://host[:port]); empty: no cross-origin access at all. `*` allows any
     # origin (credentials are never allowed: the SIWX header is not a cookie).
     allow_origins: list[str] = msgspec.field(default_factory=list)
-    allow_methods: list[Method] = msgspec.field(default_factory=lambda: ["GET", "POST", "OPTIONS"])
+    allow_methods: list[Method] = msgspec.field(default_factory=lambda: ["GET", "POST", "DELETE", "OPTIONS"])
     allow_headers: list[HeaderName] = msgspec.field(default_factory=lambda: list(DEFAULT_ALLOW_HEADERS))
     expose_headers: list[HeaderName] = msgspec.field(default_factory=lambda: list(DEFAULT_EXPOSE_HEADERS))
     max_age_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 600

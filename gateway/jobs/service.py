@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import msgspec
 
+from gateway.budgets.service import CURRENT, Budgets, Ticket, hand_over
 from gateway.canonical import OutputType
 from gateway.errors import ServiceUnavailable
 from gateway.generation import Delivery, Job, Result, Route
@@ -58,8 +59,10 @@ class JobService:
         runtime: Callable[[], Runtime],
         router: Router,
         storage: Callable[[], ResultStorage | None] = lambda: None,
+        budgets: Callable[[], Budgets | None] = lambda: None,
     ) -> None:
         self.store = store
+        self._budgets = budgets  # charges a job resumed here (its reservation died with its runner)
         self._runtime = runtime
         self._router = router
         self._storage = storage  # result storage (`output_type: url`), when configured
@@ -77,9 +80,10 @@ class JobService:
         runtime: Callable[[], Runtime],
         router: Router,
         storage: Callable[[], ResultStorage | None] = lambda: None,
+        budgets: Callable[[], Budgets | None] = lambda: None,
     ) -> JobService:
         store: JobStore = MemoryJobStore() if redis is None else RedisJobStore(redis)
-        return cls(store, runtime, router, storage)
+        return cls(store, runtime, router, storage, budgets)
 
     def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_forever())
@@ -122,7 +126,7 @@ class JobService:
         keep = int(cfg.max_age_seconds) + cfg.ttl_seconds
         await self.store.create(spec, owner=self.owner, lease_until=lease, ttl_seconds=keep)
         JOBS.labels("queued").inc()
-        self._launch(spec, runtime, resume={}, first_seq=0)
+        self._launch(spec, runtime, resume={}, first_seq=0, ticket=hand_over())
         return spec
 
     async def load(self, job_id: str, account: str) -> JobView | None:
@@ -142,8 +146,9 @@ class JobService:
         return await self._view(fresh or state)
 
     async def follow(self, job_id: str, after: int, heartbeat: float) -> AsyncIterator[StoredEvent | None]:
-        """The job's events after `after`, until its ending; None every `heartbeat` s of silence."""
-        quiet = 0.0
+        """The job's events after `after`, until its ending; None every `heartbeat` s of silence.
+        A follower already past the ending (Last-Event-ID of the last event, or beyond) gets nothing."""
+        quiet = heartbeat  # the first silence checks at once whether the job has already ended
         while True:
             events = await self.store.events(job_id, after, 64)
             for event in events:
@@ -158,6 +163,9 @@ class JobService:
                 quiet = 0.0
                 if await self.store.get(job_id) is None:
                     return  # expired meanwhile
+                last = await self.store.last_event(job_id)
+                if last is not None and last.name in ENDINGS and last.seq <= after:
+                    return  # ended, and the follower has seen (or skipped) its ending
                 yield None
             await asyncio.sleep(_POLL_SECONDS)
             quiet += _POLL_SECONDS
@@ -178,9 +186,15 @@ class JobService:
     # --- running ----------------------------------------------------------------------------------
 
     def _launch(
-        self, spec: JobSpec, runtime: Runtime, *, resume: dict[int, tuple[str, str]], first_seq: int
+        self,
+        spec: JobSpec,
+        runtime: Runtime,
+        *,
+        resume: dict[int, tuple[str, str]],
+        first_seq: int,
+        ticket: Ticket | None = None,
     ) -> None:
-        task = asyncio.create_task(self._run(spec, runtime, resume, first_seq))
+        task = asyncio.create_task(self._run(spec, runtime, resume, first_seq, ticket))
         self._tasks[spec.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(spec.id, None))
 
@@ -198,9 +212,15 @@ class JobService:
         )
 
     async def _run(
-        self, spec: JobSpec, runtime: Runtime, resume: dict[int, tuple[str, str]], first_seq: int
+        self,
+        spec: JobSpec,
+        runtime: Runtime,
+        resume: dict[int, tuple[str, str]],
+        first_seq: int,
+        ticket: Ticket | None = None,
     ) -> None:
         journal = self._journal(spec, runtime, first_seq)
+        CURRENT.set(ticket)  # this task's own context: the pipeline settles this ticket
         try:
             if first_seq:
                 journal.announced = await announced_images(self.store, spec.id)
@@ -217,6 +237,8 @@ class JobService:
             log.exception("job %s: the runner failed", spec.id)
         finally:
             self._stopping.pop(spec.id, None)
+            if ticket is not None and ticket.budgets is not None:  # the pipeline never ran: free it
+                await asyncio.shield(ticket.budgets.release_unstarted(ticket))
 
     async def _execute(
         self, spec: JobSpec, runtime: Runtime, journal: Journal, resume: dict[int, tuple[str, str]]
@@ -370,13 +392,17 @@ class JobService:
                 JOB_TAKEOVERS.labels("resumed").inc()
                 log.warning("job %s: taken over from a stopped replica; resuming", job_id)
                 journal.abort()
-                self._launch(spec, runtime, resume=decision.handles, first_seq=journal_seq(last))
+                budgets = self._budgets()
+                ticket = budgets.unreserved(runtime.config, spec.account) if budgets is not None else None
+                self._launch(spec, runtime, resume=decision.handles, first_seq=journal_seq(last), ticket=ticket)
                 return
             message = (
                 f"the replica running this job stopped during a call to {decision.provider} whose outcome "
                 "is unknown; it was not sent again (the provider is not marked idempotent)"
             )
             journal.emit(error_event("upstream_timeout", message))
+            if (budgets := self._budgets()) is not None:
+                await budgets.charge_abandoned(runtime.config, spec.account, spec.slug, spec.request)
             result = "failed"
         JOB_TAKEOVERS.labels(result).inc()
         log.warning("job %s: taken over from a stopped replica; ended (%s)", job_id, result)

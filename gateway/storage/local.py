@@ -84,7 +84,7 @@ class LocalStorage:
         path is built, so `..`, `/` or an encoded separator never reach the filesystem."""
         if not KEY_PATTERN.match(key):
             raise LinkRefused(404, "not_found", "no such file")
-        if not expires.isdigit() or len(expires) > 12:
+        if not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or not sig.isascii():
             raise LinkRefused(403, "url_signature_invalid", "the link's signature does not match")
         if not hmac.compare_digest(self.signature(key, int(expires)), sig):
             raise LinkRefused(403, "url_signature_invalid", "the link's signature does not match")

@@ -43,6 +43,23 @@ async def test_preflight_passes_for_an_allowed_origin(client: AsyncTestClient) -
     assert "access-control-allow-credentials" not in answer.headers
 
 
+async def test_a_browser_can_start_follow_and_cancel_an_async_job(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    start = {**preflight(ALLOWED), "Access-Control-Request-Headers": "authorization, content-type, prefer"}
+    answer = await client.options("/api/v1/image/generate", headers=start)
+    assert answer.status_code in (200, 204), answer.text  # Prefer: respond-async (spec/jobs.md)
+    resume = {**preflight(ALLOWED, "GET"), "Access-Control-Request-Headers": "authorization, last-event-id"}
+    assert (await client.options("/api/v1/jobs/job-x/events", headers=resume)).status_code in (200, 204)
+    cancel = {**preflight(ALLOWED, "DELETE"), "Access-Control-Request-Headers": "authorization"}
+    assert (await client.options("/api/v1/jobs/job-x", headers=cancel)).status_code in (200, 204)
+    accepted = await client.post(
+        "/api/v1/image/generate", json={"model": "mock", "prompt": "x", "width": 64, "height": 64},
+        headers={"Origin": ALLOWED, "Prefer": "respond-async"},
+    )
+    assert accepted.status_code == 202
+    exposed = {h.strip().lower() for h in accepted.headers["access-control-expose-headers"].split(",")}
+    assert {"location", "preference-applied"} <= exposed
+
+
 async def test_preflight_fails_for_another_origin(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     answer = await client.options("/api/v1/image/generate", headers=preflight("https://evil.example"))
     assert answer.status_code == 400

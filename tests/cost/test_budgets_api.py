@@ -153,3 +153,20 @@ async def test_idempotency_replay_reserves_nothing_and_a_402_gives_the_key_back(
     assert replay.content == first.content
     snapshot = await services.budgets.snapshot(services.runtime.config.budgets, "key:rich")
     assert (snapshot.balance, snapshot.reservations) == (0, 0)
+
+
+async def test_an_async_job_is_charged_when_it_ends_not_released_at_the_202(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    accepted = await client.post(
+        URL, json={"model": "paid", "prompt": "a", "n": 2}, headers={**bearer(SECRET), "Prefer": "respond-async"}
+    )
+    assert accepted.status_code == 202
+    events = await client.get(accepted.headers["location"] + "/events", headers=bearer(SECRET))
+    assert "event: completed" in events.text
+    job = (await client.get(accepted.headers["location"], headers=bearer(SECRET))).json()
+    assert job["result"]["provider_metadata"]["cost"]["usd"] == "0.080000"
+    balance = (await client.get("/api/v1/session/balance", headers=bearer(SECRET))).json()
+    assert balance["balance_usd"] == "0.020000"  # 0.10 allowance - 0.08 the job cost
+    refused = await client.post(
+        URL, json={"model": "paid", "prompt": "a"}, headers={**bearer(SECRET), "Prefer": "respond-async"}
+    )
+    assert refused.status_code == 402

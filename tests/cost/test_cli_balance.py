@@ -51,3 +51,9 @@ def test_without_redis_the_command_refuses(monkeypatch: pytest.MonkeyPatch, caps
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert main(["balance", "show", ACCOUNT]) == 2
     assert "REDIS_URL is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("account", ["", "  ", "key:" + "a" * 300])
+def test_an_account_no_request_can_have_is_refused(redis_env: None, account: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["balance", "credit", account, "1"]) == 2  # was credited (a junk ledger key)
+    assert "imagegate balance: ACCOUNT" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from gateway.api.jobs import _last_event_id
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.support.app import MOCK_ROUTING, mock_config
@@ -86,6 +87,28 @@ async def test_events_replay_from_the_first_and_resume_after_an_id(client: Async
     assert resumed == full[2:]
 
 
+async def test_resuming_after_the_ending_ends_at_once(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    response = await client.post(
+        "/api/v1/image/generate", json={"model": "mock", "prompt": "a fox"}, headers=ASYNC
+    )
+    events_url = response.json()["links"]["events"]
+    last = parse_sse((await client.get(events_url)).text)[-1][0]
+    jobs = client.app.state.services.jobs
+    for after in (last, last + 10):  # the client saw the ending (or sends a bigger id): nothing more comes
+        follow = jobs.follow(response.json()["id"], after, heartbeat=15.0)
+        tail = await asyncio.wait_for(_collect(follow), 5)  # a hang fails here, not in the HTTP client
+        assert all(e is None for e in tail)
+    ended = await client.get(events_url, headers={"Last-Event-ID": str(last)})
+    assert ended.status_code == 200 and parse_sse(ended.text) == []
+    for odd in (b"\xb2", b"-1", b"x", b"99999999999999999999"):  # \xb2 is latin-1 superscript two (was a 500)
+        replayed = await client.get(events_url, headers={"Last-Event-ID": odd})  # type: ignore[dict-item]
+        assert replayed.status_code == 200 and parse_sse(replayed.text)[0][0] == 1
+
+
+async def _collect(events: AsyncIterator[object]) -> list[object]:
+    return [e async for e in events]
+
+
 async def test_validation_errors_stay_synchronous(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     bad = await client.post("/api/v1/image/generate", json={"model": "mock", "prompt": ""}, headers=ASYNC)
     assert bad.status_code == 400
@@ -124,6 +147,8 @@ async def test_unknown_and_malformed_ids_are_404(client: AsyncTestClient) -> Non
         "/api/v1/jobs/job-" + "A" * 32,
         "/api/v1/jobs/nope",
         "/api/v1/jobs/job-" + "A" * 32 + "/events",
+        "/api/v1/jobs/job-" + "A" * 5000,  # was a 400 echoing the whole path back
+        "/api/v1/jobs/job-" + "A" * 5000 + "/events",
     ):
         response = await client.get(path)
         assert response.status_code == 404 and response.json()["error"]["code"] == "job_not_found"
@@ -211,3 +236,9 @@ async def test_shutdown_lets_a_running_job_finish() -> None:
         job_id = response.json()["id"]
     state = await jobs.store.get(job_id)  # the app has shut down: the job ran to its end first
     assert state is not None and state.status == "completed"
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0663", " 12 ", "-3", "1e3", "9" * 30])
+def test_an_odd_last_event_id_replays_from_the_start_or_its_number(value: str) -> None:
+    after = _last_event_id(value)  # "\u00b2" is what latin-1 header byte 0xb2 decodes to (was a 500)
+    assert after == (12 if value == " 12 " else 0)

@@ -118,3 +118,49 @@ async def test_a_job_that_was_never_started_runs(
     assert await jobs.reap_once() == 1
     job = await wait_for_status(client, f"/api/v1/jobs/{spec.id}", {"completed", "failed"})
     assert job["status"] == "completed" and fake.calls == 1
+
+
+def priced_routing() -> str:
+    priced = ROUTING
+    for unpriced in ("{provider: bfl, model: flux-pro-1.1}", "{provider: oai, model: fake-image-1}"):
+        assert unpriced in priced
+        priced = priced.replace(unpriced, unpriced[:-1] + ', price: {per_image: "0.05"}}')
+    return priced + 'budgets: {default: {allowance_usd: "1.00", period: day, prepaid: false}}\n'
+
+
+async def test_a_resumed_job_is_charged_to_its_account() -> None:
+    """The dead runner's reservation expires uncharged; the replica that resumes the job charges
+    what the work cost (spec/cost.md), else a crash would make the image free."""
+    priced = priced_routing()
+    fake = FakeBFL(pending_polls=1)
+    http = httpx.AsyncClient(transport=fake.transport())
+    app = create_app(Settings(), config=parse_config(priced), http=http)
+    async with AsyncTestClient(app=app) as client:
+        jobs = app.state.services.jobs
+        spec = await orphan(jobs, "flux")
+        done = CallRecord(provider="bfl", state="done", handle=POLLING_URL)
+        await jobs.store.set_call(spec.id, "gone", 0, done)
+        assert await jobs.reap_once() == 1
+        job = await wait_for_status(client, f"/api/v1/jobs/{spec.id}", {"completed", "failed"})
+        assert job["status"] == "completed", job
+        balance = (await client.get("/api/v1/session/balance")).json()
+        assert balance["balance_usd"] == "0.950000"
+    await http.aclose()
+
+
+async def test_an_ambiguous_call_left_by_a_dead_runner_is_charged() -> None:
+    """spec/cost.md: an ambiguous outcome is charged (the provider may have billed); the job fails
+    with upstream_timeout and its account pays what its request reserved."""
+    fake = FakeBFL(pending_polls=1)
+    http = httpx.AsyncClient(transport=fake.transport())
+    app = create_app(Settings(), config=parse_config(priced_routing()), http=http)
+    async with AsyncTestClient(app=app) as client:
+        jobs = app.state.services.jobs
+        spec = await orphan(jobs, "oai")
+        await jobs.store.set_call(spec.id, "gone", 0, CallRecord(provider="oai", state="calling"))
+        assert await jobs.reap_once() == 1
+        job = await wait_for_status(client, f"/api/v1/jobs/{spec.id}", {"completed", "failed"})
+        assert job["status"] == "failed" and job["error"]["code"] == "upstream_timeout"
+        balance = (await client.get("/api/v1/session/balance")).json()
+        assert balance["balance_usd"] == "0.950000"
+    await http.aclose()

@@ -76,6 +76,8 @@ async def test_forged_and_tampered_links_are_refused(client: AsyncTestClient) ->
         {**query, "sig": flipped},  # one character of the signature
         {"expires": query["expires"]},  # no signature
         {**query, "expires": "abc"},
+        {**query, "sig": "\u00ff\u00fe"},  # not ASCII (was a 500)
+        {**query, "expires": "\u00b2"},  # a digit to str.isdigit, not to int() (was a 500)
         {"expires": query["expires"], "sig": forged.signature(key, int(query["expires"]))},  # wrong secret
     ]
     for params in cases:
