@@ -131,7 +131,7 @@ class OpenAIAdapter:
         )
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
-        payload = upstream.decode_json(self._provider, response)
+        payload = upstream.decode_json(self._provider, response, blob_key="b64_json")
         images = [await self._image(item) for item in decode_response(self._provider, payload)]
         return ProviderResult(images=images, raw=upstream.raw_view(payload), warnings=warnings)
 
@@ -166,7 +166,7 @@ class OpenAIAdapter:
         )
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
-        payload = upstream.decode_json(self._provider, response)
+        payload = upstream.decode_json(self._provider, response, blob_key="b64_json")
         results = [await self._image(item) for item in decode_response(self._provider, payload)]
         return ProviderResult(images=results, raw=upstream.raw_view(payload), warnings=converted + warnings)
 

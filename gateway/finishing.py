@@ -7,7 +7,8 @@ recorded `ok`. What is checked, cheapest first:
 
     extra images (more than the call asked for)   dropped before anything is decoded
     header size over the pixel cap                refused before any pixel is decoded
-    bytes that go out unchanged                   decoded once (imaging.prove_decodable)
+    PNG that goes out unchanged                   framing + first bytes (imaging.prove_png_framing)
+    JPEG/WebP that go out unchanged               decoded once (imaging.prove_decodable)
     bytes that must change (format, metadata)     the transcode decodes them: that is the proof
 
 The pixel cap follows what the request asked for (PIXEL_MARGIN times its size, at least
@@ -90,15 +91,15 @@ async def _checked_or_error(
 
 def _check(image: ProviderImage, req: ImageRequest, max_pixels: int) -> CheckedImage:
     """(In the image pool.) A clean PNG wanted as a PNG data URL keeps the provider's base64 text:
-    its chunk headers give the size, one decode proves the pixels, nothing is re-encoded."""
+    its chunk headers give the size and the framing proof, nothing is decoded or re-encoded."""
     embed = req.prompt if req.embed_exif_metadata else None
     target = req.output_format
     if image.b64 is not None and embed is None and req.output_type is OutputType.DATA_URL:
         passed = imaging.inspect_base64(image.b64)
         if passed is not None and passed.format is target:
-            if passed.width * passed.height > max_pixels:
-                raise imaging.NotAnImage(f"image dimensions {passed.width}x{passed.height} are out of bounds")
-            imaging.prove_decodable(image.image_bytes(), passed.format)
+            # Proven from its framing and first bytes (imaging.prove_png_framing), never decoded:
+            # the text goes out in the data URL exactly as it came.
+            imaging.prove_png_framing(*imaging.base64_reader(image.b64), max_pixels)
             return CheckedImage(
                 b64=image.b64, seed=image.seed, format=target, width=passed.width, height=passed.height
             )

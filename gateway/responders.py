@@ -25,12 +25,17 @@ from gateway.schemas import (
     InputImageSize,
     ProviderMetadata,
 )
+from gateway.splice import Splicer
 
 _ENCODER = msgspec.json.Encoder()
 
 
 def json_response(result: Result) -> Response[bytes]:
-    return Response(content=_ENCODER.encode(generate_response(result)), media_type="application/json")
+    # Provider base64 passing through is spliced into the encoded body (gateway/splice.py).
+    splicer = Splicer()
+    images = [image_object(image, splicer) for image in result.images]
+    body = splicer.splice(_ENCODER.encode(generate_response(result, images)))
+    return Response(content=body, media_type="application/json")
 
 
 def file_response(result: Result) -> Response[bytes]:
@@ -65,12 +70,13 @@ def data_url(data: bytes, fmt: OutputFormat) -> str:
     return f"data:{fmt.media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def image_object(image: FinishedImage) -> ImageObject:
-    url = (
-        data_url(image.data, image.info.format)
-        if image.b64 is None
-        else f"data:{image.info.format.media_type};base64,{image.b64}"
-    )
+def image_object(image: FinishedImage, splicer: Splicer | None = None) -> ImageObject:
+    if image.b64 is None:
+        url = data_url(image.data, image.info.format)
+    elif splicer is not None:
+        url = splicer.hold(f"data:{image.info.format.media_type};base64,", image.b64)
+    else:
+        url = f"data:{image.info.format.media_type};base64,{image.b64}"
     return ImageObject(
         index=image.index,
         data_url=url,

@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("routing", ["gateway.routing"]),
     ("limits", ["gateway.limits"]),
     ("auth", ["gateway.auth"]),
-    ("pipeline", ["gateway.merge", "gateway.service", "gateway.generation", "gateway.responders", "gateway.streaming"]),
+    ("pipeline", ["gateway.merge", "gateway.service", "gateway.generation", "gateway.responders", "gateway.splice", "gateway.streaming"]),
     ("wiring", ["gateway.services", "gateway.reload"]),
     ("api", ["gateway.api"]),
     ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream"]),

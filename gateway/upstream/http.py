@@ -30,6 +30,7 @@ from gateway.errors import FailureClass, ProviderError
 from gateway.http_client import ResponseRefused
 from gateway.logsafe import escape_controls
 from gateway.upstream.redaction import redact
+from gateway.upstream.spans import cut_strings
 
 _CONNECT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -142,10 +143,16 @@ def retry_hint(
     return None
 
 
-def decode_json(provider: str, response: httpx.Response, *, what: str = "response") -> Any:
-    """The body as JSON, or UPSTREAM_INVALID (the provider said 2xx but sent garbage)."""
+def decode_json(
+    provider: str, response: httpx.Response, *, what: str = "response", blob_key: str | None = None
+) -> Any:
+    """The body as JSON, or UPSTREAM_INVALID (the provider said 2xx but sent garbage). `blob_key`:
+    string values under that key are cut out before the decode (`gateway.upstream.spans`)."""
     try:
-        return msgspec.json.decode(response.content)
+        if blob_key is None:
+            return msgspec.json.decode(response.content)
+        cut = cut_strings(response.content, blob_key)
+        return cut.restore(msgspec.json.decode(cut.skeleton))
     except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past msgspec's depth limit
         raise ProviderError(
             provider,
