@@ -3,7 +3,8 @@
 # tests/deploy/test_dockerfile_install.py performs this file's install and entrypoint in a fresh venv.)
 #
 # Config:  mount the routing YAML and point IMAGEGATE_CONFIG at it (without it: the bundled mock
-#          routing, authentication disabled, for local trials only).
+#          routing, for local trials only; authentication stays ON, for domains derived from
+#          --host/--port, so set auth.domains / auth.origins in your own file).
 # Secrets: provider keys come from the environment (.env with compose, a Secret on Kubernetes).
 # State:   REDIS_URL=redis://host:6379/0 shares replay protection, limits and leases across replicas.
 

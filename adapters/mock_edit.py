@@ -43,11 +43,7 @@ def render_edit(
     fill = Image.new("RGB", size, colour)
     if mask is not None:
         with Image.open(io.BytesIO(mask)) as mask_image:
-            alpha = (
-                mask_image.getchannel("A")
-                if "A" in mask_image.getbands()
-                else Image.new("L", mask_image.size, 255)
-            )
+            alpha = mask_image.convert("RGBA").getchannel("A")  # RGBA, LA, or a palette with tRNS
             edit_area = alpha.resize(size).point(lambda a: 255 if a == 0 else 0)
         image = Image.composite(fill, image, edit_area)
     else:

@@ -15,18 +15,21 @@ import httpx
 import msgspec
 
 from adapters import openai_stream
-from adapters.base import check_base_url, decode_settings
+from adapters.base import check_base_url, decode_settings, with_seed
 from adapters.openai_translate import (
     FAMILIES,
     Item,
     OpenAIOptions,
     OpenAISettings,
+    base_url_of,
     classify_error,
     decode_response,
     encode_edit,
     encode_request,
     family_of,
     limits_of,
+    profile_of,
+    spec_of,
 )
 from gateway import imaging, upstream
 from gateway.canonical import (
@@ -62,27 +65,36 @@ class OpenAIAdapter:
         self._provider = provider
         self._settings = decode_settings(OpenAISettings, settings)
         self._client = client
+        self._profile = profile_of(self._settings)
+        self._base_url = base_url_of(self._settings)
         check_base_url(
             provider,
-            self._settings.base_url,
+            self._base_url,
             allowed_hosts=None,
             allow_private=self._settings.allow_private_base_url,
         )
         # The server itself may serve its results (LocalAI, relays); over http only if it is http.
-        base = httpx.URL(self._settings.base_url)
+        base = httpx.URL(self._base_url)
+        profile_hosts = self._profile.download_hosts if self._profile else []
         self._download = upstream.DownloadPolicy(
-            allowed_hosts=(*self._settings.download_hosts, base.host),
+            allowed_hosts=(*self._settings.download_hosts, *profile_hosts, base.host),
             allow_http=base.scheme == "http",
             max_bytes=self._settings.max_download_bytes,
         )
 
     def capabilities(self, provider_model: str) -> Capabilities:
-        family = family_of(provider_model, self._settings.family)
-        spec = FAMILIES[family]
+        spec = spec_of(provider_model, self._settings)
         limits = limits_of(spec)
+        profile = self._profile
+        extras = set(profile.extras) if profile else set()
         return Capabilities(
             max_n=min(self._settings.max_n or spec.max_n, spec.max_n),
             sizes=spec.sizes,
+            aspect_ratios=profile.aspect_ratios if profile and profile.size == "aspect" else None,
+            supports_seed="seed" in extras,
+            supports_negative_prompt="negative_prompt" in extras or bool(profile and profile.negative_in_prompt),
+            supports_steps="steps" in extras,
+            supports_guidance="guide_scale" in extras,
             min_side=min(s[0] for s in spec.sizes) if spec.sizes else limits.min_side,
             max_side=max(max(s) for s in spec.sizes) if spec.sizes else limits.max_side,
             size_multiple=1 if spec.sizes else limits.multiple,
@@ -97,12 +109,15 @@ class OpenAIAdapter:
     async def generate(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
         """With `ctx.report`, gpt-image streams (`stream` + `partial_images`, one image per call)
         and reports its previews; other models, or n > 1, make the plain call."""
+        seeded = self._profile is not None and "seed" in self._profile.extras
+        if seeded:
+            req = with_seed(req)  # reported back, so the image can be reproduced
         body, warnings = encode_request(
             req, model=ctx.provider_model, settings=self._settings, options=ctx.options
         )
-        family = family_of(ctx.provider_model, self._settings.family)
+        spec = spec_of(ctx.provider_model, self._settings)
         url, params, timeout = self._endpoint(ctx)
-        if ctx.report is not None and FAMILIES[family].native_formats and req.n == 1:
+        if ctx.report is not None and spec.native_formats and req.n == 1:
             body |= {"stream": True, "partial_images": max(0, min(3, self._settings.partial_images))}
             request = self._client.build_request(
                 "POST",
@@ -132,7 +147,11 @@ class OpenAIAdapter:
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
         payload = upstream.decode_json(self._provider, response, blob_key="b64_json")
-        images = [await self._image(item) for item in decode_response(self._provider, payload)]
+        moderated = bool(self._profile and self._profile.empty_is_moderation)
+        items = decode_response(self._provider, payload, empty_is_moderation=moderated)
+        images = [await self._image(item) for item in items]
+        if seeded and len(images) == 1:
+            images = [msgspec.structs.replace(images[0], seed=req.seed)]
         return ProviderResult(images=images, raw=upstream.raw_view(payload), warnings=warnings)
 
     async def edit(self, req: ImageRequest, ctx: CallContext) -> ProviderResult:
@@ -153,6 +172,21 @@ class OpenAIAdapter:
             req, model=ctx.provider_model, settings=self._settings, options=ctx.options, family=family
         )
         url, params, timeout = self._endpoint(ctx, "/images/edits")
+        if ctx.report is not None and FAMILIES[family].native_formats and req.n == 1:
+            # Streamed like generate: previews as `image_edit.partial_image` events.
+            stream = {"stream": "true", "partial_images": str(max(0, min(3, self._settings.partial_images)))}
+            request = self._client.build_request(
+                "POST",
+                url,
+                files=files,
+                data=fields | stream,
+                headers={"accept": "text/event-stream", **self._headers()},
+                params=params,
+                timeout=timeout,
+            )
+            return await openai_stream.stream_image(
+                self._client, self._provider, request, classify_error, converted + warnings, ctx.report
+            )
         response = await upstream.send(
             self._client,
             self._provider,
@@ -181,7 +215,9 @@ class OpenAIAdapter:
         params = {"api-version": version} if version else None
         left = upstream.remaining_or_deadline(self._provider, ctx.deadline)
         timeout = min(self._settings.timeout_seconds, left)
-        return self._settings.base_url.rstrip("/") + path, params, timeout
+        if self._profile is not None and path == "/images/generations":
+            path = self._profile.path  # the dialect's generation route (OpenRouter: /images)
+        return self._base_url.rstrip("/") + path, params, timeout
 
     def _headers(self) -> dict[str, str]:
         settings = self._settings

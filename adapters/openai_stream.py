@@ -1,7 +1,9 @@
-"""gpt-image streaming: `stream: true` + `partial_images` on POST /images/generations.
+"""gpt-image streaming: `stream: true` + `partial_images` on POST /images/generations (and on the
+multipart POST /images/edits).
 
 The response is `text/event-stream` (providers.md 1.2): `image_generation.partial_image` events
-carry previews, one `image_generation.completed` event carries the final image, and an object with
+(`image_edit.partial_image` for an edit) carry previews, one `image_generation.completed`
+(`image_edit.completed`) event carries the final image, and an object with
 an `error` key means the provider gave up. Streaming takes n = 1 only, so the gateway fans out one
 call per image (`Capabilities.stream_max_n = 1`). Cancelling the call closes the HTTP response.
 """
@@ -32,7 +34,16 @@ class _Completed(msgspec.Struct, frozen=True, tag="image_generation.completed", 
     b64_json: str
 
 
-_EVENT = msgspec.json.Decoder(_Partial | _Completed)
+class _EditPartial(msgspec.Struct, frozen=True, tag="image_edit.partial_image", tag_field="type"):
+    b64_json: str
+    partial_image_index: int = 0
+
+
+class _EditCompleted(msgspec.Struct, frozen=True, tag="image_edit.completed", tag_field="type"):
+    b64_json: str
+
+
+_EVENT = msgspec.json.Decoder(_Partial | _Completed | _EditPartial | _EditCompleted)
 
 
 async def stream_image(
@@ -78,7 +89,7 @@ def _translate_event(provider: str, data: str, warnings: list[str]) -> PreviewIm
         return None  # an event type we do not know: skip it
     except msgspec.DecodeError:
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
-    if isinstance(event, _Partial):
+    if isinstance(event, _Partial | _EditPartial):
         blob = upstream.decode_base64(event.b64_json)
         return None if blob is None else PreviewImage(data=blob)
     blob = upstream.decode_base64(event.b64_json)

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 import httpx
 import msgspec
 
+from adapters import openai_profiles as profiles
 from adapters.base import decode_options, dropped
+from adapters.openai_profiles import FamilySpec, Profile
 from gateway import sizing, upstream
 from gateway.canonical import ImageRequest, OutputFormat, Quality
 from gateway.errors import FailureClass, ProviderError
@@ -23,17 +25,7 @@ _UNSUPPORTED = (
 Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "gpt-image-2", "compatible"]
 
 
-class _Family(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    max_n: int
-    prompt_max: int
-    source: str = ""  # the public document these rules were checked against
-    sizes: list[tuple[int, int]] | None = None  # enumerated sizes, or None for constrained free sizes
-    limits: sizing.FreeLimits | None = None
-    url_responses: bool = True  # DALL·E-style `response_format`
-    native_formats: bool = False  # GPT image `output_format`
-    edit_source: str = ""  # the public document the edit rules were checked against
-    edit_max_images: int = 0  # images per /images/edits call (0: this family cannot edit)
-    edit_mask: bool = False
+_Family = FamilySpec
 
 
 class _Table(msgspec.Struct, frozen=True):
@@ -48,7 +40,10 @@ _DALLE3_QUALITY = {Quality.HIGH: "hd", Quality.MEDIUM: "standard", Quality.LOW: 
 
 
 class OpenAISettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    base_url: str = "https://api.openai.com/v1"
+    # An OpenAI-compatible dialect (adapters/openai_profiles.json): xai, recraft, seedream,
+    # openrouter, vllm-omni, ollama, localai, sdcpp. None: OpenAI itself (or `family: compatible`).
+    profile: Literal["xai", "recraft", "seedream", "openrouter", "vllm-omni", "ollama", "localai", "sdcpp"] | None = None
+    base_url: str | None = None  # None: the profile's hosted default, else https://api.openai.com/v1
     api_key: str | None = None
     organization: str | None = None
     project: str | None = None
@@ -89,6 +84,22 @@ def limits_of(spec: _Family) -> sizing.FreeLimits:
     return spec.limits or sizing.FreeLimits()
 
 
+def profile_of(settings: OpenAISettings) -> Profile | None:
+    return profiles.PROFILES[settings.profile] if settings.profile else None
+
+
+def spec_of(model: str, settings: OpenAISettings) -> _Family:
+    """The size/count/prompt rules: the profile's, else the (configured or inferred) family's."""
+    profile = profile_of(settings)
+    return profile.family if profile is not None else FAMILIES[family_of(model, settings.family)]
+
+
+def base_url_of(settings: OpenAISettings) -> str:
+    profile = profile_of(settings)
+    default = profile.base_url if profile is not None and profile.base_url else "https://api.openai.com/v1"
+    return settings.base_url or default
+
+
 def encode_request(
     req: ImageRequest,
     *,
@@ -100,8 +111,12 @@ def encode_request(
     """The JSON body for /images/generations and the warnings for what it could not carry.
     `family` (optional) is the one the caller already resolved; else `settings.family`, else
     inferred from `model`."""
+    profile = profile_of(settings)
+    if profile is not None:
+        profiles.check_model(settings.profile or "", profile, model)
+        family = "compatible"
     family = family or family_of(model, settings.family)
-    spec = FAMILIES[family]
+    spec = profile.family if profile is not None else FAMILIES[family]
     opts = _with_request_fields(decode_options(OpenAIOptions, options), req)
     warnings: list[str] = []
     if len(req.prompt) > spec.prompt_max:
@@ -115,20 +130,27 @@ def encode_request(
             "openai", FailureClass.CALLER_FAULT, f"{model} makes at most {spec.max_n} images per call"
         )
     body: dict[str, Any] = {"model": model, "prompt": req.prompt, "n": req.n}
-    size = _size(req, spec, warnings)
-    if size is not None:
-        body["size"] = size
-    if spec.url_responses:
-        body["response_format"] = "b64_json"
+    carried: set[str] = set()
+    if profile is None:
+        size = _size(req, spec, warnings)
+        if size is not None:
+            body["size"] = size
+        if spec.url_responses:
+            body["response_format"] = "b64_json"
+    else:
+        carried = _profile_fields(req, profile, spec, body, warnings)
     _quality(req, family, body, warnings)
     _style(req, family, body, warnings)
     if spec.native_formats:
         _gpt_image_fields(req, opts, body, warnings)
     elif opts != OpenAIOptions():
         warnings.append("options: output_compression/background/moderation apply to GPT image models only")
-    if req.user is not None:
+    if req.user is not None and (profile is None or profile.send_user):
         body["user"] = req.user
-    warnings.extend(dropped(req, _UNSUPPORTED, by="OpenAI Images"))
+    elif req.user is not None:
+        warnings.append("user: not supported by this server; dropped")
+    unsupported = [name for name in _UNSUPPORTED if name not in carried]
+    warnings.extend(dropped(req, unsupported, by=f"the {settings.profile} profile" if profile else "OpenAI Images"))
     if req.safe_mode is False and family not in ("gpt-image", "gpt-image-2"):
         warnings.append("safe_mode: not supported by OpenAI Images; dropped")
     return body, warnings
@@ -156,6 +178,27 @@ def _size(req: ImageRequest, spec: _Family, warnings: list[str]) -> str | None:
     if snapped.warning:
         warnings.append(snapped.warning)
     return f"{snapped.width}x{snapped.height}"
+
+
+def _profile_fields(
+    req: ImageRequest, profile: Profile, spec: _Family, body: dict[str, Any], warnings: list[str]
+) -> set[str]:
+    """The dialect's size syntax, response format, extras, fixed fields and watermark switch."""
+    if not profile.send_n:
+        del body["n"]
+    if profile.size == "aspect":
+        profiles.aspect_size(req, profile, body, warnings)
+    elif req.resolution is not None and profile.tiers and not (req.width or req.height or req.aspect_ratio):
+        profiles.tier(req, profile, body, warnings)
+    else:
+        size = _size(req, spec, warnings)
+        if size is not None:
+            body["size"] = size
+    if profile.response_format is not None:
+        body["response_format"] = profile.response_format
+    body.update(profile.fixed)
+    profiles.watermark(req, profile, body)
+    return profiles.extras(req, profile, body)
 
 
 def _quality(req: ImageRequest, family: str, body: dict[str, Any], warnings: list[str]) -> None:
@@ -248,10 +291,15 @@ class _Images(msgspec.Struct, frozen=True):
     data: list[Item] = msgspec.field(default_factory=list)
 
 
-def decode_response(provider: str, payload: object) -> list[Item]:
-    """The success body's image items (each base64 or a URL to download); none is UPSTREAM_INVALID."""
+def decode_response(provider: str, payload: object, *, empty_is_moderation: bool = False) -> list[Item]:
+    """The success body's image items (each base64 or a URL to download); none is UPSTREAM_INVALID,
+    or CONTENT_POLICY for a dialect that answers moderation with an empty list (xAI)."""
     message = "openai response is not an images list"
     items = upstream.decode_as(provider, payload, _Images, message=message).data
+    if not items and empty_is_moderation:
+        raise ProviderError(
+            provider, FailureClass.CONTENT_POLICY, "no images returned (moderated)", status=200, provider_code="empty_data"
+        )
     if not items:
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, "openai returned no images")
     return items

@@ -24,11 +24,15 @@ BUILTIN: Mapping[str, str] = MappingProxyType(
     {
         "a1111": "adapters.a1111:A1111Adapter",
         "comfyui": "adapters.comfyui:ComfyUIAdapter",
+        "fal": "adapters.fal:FalAdapter",
         "flux": "adapters.flux:FluxAdapter",
+        "google": "adapters.google:GoogleAdapter",
         # the old name of a1111 + comfyui: `settings.backend` picks the kind (adapters/local_diffusion.py)
         "local_diffusion": "adapters.local_diffusion:LocalDiffusionAdapter",
         "mock": "adapters.mock:MockAdapter",
         "openai": "adapters.openai_images:OpenAIAdapter",
+        "replicate": "adapters.replicate:ReplicateAdapter",
+        "stability": "adapters.stability:StabilityAdapter",
     }
 )
 

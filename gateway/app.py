@@ -15,6 +15,7 @@ from litestar.logging.config import LoggingConfig
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
 from gateway.api.catalog import list_models
+from gateway.api.cors import cors_config, refused_preflight_as_error
 from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
 from gateway.api.health import healthz, readyz
@@ -22,7 +23,8 @@ from gateway.api.images import generate_image
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openai_edit import openai_edit
-from gateway.api.openapi import complete_schema, openapi_config
+from gateway.api.openapi import complete_schema, docs_assets, openapi_config
+from gateway.api.playground import playground_routes
 from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
@@ -95,11 +97,14 @@ def create_app(
             openai_generate,
             openai_edit,
             openai_list_models,
+            docs_assets(),
+            *playground_routes(routing.server),
         ],
         middleware=[ObserveMiddleware],
+        cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
         lifespan=[lifespan],
         on_startup=[complete_schema],
-        before_send=[stamp_request_id],
+        before_send=[stamp_request_id, refused_preflight_as_error],
         exception_handlers={
             GatewayError: handle_gateway_error,
             HTTPException: handle_http_exception,

@@ -5,6 +5,7 @@ Used by `imagegate generate --stream`; see docs/streaming.md for the event gramm
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, TextIO
 
 import httpx
@@ -61,7 +62,9 @@ def read_stream(response: httpx.Response, *, n: int, progress: TextIO | None) ->
     bar = ProgressBar(n, progress) if progress is not None else None
     decoder = SSEDecoder()
     try:
-        for line in [*response.iter_lines(), ""]:
+        # Line by line as it arrives (never collected first: the bar must move while the stream does);
+        # the trailing "" flushes an event the server did not end with a blank line.
+        for line in chain(response.iter_lines(), [""]):
             message = decoder.feed(line.rstrip("\r\n"))
             if message is None:
                 continue

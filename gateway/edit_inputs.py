@@ -107,8 +107,13 @@ async def load_inputs(
                 async with asyncio.TaskGroup() as group:
                     tasks = {p.param: group.create_task(_fetch(client, p, limits, fetch)) for p in remote}
             except BaseExceptionGroup as failed:
-                first = failed.exceptions[0]
-                raise first if isinstance(first, InvalidRequest) else failed from None
+                refused = [e for e in failed.exceptions if isinstance(e, InvalidRequest)]
+                if len(refused) < len(failed.exceptions):
+                    raise
+                order = [p.param for p in everything]  # the first failing input, in input order
+                raise min(
+                    refused, key=lambda e: order.index(e.param) if e.param in order else len(order)
+                ) from None
         fetched = {param: task.result() for param, task in tasks.items()}
     loaded = [p.image or fetched[p.param] for p in everything]
     for pending, image in zip(everything, loaded, strict=True):

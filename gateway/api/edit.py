@@ -29,7 +29,7 @@ from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, run
 from gateway.responders import file_response, json_response
 from gateway.routing import editing
-from gateway.routing.strategy import candidates, capable
+from gateway.routing.strategy import candidates
 from gateway.runtime import Runtime
 from gateway.services import Services
 from gateway.streaming import stream_generation
@@ -78,9 +78,8 @@ def _check_model(runtime: Runtime, req: ImageRequest, parsed: ParsedInputs) -> N
     deployments = candidates(runtime, slug, random.Random(0))  # the order does not matter here
     if not deployments:  # every provider disabled (a missing key): the pipeline's 503 says so, not a 400
         return
-    chain = capable(deployments, Operation.EDIT)  # adapters with an `edit` method
     why = editing.refusal(
-        chain,
+        deployments,
         slug,
         parsed.count,
         parsed.mask is not None,

@@ -11,8 +11,11 @@ from typing import Any, get_args
 import msgspec
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.base import OpenAPISchemaPluginProtocol  # noqa: F401  (kept for type readers)
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from gateway.api.auth import NonceResponse
 from gateway.api.edit import EDIT_PATH
@@ -38,14 +41,62 @@ _SSE_EVENT: dict[str, Any] = {
 }
 
 
+# Swagger UI's files, served from the installed package (swagger-ui-bundle-v2, pinned): /schema
+# renders with no network at all. Litestar's default plugins load their JS from a CDN.
+ASSETS_PATH = "/schema/assets"
+SIWX_HEADER_DESCRIPTION = """\
+Standard Base64 (with padding) of the UTF-8 JSON `{"message": "<CAIP-122 message>", "signature": "<sig>"}`.
+
+The message (LF line breaks, printable ASCII; fields in this order):
+
+```
+<domain> wants you to sign in with your Ethereum account:      (or "Solana account")
+<address>
+
+<optional one-line statement, then a blank line>
+URI: <this gateway's origin + any path>
+Version: 1
+Chain ID: <1 | eip155:1 | solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp ...>
+Nonce: <8-128 letters and digits, new for every request>
+Issued At: <RFC 3339, now>
+Expiration Time: <RFC 3339, at most 1 h after Issued At>
+```
+
+`domain` and the URI's origin must be the ones in the `WWW-Authenticate` challenge of any 401.
+EVM: `signature` is the hex EIP-191 personal_sign (65 bytes) by the address; Solana: base58 ed25519
+over the message bytes. Without a wallet: `imagegate sign --url <this URL>` prints a header.
+Operators running the AiMo SDK set `auth.profile: aimo-sdk` (no nonce, no issued-at, one header
+re-sent for an hour). Details: docs/authentication.md."""
+GENERATE_EXAMPLE: dict[str, Any] = {
+    "model": "mock-image",
+    "prompt": "a lighthouse at dusk",
+    "n": 1,
+    "width": 512,
+    "height": 512,
+}
+
+
 def openapi_config(version: str) -> OpenAPIConfig:
+    swagger = SwaggerRenderPlugin(
+        version="5.31.0",
+        js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+        css_url=f"{ASSETS_PATH}/swagger-ui.css",
+        standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+        path="/",
+        favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
+    )
     return OpenAPIConfig(
         title="imagegate",
         version=version,
         description="One URL, one schema for image generation. Authenticate with the Sign-In-With-X header.",
         path="/schema",
-        render_plugins=[ScalarRenderPlugin()],
+        render_plugins=[swagger],
     )
+
+
+def docs_assets() -> Router:
+    """The Swagger UI files under /schema/assets (not part of the API schema)."""
+    return create_static_files_router(path=ASSETS_PATH, directories=[swagger_ui_path], name="docs-assets")
 
 
 def complete_schema(app: Litestar) -> None:
@@ -65,13 +116,18 @@ def complete_schema(app: Litestar) -> None:
             "name": "Sign-In-With-X",
             "in": "header",
             "required": True,
-            "description": 'Base64 of {"message": <CAIP-122 message>, "signature": <hex | base58>}',
-            "schema": {"type": "string"},
+            "description": SIWX_HEADER_DESCRIPTION,
+            "schema": {"type": "string", "maxLength": 8192},
         }
     ]
     generate["requestBody"] = {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(name="GenerateRequest")}}},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": _REF.format(name="GenerateRequest")},
+                "example": GENERATE_EXAMPLE,
+            }
+        },
     }
     generate["responses"] = {
         "200": {

@@ -18,9 +18,7 @@ from gateway.auth.signatures import is_valid_evm_address, solana_public_key
 from gateway.config.auth import AuthConfig
 
 _NONCE = re.compile(r"[A-Za-z0-9]{8,128}")
-_RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
 _EPOCH = datetime(1970, 1, 1)
 _MS = timedelta(milliseconds=1)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -40,6 +38,8 @@ class AuthPolicy:
     def build(cls, config: AuthConfig, *, host: str = "127.0.0.1", port: int = 8000) -> AuthPolicy:
         domains = config.domains or derived_domains(host, port)
         origins = config.origins or [f"http://{domain}" for domain in derived_domains(host, port)]
+        if config.profile == "aimo-sdk":  # its `siwxDomain` option rewrites the URI to https://<domain>/...
+            origins = [*origins, *(f"https://{domain}" for domain in domains)]
         parsed = frozenset(o for o in (origin_of(origin) for origin in origins) if o is not None)
         challenge = (
             f'SIWX realm="imagegate", domain="{domains[0]}", uri="{origins[0]}", '
@@ -80,7 +80,8 @@ def check_binding(message: SiwxMessage, policy: AuthPolicy) -> tuple[Namespace, 
     ):
         raise SiwxRejected(AuthCode.DOMAIN_MISMATCH, "the message's domain scheme is not allowed")
     if origin_of(message.uri) not in policy.origins:
-        raise SiwxRejected(AuthCode.URI_MISMATCH, "the message's URI is not on this gateway's origin")
+        hint = _aimo_hint(message, policy) if message.uri.startswith(f"https://{domain}/") else ""
+        raise SiwxRejected(AuthCode.URI_MISMATCH, "the message's URI is not on this gateway's origin" + hint)
     if message.version != "1":
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Version must be 1")
     namespace = HEADER_WORDS[message.account_word]
@@ -127,7 +128,7 @@ def check_time_and_nonce(message: SiwxMessage, policy: AuthPolicy, now: datetime
     )
     single_use = config.replay == "single_use"
     if message.issued_at is None and single_use:
-        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Issued At is required")
+        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Issued At is required" + _aimo_hint(message, policy))
     if message.expiration_time is None:
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Expiration Time is required")
     now_ms = epoch_ms(now)
@@ -152,5 +153,27 @@ def check_time_and_nonce(message: SiwxMessage, policy: AuthPolicy, now: datetime
     if message.nonce is not None and not _NONCE.fullmatch(message.nonce):
         raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce must be 8 to 128 letters and digits")
     if message.nonce is None and (single_use or config.nonce_required or config.require_issued_nonce):
-        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce is required")
+        raise SiwxRejected(AuthCode.INVALID_MESSAGE, "Nonce is required" + _aimo_hint(message, policy))
     return expires
+
+
+def looks_like_aimo_sdk(message: SiwxMessage) -> bool:
+    """What @aimo.network/client signs: no statement, Nonce or Issued At; an Expiration Time; a CAIP-2 Chain ID."""
+    return (
+        message.nonce is None
+        and message.issued_at is None
+        and message.statement is None
+        and message.expiration_time is not None
+        and ":" in message.chain_id
+    )
+
+
+def _aimo_hint(message: SiwxMessage, policy: AuthPolicy) -> str:
+    """The setting to name in a 401 when the refused message looks like the AiMo SDK's."""
+    if policy.config.profile == "aimo-sdk" or not looks_like_aimo_sdk(message):
+        return ""
+    return (
+        ". This looks like the AiMo SDK (@aimo.network/client), which signs without Nonce and Issued At"
+        " and re-sends one header for an hour: the gateway operator must set `auth.profile: aimo-sdk`"
+        " in the routing YAML (docs/authentication.md)"
+    )

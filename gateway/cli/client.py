@@ -20,6 +20,9 @@ DEFAULT_SIGN_URL = f"{DEFAULT_BASE_URL.rstrip('/')}/api/v1/image/generate"
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sign = commands.add_parser("sign", help="print a Sign-In-With-X header value for one request")
     sign.add_argument("--url", default=DEFAULT_SIGN_URL, help=f"request URL (default {DEFAULT_SIGN_URL})")
+    sign.add_argument(
+        "--issued-nonce", action="store_true", help="use a nonce from the gateway's GET /api/v1/auth/nonce"
+    )
     generate = commands.add_parser("generate", help="send a signed generate request and save the images")
     generate.add_argument("prompt")
     generate.add_argument(
@@ -58,22 +61,73 @@ def signer_from_args(args: argparse.Namespace) -> Signer | None:
     usage error, not a traceback (whose library message may quote characters of the secret)."""
     from gateway.client import load_signer
 
+    if args.evm_key and args.solana_key:
+        sys.stderr.write(
+            "error: give --evm-key or --solana-key, not both (check IMAGEGATE_EVM_KEY / IMAGEGATE_SOLANA_KEY)\n"
+        )
+        return None
+    key = args.solana_key or ""
+    if key.endswith(".json") and not os.path.isfile(key):
+        sys.stderr.write(
+            f"error: --solana-key: no such key file: {key} (create one with solana-keygen new -o {key})\n"
+        )
+        return None
     try:
         return load_signer(evm_key=args.evm_key, solana_key=args.solana_key, chain_id=args.chain)
     except (ValueError, TypeError, OSError) as exc:
+        hint = (
+            "a base58 secret (32-byte seed or 64-byte keypair) or a solana-keygen .json file"
+            if args.solana_key
+            else "64 hex digits, 0x optional"
+        )
         which = "--solana-key" if args.solana_key else "--evm-key"
-        reason = "give an EVM key or a Solana key, not both" if args.evm_key and args.solana_key else None
-        sys.stderr.write(f"error: {reason or f'{which} is not a valid key ({type(exc).__name__})'}\n")
+        sys.stderr.write(f"error: {which} is not a valid key ({type(exc).__name__}); expected {hint}\n")
         return None
 
 
+def writable_dir(path: str) -> str | None:
+    """None when images can be saved under `path` (created if missing); else the one-line reason.
+    Checked before the request is sent: a generation is billed whether or not we can save it."""
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"--out-dir {path}: cannot write there ({exc.strerror or type(exc).__name__})"
+    return None
+
+
 def _sign(args: argparse.Namespace) -> int:
-    from gateway.client import sign_header
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from gateway.client import fetch_issued_nonce, sign_header
 
     signer = signer_from_args(args)
     if signer is None:
         return 2
-    sys.stdout.write(sign_header(args.url, signer) + "\n")
+    nonce = None
+    if args.issued_nonce:
+        parts = urlsplit(args.url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        try:
+            with httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)) as client:
+                nonce = fetch_issued_nonce(base, client)
+        except httpx.HTTPStatusError as exc:
+            why = (
+                "it does not issue nonces (auth.require_issued_nonce is false)"
+                if exc.response.status_code == 404
+                else f"HTTP {exc.response.status_code}"
+            )
+            sys.stderr.write(f"error: --issued-nonce: {base} refused GET /api/v1/auth/nonce: {why}\n")
+            return 1
+        except httpx.HTTPError as exc:
+            sys.stderr.write(f"error: --issued-nonce: cannot reach {base} ({type(exc).__name__})\n")
+            return 1
+    sys.stdout.write(sign_header(args.url, signer, nonce=nonce) + "\n")
     return 0
 
 
@@ -86,6 +140,10 @@ def _generate(args: argparse.Namespace) -> int:
 
     signer = signer_from_args(args)
     if signer is None:
+        return 2
+    problem = writable_dir(args.out_dir)
+    if problem is not None:
+        sys.stderr.write(f"error: {problem}\n")
         return 2
     body: dict[str, object] = {"model": args.model, "prompt": args.prompt, "n": args.n}
     for name in ("width", "height", "output_format", "seed"):
@@ -105,8 +163,16 @@ def _generate(args: argparse.Namespace) -> int:
                 issued_nonce=args.issued_nonce,
                 progress=sys.stderr if args.stream else None,
             )
+    except httpx.ConnectError:
+        sys.stderr.write(
+            f"error: cannot reach the gateway at {args.url} (start it with imagegate serve, or set --url / IMAGEGATE_URL)\n"
+        )
+        return 1
     except (GatewayCallError, httpx.HTTPError) as exc:
         sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except OSError as exc:  # the directory went away or filled up after the check
+        sys.stderr.write(f"error: --out-dir {args.out_dir}: cannot save the images ({exc.strerror})\n")
         return 1
     sys.stdout.write("".join(f"{path}\n" for path in paths))
     if len(paths) < args.n:  # status: partial — say so, and let scripts notice

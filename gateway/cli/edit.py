@@ -11,7 +11,7 @@ import base64
 import sys
 from pathlib import Path
 
-from gateway.cli.client import DEFAULT_BASE_URL, add_signer_arguments, signer_from_args
+from gateway.cli.client import DEFAULT_BASE_URL, add_signer_arguments, signer_from_args, writable_dir
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 
@@ -69,6 +69,10 @@ def _edit(args: argparse.Namespace) -> int:
 
     signer = signer_from_args(args)
     if signer is None:
+        return 2
+    problem = writable_dir(args.out_dir)  # before the request: an edit is billed whether or not we can save it
+    if problem is not None:
+        sys.stderr.write(f"error: {problem}\n")
         return 2
     try:
         images = [image_source(argument) for argument in args.images]

@@ -49,8 +49,18 @@ class ApiKeyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return self.account if self.account is not None else f"key:{self.name}"
 
 
+# `auth.profile: aimo-sdk` (docs/authentication.md "The AiMo SDK"): what @aimo.network/client 1.6
+# signs — no Nonce, no Issued At, Expiration Time = now + 1 h, the identical header re-sent until it
+# expires, and with `siwxDomain` a URI rewritten to https://<siwxDomain>/... The profile fixes these
+# settings; writing one of them with another value is a config error (check_profile).
+AIMO_SDK_SETTINGS: dict[str, object] = {"replay": "session", "nonce_required": False}
+AIMO_SDK_LIFETIME_SECONDS = 3600
+
+
 class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
+    # `default`: the contract's defaults (single-use nonces). `aimo-sdk`: accept the AiMo SDK as it signs.
+    profile: Literal["default", "aimo-sdk"] = "default"
     # Public authorities (host[:port]) and origins (scheme://host[:port]) a message may name.
     # Empty: derived at start-up from the address `imagegate serve` listens on (local development).
     domains: list[str] = msgspec.field(default_factory=list)
@@ -68,6 +78,17 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     def __post_init__(self) -> None:
         # msgspec reports a ValueError raised here as a validation error at `$.auth`.
+        if self.profile == "aimo-sdk":
+            for name, value in AIMO_SDK_SETTINGS.items():
+                msgspec.structs.force_setattr(self, name, value)
+            if self.require_issued_nonce:
+                raise ValueError(
+                    "profile: aimo-sdk signs without a nonce; require_issued_nonce must be false"
+                )
+            if min(self.max_lifetime_seconds, self.max_age_seconds) < AIMO_SDK_LIFETIME_SECONDS:
+                raise ValueError(
+                    "profile: aimo-sdk signs for 1 hour; max_lifetime_seconds and max_age_seconds must be >= 3600"
+                )
         for chain in self.chains:
             caip2_namespace(chain)
         if not self.chains:
@@ -88,6 +109,17 @@ class AuthConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         digests = [key.sha256 for key in self.api_keys]
         if len(set(digests)) != len(digests):
             raise ValueError("api_keys: two keys have the same sha256")
+
+
+def check_profile(raw: object) -> tuple[str, str] | None:
+    """(YAML path, reason) when the raw `auth:` mapping sets a value its profile overrides."""
+    if not isinstance(raw, dict) or raw.get("profile") != "aimo-sdk":
+        return None
+    for name, value in AIMO_SDK_SETTINGS.items():
+        if name in raw and raw[name] != value:
+            shown = str(value).lower() if isinstance(value, bool) else value
+            return f"auth.{name}", f"profile: aimo-sdk sets {name}: {shown} (remove the line or the profile)"
+    return None
 
 
 def _origin_shape(origin: str) -> bool:

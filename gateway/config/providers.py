@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from gateway.config.cors import CorsConfig
 from gateway.config.edit import EditInputsConfig, EditRouteConfig
 from gateway.config.policy import TimeoutsConfig
 
@@ -38,6 +39,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     send_timeout_seconds: EdgeSeconds = 30.0  # a response (or stream) write that the client does not drain
     keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5  # idle between requests
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000  # lowered below the fd limit
+    cors: CorsConfig = msgspec.field(default_factory=CorsConfig)  # browser origins (docs/browser.md)
+    playground: bool = False  # serve /playground (the bundled config turns it on; docs/browser.md)
     edit: EditInputsConfig = msgspec.field(default_factory=EditInputsConfig)  # POST /api/v1/image/edit inputs
 
 

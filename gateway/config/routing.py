@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from gateway.config.auth import AuthConfig
+from gateway.config.auth import AuthConfig, check_profile
 from gateway.config.bounded_yaml import MAX_FILE_BYTES, YamlLimitError, load_bounded
 from gateway.config.errors import ConfigError, split_validation_error
 from gateway.config.limits import LimitsConfig
@@ -91,6 +91,8 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
     if not isinstance(data, dict):
         raise ConfigError("", "expected a mapping at the top level", source=source)
     _check_named_entries(data, source)
+    if (conflict := check_profile(data.get("auth"))) is not None:
+        raise ConfigError(*conflict, source=source)
     try:
         config = msgspec.convert(data, RoutingConfig, strict=True)
     except msgspec.ValidationError as exc:

@@ -1,5 +1,5 @@
 """Which deployments can perform an edit (spec/image-edit.md "Routing"), from each adapter's
-capabilities: edit support, maximum input images, mask support.
+`edit` method and capabilities: edit support, maximum input images, mask support.
 
 A deployment that cannot do the requested edit is skipped and named in a warning. With a mask, a
 deployment without mask support is skipped too, unless the route says
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.canonical import Capabilities, ImageRequest
+from gateway.canonical import Capabilities, ImageRequest, Operation
+from gateway.routing.strategy import operation_of
 from gateway.runtime import Deployment
 
 
@@ -32,7 +33,7 @@ def edit_chain(
     kept: list[Deployment] = []
     warnings: list[str] = []
     for deployment in chain:
-        reason = why_not(_caps(deployment), images, mask, mask_required=mask_required)
+        reason = _why_not(deployment, images, mask, mask_required=mask_required)
         if reason is None:
             kept.append(deployment)
         else:
@@ -46,7 +47,7 @@ def refusal(
     """(message, param) when no deployment of the chain can do this edit; None when one can."""
     if edit_chain(chain, images, mask, mask_required=mask_required)[0]:
         return None
-    editing = [d for d in chain if _caps(d).edit]
+    editing = [d for d in chain if _why_not(d, 1, False, mask_required=False) is None]
     if not editing:
         return f"model {slug!r} has no deployment that can edit images", "model"
     most = max(_caps(d).max_input_images for d in editing)
@@ -61,6 +62,12 @@ def for_deployment(deployment: Deployment, req: ImageRequest) -> tuple[ImageRequ
     if req.mask is None or _caps(deployment).edit_mask:
         return req, None
     return msgspec.structs.replace(req, mask=None), f"mask: not supported by {deployment.label}; dropped"
+
+
+def _why_not(deployment: Deployment, images: int, mask: bool, *, mask_required: bool) -> str | None:
+    if operation_of(deployment, Operation.EDIT) is None:  # the adapter has no `edit` method
+        return "cannot edit"
+    return why_not(_caps(deployment), images, mask, mask_required=mask_required)
 
 
 def _caps(deployment: Deployment) -> Capabilities:

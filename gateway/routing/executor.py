@@ -129,7 +129,7 @@ async def execute(
     skipped: list[str] = []
     if operation is Operation.EDIT:  # by capabilities: edit, input count, mask (routing/editing.py)
         mask_required = runtime.config.models[slug].edit.mask_required_on_fallback
-        chain, skipped = editing.edit_chain(chain, len(req.images), req.mask is not None, mask_required=mask_required)
+        chain, skipped = editing.edit_chain(routes, len(req.images), req.mask is not None, mask_required=mask_required)
     if not chain:
         why = f"no route of {slug!r} can {operation.value}" if routes else runtime.why_unavailable(slug)
         error = ProviderError(GATEWAY, FailureClass.MODEL_UNAVAILABLE, why)

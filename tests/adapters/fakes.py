@@ -12,7 +12,11 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.base import SECRET, Failure, Fake
 from tests.fakes.bfl import FakeBFL
 from tests.fakes.comfyui import FakeComfy
+from tests.fakes.fal import FakeFal
+from tests.fakes.google import FakeGoogle
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.replicate import FakeReplicate
+from tests.fakes.stability import FakeStability
 
 
 @dataclass(frozen=True)
@@ -24,10 +28,11 @@ class AdapterCase:
     model: str
     settings: dict[str, object]
     fake: Callable[[Failure | None], Fake]
+    reports_seed: bool = True  # the provider says which seed made each image
 
 
 CASES = [
-    AdapterCase("openai", "openai", "dall-e-2", {"api_key": SECRET}, FakeOpenAI),
+    AdapterCase("openai", "openai", "dall-e-2", {"api_key": SECRET}, FakeOpenAI, reports_seed=False),
     AdapterCase(
         "flux",
         "flux",
@@ -49,4 +54,12 @@ CASES = [
         {"backend": "comfyui", "base_url": "http://comfy.local:8188", "poll_interval_seconds": 0.0},
         lambda f: FakeComfy(f),
     ),
+    AdapterCase("google", "google", "gemini-2.5-flash-image", {"api_key": SECRET}, FakeGoogle, reports_seed=False),
+    AdapterCase(
+        "google-imagen", "google", "imagen-4.0-generate-001", {"api_key": SECRET}, FakeGoogle, reports_seed=False
+    ),
+    AdapterCase("stability", "stability", "core", {"api_key": SECRET}, FakeStability),
+    AdapterCase("stability-json", "stability", "sd3.5-large", {"api_key": SECRET, "accept": "json"}, FakeStability),
+    AdapterCase("fal", "fal", "fal-ai/flux/dev", {"api_key": SECRET, "poll_interval_seconds": 0.0}, FakeFal),
+    AdapterCase("replicate", "replicate", "black-forest-labs/flux-schnell", {"api_key": SECRET}, FakeReplicate),
 ]

@@ -81,7 +81,7 @@ async def test_success_returns_real_images_and_clean_raw(case: AdapterCase) -> N
     assert SECRET not in raw and "sig=" not in raw
     assert "iVBORw0KGgo" not in raw  # base64 payloads elided
     assert all(b"meta-never-forwarded" not in r.content for r in fake.requests)
-    if case.name != "openai":
+    if case.reports_seed:
         assert result.images[0].seed is not None
     else:
         assert result.images[0].seed is None

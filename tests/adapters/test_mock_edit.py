@@ -10,9 +10,9 @@ import httpx
 from PIL import Image
 
 from adapters.mock import MockAdapter
-from adapters.mock_edit import edit_colour
+from adapters.mock_edit import edit_colour, render_edit
 from adapters.mock_translate import MockSettings, encode_edit
-from gateway.canonical import ImageRequest, InputImage, PreviewImage, ProgressUpdate, Update
+from gateway.canonical import ImageRequest, InputImage, OutputFormat, PreviewImage, ProgressUpdate, Update
 from tests.fakes.base import ctx
 from tests.support.edit import mask_png, picture
 
@@ -72,3 +72,18 @@ async def test_streamed_edit_reports_progress_and_previews_of_the_edit() -> None
         assert rgb.getpixel((100, 40)) == GREEN  # outside the mask's hole: the base
         assert rgb.getpixel((20, 40)) == edit_colour("p", 3)  # inside: the edit
     assert adapter.edits == 1
+
+
+def test_a_palette_mask_with_a_transparent_index_marks_the_edit() -> None:
+    """PNG masks come as RGBA, LA or a palette with tRNS: each one's alpha 0 is the edit area."""
+    palette = Image.new("P", (120, 80), 1)
+    palette.putpalette([0, 0, 0, 255, 255, 255])
+    palette.paste(0, (0, 0, 60, 80))  # index 0 is transparent (tRNS)
+    out = io.BytesIO()
+    palette.save(out, format="PNG", transparency=0)
+    call, _ = encode_edit(request(mask=image(out.getvalue())), model="m")
+    assert call.mask == out.getvalue()
+    drawn = render_edit(call.base or b"", call.mask, (), "p", 3, (120, 80), OutputFormat.PNG)
+    with Image.open(io.BytesIO(drawn)) as result:
+        rgb = result.convert("RGB")
+        assert rgb.getpixel((20, 40)) == edit_colour("p", 3) and rgb.getpixel((100, 40)) == GREEN

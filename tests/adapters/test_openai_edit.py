@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from PIL import Image
@@ -22,7 +24,8 @@ from gateway.config import parse_config
 from gateway.errors import FailureClass, ProviderError
 from gateway.settings import Settings
 from tests.fakes.base import SECRET, ctx
-from tests.fakes.openai import FakeOpenAI, Part
+from tests.fakes.openai import FakeOpenAI, Part, StreamingOpenAI
+from tests.streaming.support import live_server
 from tests.support.edit import data_url, mask_png, picture
 
 
@@ -183,3 +186,53 @@ async def test_gateway_reports_dall_e_2_square_rule_as_400(
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and "image must be square" in error["message"]
     assert SECRET not in response.text
+
+
+async def test_nothing_reaches_openai_before_every_input_passed(
+    gateway: tuple[AsyncTestClient[Litestar], FakeOpenAI],
+) -> None:
+    client, fake = gateway
+    body = {
+        "model": "editor",
+        "prompt": "add a hat",
+        "images": [{"b64": data_url(BASE.data)}, {"b64": data_url(b"not an image")}],
+        "mask": {"b64": data_url(MASK.data)},
+    }
+    response = await client.post("/api/v1/image/edit", json=body)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "images[1]"
+    assert fake.requests == []
+
+
+async def test_streamed_edit_relays_openai_partial_images() -> None:
+    """stream: true on a GPT image edit: the multipart call carries `stream` and `partial_images`,
+    and OpenAI's `image_edit.partial_image` events arrive as `partial_image` events."""
+    fake = StreamingOpenAI()
+    routing = f"""
+providers:
+  openai: {{adapter: openai, settings: {{api_key: {SECRET}, partial_images: 2}}}}
+models:
+  gpt-image-1: {{deployments: [{{provider: openai, model: gpt-image-1}}]}}
+auth: {{enabled: false}}
+"""
+    body = {
+        "model": "gpt-image-1",
+        "prompt": "add a hat",
+        "stream": True,
+        "images": [{"b64": data_url(BASE.data)}],
+        "mask": {"b64": data_url(MASK.data)},
+    }
+    http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handle))
+    async with (
+        live_server(routing, http) as live,
+        aconnect_sse(live.client, "POST", "/api/v1/image/edit", json=body) as source,
+    ):
+        events = [event async for event in source.aiter_sse()]
+    names = [event.event for event in events]
+    assert names.count("partial_image") == 2 and names[-2:] == ["image", "completed"]
+    final = json.loads(events[-1].data)
+    assert final["provider_metadata"]["raw"]["type"] == "image_edit.completed"
+    assert final["input_images"] == [{"width": 96, "height": 64}]
+    (call,) = fake.edits
+    assert call.fields["stream"] == "true" and call.fields["partial_images"] == "2"
+    assert shape(call.files) == [("image[]", "image-0.png", "image/png"), ("mask", "mask.png", "image/png")]
+    assert fake.closed == 1

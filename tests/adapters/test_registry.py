@@ -23,7 +23,7 @@ def test_reading_the_kinds_imports_no_adapter_module() -> None:
     code = (
         "import sys\n"
         "from adapters.registry import adapter_kinds, options_type\n"
-        "assert adapter_kinds() == ['a1111', 'comfyui', 'flux', 'local_diffusion', 'mock', 'openai'], adapter_kinds()\n"
+        "assert adapter_kinds() == ['a1111', 'comfyui', 'fal', 'flux', 'google', 'local_diffusion', 'mock', 'openai', 'replicate', 'stability'], adapter_kinds()\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('adapters.') and m not in\n"
         "    ('adapters.base', 'adapters.registry'))\n"
         "assert loaded == [], loaded\n"

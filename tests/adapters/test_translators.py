@@ -17,7 +17,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import a1111, comfyui, comfyui_workflow, flux, mock, openai_images
+from adapters import (
+    a1111,
+    comfyui,
+    comfyui_workflow,
+    fal,
+    fal_translate,
+    flux,
+    google,
+    google_translate,
+    mock,
+    openai_images,
+    openai_profiles,
+    replicate,
+    replicate_translate,
+    stability,
+    stability_translate,
+)
 from gateway.canonical import ImageRequest, Quality, Resolution
 from gateway.errors import FailureClass, ProviderError
 
@@ -79,7 +95,7 @@ def _openai(model: str, settings: dict[str, object] | None = None) -> Case:
     decoded = msgspec.convert(settings or {}, openai_images.OpenAISettings)
     # Hosted moderation is on unless asked otherwise: safe_mode true is what every family does anyway.
     return Case(
-        f"openai:{model}",
+        f"openai:{model}" + (f":{settings['profile']}" if settings and "profile" in settings else ""),
         lambda req: openai_images.encode_request(req, model=model, settings=decoded, options=None),
         frozenset({("safe_mode", True)}),
     )
@@ -90,6 +106,42 @@ def _flux(model: str) -> Case:
     return Case(
         f"flux:{model}",
         lambda req: flux.encode_request(req, model=model, settings=flux.FluxSettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
+def _google(model: str) -> Case:
+    # Google's safety filters are always on: safe_mode true is what it does anyway.
+    return Case(
+        f"google:{model}",
+        lambda req: google.encode_request(req, model=model, settings=google.GoogleSettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
+def _stability(model: str) -> Case:
+    # Stability's moderation is always on: safe_mode true is what it does anyway.
+    return Case(
+        f"stability:{model}",
+        lambda req: stability.encode_request(req, model=model, settings=stability.StabilitySettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
+def _fal(model: str) -> Case:
+    # fal's safety checker is on unless asked otherwise: safe_mode true is what it does anyway.
+    return Case(
+        f"fal:{model}",
+        lambda req: fal.encode_request(req, model=model, settings=fal.FalSettings(), options=None),
+        frozenset({("safe_mode", True)}),
+    )
+
+
+def _replicate(model: str) -> Case:
+    # Replicate's models keep their safety checker on unless asked otherwise.
+    return Case(
+        f"replicate:{model}",
+        lambda req: replicate.encode_request(req, model=model, settings=replicate.ReplicateSettings(), options=None),
         frozenset({("safe_mode", True)}),
     )
 
@@ -157,7 +209,12 @@ LOCAL_CASES = [
 CASES: list[Case] = [
     *(_openai(model) for model in ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini", "gpt-image-2")),
     _openai("sd-turbo", {"family": "compatible"}),
+    *(_openai(f"{name}-model", {"profile": name}) for name in openai_profiles.PROFILE_NAMES),
     *(_flux(model) for model in sorted(flux.MODELS)),
+    *(_google(model) for model in sorted(google_translate.MODELS)),
+    *(_stability(model) for model in sorted(stability_translate.MODELS)),
+    *(_fal(model) for model in sorted(fal_translate.MODELS)),
+    *(_replicate(model) for model in sorted(replicate_translate.MODELS)),
     _mock(),
     *LOCAL_CASES,
 ]

@@ -182,3 +182,55 @@ async def test_openapi_documents_the_edit_body(
     post = schema["paths"]["/api/v1/image/edit"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/EditRequest")
     assert "400" in post["responses"] and "413" in post["responses"]
+
+
+FLUX_FIRST = """
+providers:
+  bfl:
+    adapter: flux
+    settings: {api_key: bfl-test-key}
+  mock:
+    adapter: mock
+models:
+  pro-then-mock:
+    deployments:
+      - {provider: bfl, model: flux-pro-1.1}
+      - {provider: mock, model: mock-v1}
+  pro-only:
+    deployments:
+      - {provider: bfl, model: flux-pro-1.1}
+auth:
+  enabled: false
+"""
+
+
+async def test_a_generation_only_provider_is_skipped_with_a_warning() -> None:
+    """flux-pro-1.1 does not edit (no Kontext/Fill): skipped and named, never called."""
+    from gateway.config import parse_config
+
+    app = create_app(Settings(), config=parse_config(FLUX_FIRST))
+    async with AsyncTestClient(app=app) as client:
+        response = await client.post(URL, json=body(model="pro-then-mock"))
+        assert response.status_code == 200, response.text
+        meta = response.json()["provider_metadata"]
+        assert meta["warnings"][0] == "deployment bfl/flux-pro-1.1 skipped: cannot edit"
+        assert [a["deployment"] for a in meta["attempts"]] == ["mock/mock-v1"]
+        refused = await client.post(URL, json=body(model="pro-only"))
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "model"
+        models = {m["id"]: m for m in (await client.get("/api/v1/models")).json()["data"]}
+        assert models["pro-only"]["providers"][0]["capabilities"]["edit"] is False
+
+
+async def test_a_palette_png_mask_with_transparency_is_accepted(
+    app_client: tuple[AsyncTestClient[Litestar], Litestar],
+) -> None:
+    client, _ = app_client
+    palette = Image.new("P", (96, 64), 1)
+    palette.putpalette([0, 0, 0, 255, 255, 255])
+    palette.paste(0, (0, 0, 48, 64))
+    out = io.BytesIO()
+    palette.save(out, format="PNG", transparency=0)
+    response = await client.post(URL, json=body(mask={"b64": data_url(out.getvalue())}))
+    assert response.status_code == 200, response.text
+    image = decoded(response.json()["images"][0]["data_url"])
+    assert near(image.getpixel((10, 32)), edit_colour("paint it", 7)) and near(image.getpixel((80, 32)), BLUE)

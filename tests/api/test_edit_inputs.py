@@ -251,3 +251,12 @@ async def test_unknown_model_is_404(app_web: tuple[AsyncTestClient[Litestar], Fa
     client, _, _ = app_web
     response = await client.post(URL, json={**body(OK), "model": "nope"})
     assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
+
+
+async def test_several_bad_urls_name_the_first_in_input_order(
+    app_web: tuple[AsyncTestClient[Litestar], FakeWeb, Litestar],
+) -> None:
+    client, _, _ = app_web
+    urls = [{"url": "https://images.example/base.png"}, {"url": "https://images.example/missing.png"}]
+    param, _ = await refused(client, body(*urls, {"url": "https://internal.example/a.png"}))
+    assert param == "images[1]"

@@ -164,12 +164,19 @@ def check_edit(call: EditCall) -> httpx.Response | None:
 
 @dataclass
 class FakeOpenAI(Fake):
+    """`default_format`: what the dialect answers when the body has no `response_format` ("url":
+    xAI, Recraft, Seedream, LocalAI serve a URL by default; those URLs are served here too, under
+    `/files/` on the same host). `path`: the generation route (OpenRouter: `/images`)."""
+
     edits: list[EditCall] = field(default_factory=list)  # every /images/edits request, parsed
+    default_format: str = "b64_json"
+    path: str = "/images/generations"
+    served: dict[str, bytes] = field(default_factory=dict)  # URL answers, by name under /files/
 
     def route(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/images/edits"):
             return self.edit(request)
-        if request.url.path.endswith("/images/generations"):
+        if request.method == "POST" and request.url.path.endswith(self.path):
             failed = self.fail_generation(request)
             if failed is not None:
                 return failed
@@ -177,8 +184,16 @@ class FakeOpenAI(Fake):
             body = json.loads(request.content)
             if self.failure and self.failure.no_image:
                 return json_response({"created": 1, "data": []})
-            payload = images_payload([self.image() for _ in range(body.get("n", 1))])
+            images = [self.image() for _ in range(body.get("n", 1))]
+            if body.get("response_format", self.default_format) == "url":
+                self.served.update({f"img{len(self.served) + i}.png": image for i, image in enumerate(images)})
+                base = f"{request.url.scheme}://{request.url.netloc.decode()}/files/"
+                data = [{"url": base + name} for name in list(self.served)[-len(images) :]]
+                return json_response({"created": CREATED, "data": data})
+            payload = images_payload(images)
             return json_response(payload, headers={"x-request-id": "req_1"})
+        if request.url.path.startswith("/files/") and request.url.path[7:] in self.served:
+            return httpx.Response(200, content=self.served[request.url.path[7:]], headers={"content-type": "image/png"})
         if request.url.host.endswith("blob.core.windows.net"):
             return httpx.Response(200, content=self.image(), headers={"content-type": "image/png"})
         return httpx.Response(404, json={"error": {"code": "not_found"}})
@@ -206,7 +221,8 @@ class StreamingOpenAI:
 
     def __init__(self, mode: Callable[[int], str] = lambda call: "ok") -> None:
         self.mode = mode
-        self.bodies: list[dict[str, Any]] = []
+        self.bodies: list[dict[str, Any]] = []  # JSON bodies, or an edit's form fields
+        self.edits: list[EditCall] = []  # the multipart edits, parsed
         self.closed = 0  # response bodies closed by the client (finished or abandoned)
 
     @property
@@ -214,14 +230,19 @@ class StreamingOpenAI:
         return len(self.bodies)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.path.endswith("/images/generations")
-        self.bodies.append(json.loads(request.content))
+        edit = request.url.path.endswith("/images/edits")  # multipart; its events are image_edit.*
+        assert edit or request.url.path.endswith("/images/generations")
+        if edit:
+            self.edits.append(parse_multipart(request))
+        self.bodies.append(self.edits[-1].fields if edit else json.loads(request.content))
         mode = self.mode(self.calls)
         if mode == "http_500":
             return httpx.Response(
                 500, json={"error": {"message": "The server had an error", "type": "server_error"}}
             )
         events = stream_events(distinct_png(self.calls))
+        if edit:
+            events = [{**e, "type": e["type"].replace("image_generation.", "image_edit.")} for e in events]
         if mode == "error_event":
             events = [
                 events[0],
