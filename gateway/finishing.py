@@ -95,11 +95,12 @@ def _check(image: ProviderImage, req: ImageRequest, max_pixels: int) -> CheckedI
     embed = req.prompt if req.embed_exif_metadata else None
     target = req.output_format
     if image.b64 is not None and embed is None and req.output_type is OutputType.DATA_URL:
-        passed = imaging.inspect_base64(image.b64)
-        if passed is not None and passed.format is target:
+        walked = imaging.inspect_base64_walk(image.b64)
+        if walked is not None and walked[0].format is target:
+            passed, chunks = walked
             # Proven from its framing and first bytes (imaging.prove_png_framing), never decoded:
             # the text goes out in the data URL exactly as it came.
-            imaging.prove_png_framing(*imaging.base64_reader(image.b64), max_pixels)
+            imaging.prove_png_framing(*imaging.base64_reader(image.b64), max_pixels, chunks)
             return CheckedImage(
                 b64=image.b64, seed=image.seed, format=target, width=passed.width, height=passed.height
             )
