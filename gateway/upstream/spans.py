@@ -4,7 +4,8 @@ A 2 MB image arrives as 2.8 MB of base64 inside a JSON string. Decoding the whol
 JSON decoder scan (and copy) every one of those bytes to find the string's end and check it for
 escapes; `cut_strings` finds each `"<key>": "...` with `bytes.find` (memchr speed), checks the
 string holds no backslash (no JSON escape) and is ASCII, and replaces it in a small skeleton body
-by a placeholder that no base64 text can be (`#` is outside the alphabet, plus a per-call token).
+by a placeholder that no base64 text can be (`#` is outside the alphabet, plus a per-process
+random token and a serial).
 The caller decodes the skeleton as usual and swaps each placeholder for its text. A string that
 does not pass (an escape such as `\\/`, non-ASCII) is left in place: msgspec decodes it as before.
 
@@ -16,11 +17,14 @@ lists exactly what is proven.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 
 _WS_COLON = re.compile(rb"\s*:\s*\"")
 MIN_CUT = 4096  # shorter strings are not worth a placeholder
+_TOKEN = secrets.token_hex(6)  # per process (never sent anywhere), plus a serial per call
+_SERIAL = itertools.count()
 
 
 class Cut:
@@ -53,7 +57,7 @@ class Cut:
 def cut_strings(body: bytes, key: str) -> Cut:
     """`body` with every long, escape-free ASCII string value of `"<key>"` replaced by a placeholder."""
     needle = b'"' + key.encode("ascii") + b'"'
-    token = secrets.token_hex(6)
+    token = f"{_TOKEN}{next(_SERIAL):x}"
     parts: list[bytes] = []
     texts: dict[str, str] = {}
     view = memoryview(body)
