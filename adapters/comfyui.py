@@ -112,12 +112,17 @@ class ComfyUIAdapter:
         self, graph: dict[str, Any], warnings: list[str], seed: int | None, ctx: CallContext
     ) -> ProviderResult:
         async def queue(client_id: str) -> dict[str, Any]:
-            return await self._queue(graph, ctx, client_id)
+            queued = await self._queue(graph, ctx, client_id)
+            if ctx.submitted is not None:  # an async job keeps the prompt id: a takeover waits on it
+                ctx.submitted(str(queued["prompt_id"]))
+            return queued
 
         async def withdraw(prompt_id: str, running: bool) -> None:
             await self._withdraw(prompt_id, ctx, running=running)
 
-        if ctx.report is None:
+        if ctx.resume is not None:  # an async job taken over: wait for the prompt its first runner queued
+            queued = {"prompt_id": ctx.resume}
+        elif ctx.report is None:
             queued = await queue(str(uuid.uuid4()))
         else:
             queued = await comfyui_ws.queue_watched(self.connect_ws, self._base, queue, withdraw, ctx.report)

@@ -131,9 +131,14 @@ class FluxAdapter:
         report = ctx.report
         url = f"{self._settings.base_url.rstrip('/')}/v1/{ctx.provider_model}"
         self._check(url, "base_url")
-        submit = await self._exchange("POST", url, ctx, body=body)
-        polling_url = decode_submit(self._provider, submit)
+        if ctx.resume is None:
+            submit = await self._exchange("POST", url, ctx, body=body)
+            polling_url = decode_submit(self._provider, submit)
+        else:  # an async job taken over: poll the task its first runner submitted (never submit twice)
+            submit, polling_url = {}, ctx.resume
         self._check(polling_url, "polling_url")  # before sending the key anywhere unexpected
+        if ctx.submitted is not None and ctx.resume is None:
+            ctx.submitted(polling_url)
         result, polled = await polling.poll_until(
             lambda: self._poll(polling_url, ctx),
             self._settle,

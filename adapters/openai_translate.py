@@ -265,6 +265,11 @@ def encode_edit(
     if body.pop("moderation", None) is not None:
         warnings.append("moderation: not an /images/edits field; dropped")
     fields = {key: str(value) for key, value in body.items()}
+    fidelity = (req.openai_fields or {}).get("input_fidelity")  # a /v1 edit's own field
+    if fidelity is not None and spec.native_formats:
+        fields["input_fidelity"] = str(fidelity)
+    elif fidelity is not None:
+        warnings.append(f"input_fidelity: not supported by {model}; dropped")
     name = "image[]" if spec.native_formats else "image"
     files: list[FilePart] = [
         (name, (f"image-{i}.{_EXTENSION[image.media_type]}", image.data, image.media_type))

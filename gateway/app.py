@@ -14,12 +14,16 @@ from litestar.logging.config import LoggingConfig
 
 from gateway import __version__, logsafe
 from gateway.api.auth import issue_nonce
+from gateway.api.balance import session_balance
+from gateway.api.budget_release import ReleaseUnusedReservations
 from gateway.api.catalog import list_models
 from gateway.api.cors import cors_config, refused_preflight_as_error
 from gateway.api.edit import edit_image
 from gateway.api.errors import handle_gateway_error, handle_http_exception, handle_unexpected
+from gateway.api.files import get_stored_file
 from gateway.api.health import healthz, readyz
 from gateway.api.images import generate_image
+from gateway.api.jobs import cancel_job, get_job, job_events
 from gateway.api.metrics import ObserveMiddleware, metrics, prime_metrics, release_process_metrics
 from gateway.api.openai_compat import openai_generate, openai_list_models
 from gateway.api.openai_edit import openai_edit
@@ -29,8 +33,10 @@ from gateway.api.request_id import stamp_request_id
 from gateway.auth.policy import AuthPolicy
 from gateway.auth.principal import AnonymousAuthenticator, Authenticator
 from gateway.auth.siwx import SiwxAuthenticator
+from gateway.budgets import Budgets
 from gateway.config import RoutingConfig, load_config
 from gateway.errors import GatewayError
+from gateway.jobs import JobService
 from gateway.limits.runtime import LimitsRuntime
 from gateway.redis import RedisBackend
 from gateway.reload import Reloader
@@ -40,6 +46,7 @@ from gateway.services import Services
 from gateway.settings import Settings
 from gateway.state import open_store
 from gateway.state.base import StateStore
+from gateway.storage import open_storage
 
 log = logging.getLogger("imagegate")
 
@@ -64,6 +71,7 @@ def create_app(
         limits = LimitsRuntime.open(redis, routing.limits)
         await limits.warm()
         prime_metrics(routing)
+        storage = await open_storage(routing.storage, replicas_hint=max(settings.workers, 2 if redis else 1))
         app.state.services = services = Services(
             settings=settings,
             runtime=runtime,
@@ -71,7 +79,11 @@ def create_app(
             authenticator=build_authenticator(routing, store, settings),
             router=Router.local(routing, gate=limits.gate),
             limits=limits,
+            budgets=Budgets.open(redis),
+            storage=storage,
         )
+        services.jobs = JobService.open(redis, lambda: services.runtime, services.router, lambda: services.storage)
+        services.jobs.start()
         app.state.reloader = reloader = Reloader(services, settings.config_path, build)
         reloader.start()
         _log_startup(settings, runtime, store)
@@ -79,8 +91,11 @@ def create_app(
             yield
         finally:
             await reloader.aclose()
+            await services.jobs.aclose()
             await services.runtime.aclose()
             await store.aclose()
+            if storage is not None:
+                await storage.aclose()
             if redis is not None:
                 await redis.aclose()
             release_process_metrics()
@@ -97,10 +112,15 @@ def create_app(
             openai_generate,
             openai_edit,
             openai_list_models,
+            session_balance,
+            get_stored_file,
+            get_job,
+            cancel_job,
+            job_events,
             docs_assets(),
             *playground_routes(routing.server),
         ],
-        middleware=[ObserveMiddleware],
+        middleware=[ObserveMiddleware, ReleaseUnusedReservations],
         cors_config=cors_config(routing.server.cors),  # read at start-up, like the edge settings
         lifespan=[lifespan],
         on_startup=[complete_schema],

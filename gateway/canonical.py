@@ -31,6 +31,7 @@ class OutputFormat(enum.StrEnum):
 class OutputType(enum.StrEnum):
     DATA_URL = "data_url"
     FILE = "file"
+    URL = "url"  # an extension (spec/jobs.md): images stored, returned as signed expiring links
 
 
 class Operation(enum.StrEnum):
@@ -171,6 +172,10 @@ class CallContext:
     # Set only when someone listens (a streamed request): an adapter whose provider can report
     # progress or previews then asks for them and reports each; None means "do the plain call".
     report: Report | None = None
+    # Async jobs (gateway/jobs/): a submit-then-poll adapter tells `submitted` the handle of the task
+    # it submitted (BFL's polling URL); given `resume`, it polls that task instead of submitting.
+    submitted: Callable[[str], None] | None = None
+    resume: str | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -217,6 +217,11 @@ def generate_images(
                 raise GatewayCallError(200, exc.code, exc.message) from exc
         else:
             payload = msgspec.json.decode(response.read())
+    return save_images(payload, out_dir)
+
+
+def save_images(payload: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write each image of a generate response (`data_url`s) to `out_dir`; the files' paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for image in payload["images"]:

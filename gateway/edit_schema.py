@@ -45,6 +45,7 @@ class EditRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     stream: bool = False
     user: Annotated[str, Meta(max_length=256)] | None = None
     metadata: dict[str, Any] | None = None
+    webhook_url: Annotated[str, Meta(max_length=2048)] | None = None  # async jobs (spec/jobs.md)
     quality: Quality | None = None
     steps: Annotated[int, Meta(ge=1)] | None = None
     strength: Annotated[float, Meta(ge=0.0, le=1.0, description="img2img denoising strength")] | None = None

@@ -9,10 +9,14 @@ Exception
        ├── AuthError                 401 auth_* (code chosen per failure)
        ├── ModelNotAllowed           403 model_not_allowed (an API key limited to other models)
        ├── ModelNotFound             404 model_not_found
+       ├── IdempotencyInProgress     409 idempotency_in_progress (+ Retry-After)
+       ├── IdempotencyReplayUnavailable 409 idempotency_replay_unavailable
        ├── PayloadTooLarge           413 payload_too_large
        ├── UnsupportedMediaType      415 unsupported_media_type
+       ├── IdempotencyKeyMismatch    422 idempotency_key_mismatch
        ├── RateLimited               429 rate_limited (+ Retry-After)
        ├── UpstreamError             502 upstream_error
+       ├── ResultStorageFailed       502 storage_error (no image could be stored)
        ├── AuthUnavailable           503 auth_unavailable
        ├── ProviderCapacity          503 provider_capacity (+ Retry-After)
        ├── UpstreamRateLimited       503 upstream_rate_limited (+ Retry-After)
@@ -88,6 +92,9 @@ class GatewayError(Exception):
 
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
+    # True when a provider was reached before it failed: an Idempotency-Key keeps this answer
+    # (gateway/api/idempotent.py); False (validation, our limits, retry-later) lets the key be reused.
+    provider_reached: bool = False
 
     def __init__(
         self,
@@ -189,3 +196,32 @@ class ServiceUnavailable(GatewayError):
 class UpstreamTimeout(GatewayError):
     status_code = 504
     code = "upstream_timeout"
+
+
+class IdempotencyInProgress(GatewayError):
+    """409: a request with the same Idempotency-Key is still running (spec/jobs.md)."""
+
+    status_code = 409
+    code = "idempotency_in_progress"
+
+
+class IdempotencyReplayUnavailable(GatewayError):
+    """409: the key's request completed, but its response was over the cap and was not kept."""
+
+    status_code = 409
+    code = "idempotency_replay_unavailable"
+
+
+class IdempotencyKeyMismatch(GatewayError):
+    """422: the same Idempotency-Key with a different request body."""
+
+    status_code = 422
+    code = "idempotency_key_mismatch"
+
+
+class ResultStorageFailed(GatewayError):
+    """502: images were generated but none could be written to the result storage."""
+
+    status_code = 502
+    code = "storage_error"
+    provider_reached = True

@@ -22,6 +22,7 @@ import msgspec
 from gateway import finishing, imaging
 from gateway.canonical import ImageRequest, Operation
 from gateway.config import ModelConfig
+from gateway.costing import Cost, metered
 from gateway.errors import ProviderError, UpstreamError
 from gateway.merge import error_for, scrub
 from gateway.metrics import IMAGES_GENERATED
@@ -59,17 +60,20 @@ async def run(runtime: Runtime, job: Job, *, router: Router, sink: Sink | None =
     """Run `job` through the executor under its model's deadline; the merged Result. A `sink`
     (the SSE responder) hears attempts, progress, previews and finished shards as they happen."""
     budget = job.route.model.deadline_seconds or runtime.config.server.request_deadline_seconds
-    outcomes = await execute(
-        runtime,
-        job.request,
-        slug=job.route.slug,
-        request_id=job.request_id,
-        deadline=time.monotonic() + budget,
-        router=router,
-        operation=job.operation,
-        sink=sink,
-    )
-    result = await finish(job.request_id, job.request, outcomes)
+    async with metered(job.route.slug, job.request_id) as meter:  # cost, log line, budget settlement
+        outcomes = await execute(
+            runtime,
+            job.request,
+            slug=job.route.slug,
+            request_id=job.request_id,
+            deadline=time.monotonic() + budget,
+            router=router,
+            operation=job.operation,
+            sink=sink,
+        )
+        cost = meter.record(outcomes)
+        result = msgspec.structs.replace(await finish(job.request_id, job.request, outcomes), cost=cost)
+        meter.images = len(result.images)
     for image in result.images:
         IMAGES_GENERATED.labels(job.route.slug, image.provider).inc()
     return result
@@ -83,6 +87,7 @@ class FinishedImage:
     seed: int | None
     provider: str
     b64: str | None = None
+    url: str | None = None  # `output_type: url`: the signed link (gateway/stored_results.py), bytes dropped
 
     def image_bytes(self) -> bytes:
         return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
@@ -107,7 +112,7 @@ class Result(msgspec.Struct, frozen=True):
     raw: dict[str, object]  # scrubbed provider bodies (one call's, or {"calls": [...]})
     attempts: list[AttemptRecord]
     warnings: list[str]
-    cost: float | None = None  # reserved for budgets (not computed yet)
+    cost: Cost | None = None  # what the calls cost (gateway/costing.py); set by `run`
     input_images: list[tuple[int, int]] = msgspec.field(default_factory=list)  # an edit's inputs (w, h)
 
 

@@ -22,9 +22,18 @@ from gateway.upstream.redaction import scrub  # the one redaction home (re-expor
 __all__ = ["error_for", "scrub"]
 
 _SKIPPED = {FailureClass.CIRCUIT_OPEN, FailureClass.CAPACITY, FailureClass.RATE_LIMITED}
+# Failures that mean no provider did (or will bill) any work: nothing sent, or refused at the door.
+_NOT_REACHED = {FailureClass.CONNECT, FailureClass.CAPACITY, FailureClass.CIRCUIT_OPEN, FailureClass.RATE_LIMITED}
 
 
 def error_for(failures: list[ProviderError]) -> GatewayError:
+    """`_error_for`, marked `provider_reached` when some failure came from a provider that got the request."""
+    error = _error_for(failures)
+    error.provider_reached = any(f.failure not in _NOT_REACHED and f.provider != GATEWAY for f in failures)
+    return error
+
+
+def _error_for(failures: list[ProviderError]) -> GatewayError:
     """The client-facing error for a request (or shard) that produced nothing (spec/routing-policy.md).
 
     Precedence: a content-policy refusal; an unknown outcome or a passed deadline that ended the

@@ -124,3 +124,45 @@ EDGE_REJECTIONS = Counter(
     "Connections the HTTP edge refused or shed before or around the app, by reason (gateway/edge.py).",
     ["reason"],
 )
+COST_USD = Counter(
+    "imagegate_cost_usd_total",
+    "What provider calls cost in USD (docs/cost.md), by canonical model and provider.",
+    ["model", "provider"],
+)
+BUDGET_REJECTIONS = Counter(
+    "imagegate_budget_rejections_total",
+    "Requests refused because the account's budget could not cover their reservation, by reason.",
+    ["reason"],
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "imagegate_idempotent_replays_total",
+    "Idempotency-Key outcomes other than a first run, by route and result (replayed, in_progress, "
+    "mismatch, unavailable); none of them reached a provider.",
+    ["route", "result"],
+)
+STORAGE_UPLOADS = Counter(
+    "imagegate_storage_uploads_total",
+    "Result-storage uploads by backend (component: local, s3) and result (ok, error).",
+    ["component", "result"],
+)
+JOBS = Counter(
+    "imagegate_jobs_total",
+    "Async jobs entering a state (queued, running, completed, partial, failed, canceled).",
+    ["state"],
+)
+JOB_DURATION = Histogram(
+    "imagegate_job_duration_seconds",
+    "Time from an async job's submission to its end, by final state.",
+    ["state"],
+    buckets=_LATENCY_BUCKETS,
+)
+JOB_TAKEOVERS = Counter(
+    "imagegate_job_takeovers_total",
+    "Async jobs taken over after their runner's heartbeat lapsed, by result (resumed, failed, finished).",
+    ["result"],
+)
+WEBHOOK_DELIVERIES = Counter(
+    "imagegate_webhook_deliveries_total",
+    "Webhook delivery attempts, by outcome (delivered, retried, failed: the last attempt failed).",
+    ["outcome"],
+)

@@ -15,10 +15,14 @@ import msgspec
 from litestar import Response
 
 from gateway.canonical import OutputFormat
+from gateway.config.cost import format_usd
+from gateway.costing import Cost
 from gateway.generation import FinishedImage, Result
 from gateway.routing.executor import AttemptRecord
 from gateway.schemas import (
     Attempt,
+    CallCostInfo,
+    CostInfo,
     ErrorDetail,
     GenerateResponse,
     ImageObject,
@@ -40,7 +44,7 @@ def json_response(result: Result) -> Response[bytes]:
 
 def file_response(result: Result) -> Response[bytes]:
     image = result.images[0]
-    headers = {"X-Provider": image.provider}
+    headers = {"X-Provider": image.provider, "X-Cost-USD": cost_info(result.cost).usd}  # docs/cost.md
     if image.seed is not None:
         headers["X-Image-Seed"] = str(image.seed)
     return Response(content=image.image_bytes(), media_type=image.info.format.media_type, headers=headers)
@@ -61,9 +65,29 @@ def generate_response(result: Result, images: list[ImageObject] | None = None) -
             raw=result.raw,
             attempts=[_attempt(record) for record in result.attempts],
             warnings=result.warnings,
+            cost=cost_info(result.cost),
         ),
         input_images=[InputImageSize(width=w, height=h) for w, h in result.input_images] or msgspec.UNSET,
     )
+
+
+def cost_info(cost: Cost | None) -> CostInfo:
+    """`provider_metadata.cost`: integer micro-USD rendered as 6-decimal strings, never a float."""
+    if cost is None:
+        return CostInfo(usd=format_usd(0), basis="none", calls=[])
+    calls = [
+        CallCostInfo(
+            deployment=c.deployment,
+            provider=c.provider,
+            model=c.model,
+            shard=c.shard,
+            outcome=c.outcome,
+            usd=format_usd(c.micro),
+            basis=c.basis,
+        )
+        for c in cost.calls
+    ]
+    return CostInfo(usd=format_usd(cost.micro), basis=cost.basis, calls=calls)
 
 
 def data_url(data: bytes, fmt: OutputFormat) -> str:
@@ -71,9 +95,14 @@ def data_url(data: bytes, fmt: OutputFormat) -> str:
 
 
 def image_object(image: FinishedImage, splicer: Splicer | None = None) -> ImageObject:
+    if image.url is not None:  # `output_type: url` (gateway/stored_results.py)
+        return ImageObject(
+            index=image.index, url=image.url, width=image.info.width, height=image.info.height,
+            format=image.info.format, seed=image.seed,
+        )  # fmt: skip
     if image.b64 is None:
         url = data_url(image.data, image.info.format)
-    elif splicer is not None:
+    elif splicer is not None:  # spliced into the encoded body (gateway/splice.py)
         url = splicer.hold(f"data:{image.info.format.media_type};base64,", image.b64)
     else:
         url = f"data:{image.info.format.media_type};base64,{image.b64}"

@@ -70,6 +70,8 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     metadata: (
         Annotated[dict[str, Any], Meta(description="free-form; JSON encoding at most 4096 bytes")] | None
     ) = None
+    # Async jobs (spec/jobs.md): POSTed to when the job ends; needs `Prefer: respond-async`.
+    webhook_url: Annotated[str, Meta(max_length=2048, description="https; async jobs only")] | None = None
 
     def to_canonical(self, limits: RequestBounds) -> ImageRequest:
         """Apply the rules msgspec cannot express; raise InvalidRequest naming the field."""
@@ -90,6 +92,8 @@ class GenerateRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             raise InvalidRequest("output_type 'file' requires n = 1", param="output_type")
         if self.output_type is OutputType.FILE and self.stream:
             raise InvalidRequest("stream cannot be combined with output_type 'file'", param="stream")
+        if self.output_type is OutputType.URL and self.stream:
+            raise InvalidRequest("stream cannot be combined with output_type 'url' (use an async job)", param="stream")
         aspect = None
         if self.aspect_ratio is not None:
             w, h = self.aspect_ratio.split(":")
@@ -141,9 +145,12 @@ class ErrorResponse(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorDetail
 
 
-class ImageObject(msgspec.Struct, frozen=True, kw_only=True):
+class ImageObject(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One image: `data_url` (output_type data_url) or `url` (output_type url, a signed expiring link)."""
+
     index: int
-    data_url: str
+    data_url: str | None = None
+    url: str | None = None
     width: int
     height: int
     format: OutputFormat
@@ -163,12 +170,33 @@ class Attempt(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     message: str | None = None
 
 
+class CallCostInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One provider call's charge (docs/cost.md)."""
+
+    deployment: str
+    provider: str
+    model: str
+    shard: int
+    outcome: str
+    usd: str  # decimal string, 6 places
+    basis: Literal["table", "provider_reported", "none"]
+
+
+class CostInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """`provider_metadata.cost`: the request's cost (sum of its calls), USD as a decimal string."""
+
+    usd: str
+    basis: Literal["table", "provider_reported", "none"]
+    calls: list[CallCostInfo]
+
+
 class ProviderMetadata(msgspec.Struct, frozen=True, kw_only=True):
     provider: str
     model: str
     raw: dict[str, Any]
     attempts: list[Attempt]
     warnings: list[str]
+    cost: CostInfo = msgspec.field(default_factory=lambda: CostInfo(usd="0.000000", basis="none", calls=[]))
 
 
 class InputImageSize(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.auth.principal import Authenticator
+from gateway.budgets import Budgets, MemoryBudgetStore
+from gateway.idempotency import Idempotency
+from gateway.jobs import JobService
 from gateway.limits.runtime import LimitsRuntime
 from gateway.routing.executor import Router
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.state.base import StateStore
+from gateway.storage import ResultStorage
 
 
 @dataclass(slots=True)
@@ -22,3 +26,10 @@ class Services:
     # limits work swaps `router.gate` for the Redis-backed one).
     router: Router = field(default_factory=Router.local)
     limits: LimitsRuntime = field(default_factory=LimitsRuntime)  # rate limits + their Redis
+    budgets: Budgets = field(default_factory=lambda: Budgets(MemoryBudgetStore()))  # gateway/budgets/
+    storage: ResultStorage | None = None  # `storage:` (gateway/storage/); None: no `output_type: url`
+    jobs: JobService | None = None  # async jobs (gateway/jobs/), started by the app's lifespan
+    idempotency: Idempotency = field(init=False)  # Idempotency-Key claims, in `store`
+
+    def __post_init__(self) -> None:
+        self.idempotency = Idempotency(self.store)

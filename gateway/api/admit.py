@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import msgspec
 
+from gateway.api.budget_release import reserve_budget
 from gateway.api.metrics import set_metrics_model
 from gateway.api.types import HttpRequest
 from gateway.auth import Principal
@@ -24,6 +25,8 @@ from gateway.auth.api_keys import authenticate
 from gateway.canonical import ImageRequest
 from gateway.errors import ModelNotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.generation import Route
+from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
+from gateway.idempotency import Claim, fingerprint, key_from_headers
 from gateway.limits import one_trip
 from gateway.limits.client_ip import ip_identity, resolve_client_ip
 from gateway.runtime import Runtime
@@ -33,6 +36,7 @@ from gateway.services import Services
 class Admitted(msgspec.Struct, frozen=True):
     route: Route
     principal: Principal
+    idempotency: Claim | None = None  # Idempotency-Key: pass to gateway/api/idempotent.py `idempotent`
 
 
 async def read_json_body(request: HttpRequest, limit: int) -> bytes:
@@ -57,9 +61,13 @@ async def read_body(request: HttpRequest, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def admit(request: HttpRequest, services: Services, runtime: Runtime, req: ImageRequest) -> Admitted:
+async def admit(
+    request: HttpRequest, services: Services, runtime: Runtime, req: ImageRequest, *, fingerprint_extra: object = None
+) -> Admitted:
     """Resolve the model, then IP limit -> auth -> account limit; raises the GatewayError that refuses.
-    `runtime` is the one the endpoint read at the top: the job runs on the config it was admitted by."""
+    `runtime` is the one the endpoint read at the top: the job runs on the config it was admitted by.
+    `fingerprint_extra`: decoded fields outside `req` that change the answer (the Idempotency-Key fingerprint)."""
+    idempotency_key = key_from_headers(request.headers.getall(IDEMPOTENCY_HEADER, []))  # 400 before the nonce
     resolved = runtime.config.resolve_model(req.model)
     state = request.scope["state"]
     set_metrics_model(state, resolved[0] if resolved is not None else "other")
@@ -93,7 +101,15 @@ async def admit(request: HttpRequest, services: Services, runtime: Runtime, req:
         else:
             await rate_limits.check_account(state, limits, principal.account, req, route.slug)
         # Hook: budgets (reserve the request's cost) and idempotency (claim the key) go here.
-    return Admitted(route, principal)
+        claim = None
+        if idempotency_key is not None:  # 409 / 422 / a replay (gateway/idempotency.py)
+            claim = await services.idempotency.claim(
+                idempotency_key, account=principal.account, route=request.url.path,
+                fingerprint=fingerprint(req, fingerprint_extra), config=runtime.config.idempotency,
+                deadline_seconds=route.model.deadline_seconds or runtime.config.server.request_deadline_seconds,
+            )  # fmt: skip
+        await reserve_budget(services, runtime, principal.account, route, req, claim)  # 402 if short (docs/cost.md)
+    return Admitted(route, principal, claim)
 
 
 def client_ip(request: HttpRequest) -> str:

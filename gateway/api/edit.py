@@ -20,6 +20,8 @@ from litestar.response import Stream
 
 from gateway.api.admit import admit, read_json_body
 from gateway.api.disconnect import cancel_on_disconnect
+from gateway.api.idempotent import idempotent
+from gateway.api.jobs import accept, check_async
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
 from gateway.canonical import ImageRequest, OutputType
@@ -32,6 +34,7 @@ from gateway.routing import editing
 from gateway.routing.strategy import candidates
 from gateway.runtime import Runtime
 from gateway.services import Services
+from gateway.stored_results import require_storage, store_result
 from gateway.streaming import stream_generation
 
 EDIT_PATH = "/api/v1/image/edit"
@@ -53,20 +56,30 @@ async def edit_image(request: HttpRequest) -> Response[bytes] | Stream:
     wire = decode_edit_request(body)
     req = wire.to_canonical(runtime.config.server)
     parsed = parse_inputs(wire.images, wire.mask, limits)
+    webhook_url = wire.webhook_url
     del body, wire  # the decoded inputs are all that is kept of a body of up to 64 MiB
     _check_model(runtime, req, parsed)
-    admitted = await admit(request, services, runtime, req)
-    fetch: UrlFetch | None = request.app.state.get(URL_FETCH_STATE)
-    images, mask = await load_inputs(parsed, limits, fetch)
-    delivery = _delivery(req)
-    # How to deliver is the Job's business; providers see the canonical inputs only.
-    req = msgspec.structs.replace(req, images=images, mask=mask, stream=False)
-    job = Job(Operation.EDIT, req, delivery, admitted.route, request_id_of(request.scope))
-    if job.delivery is Delivery.SSE:
-        return stream_generation(runtime, job, router=services.router)
-    result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return file_response(result) if job.delivery is Delivery.FILE else json_response(result)
+    require_storage(services.storage, req.output_type, "output_type")
+    as_job = await check_async(request, runtime, webhook_url)  # Prefer: respond-async (or None)
+    admitted = await admit(request, services, runtime, req, fingerprint_extra=parsed)  # the inputs count too
 
+    async def respond() -> Response[bytes] | Stream:
+        fetch: UrlFetch | None = request.app.state.get(URL_FETCH_STATE)
+        images, mask = await load_inputs(parsed, limits, fetch)
+        delivery = _delivery(req)
+        # How to deliver is the Job's business; providers see the canonical inputs only.
+        job_req = msgspec.structs.replace(req, images=images, mask=mask, stream=False)
+        job = Job(Operation.EDIT, job_req, delivery, admitted.route, request_id_of(request.scope))
+        if as_job is not None:
+            return await accept(request, runtime, job, admitted.principal, as_job)
+        if job.delivery is Delivery.SSE:
+            return stream_generation(runtime, job, router=services.router)
+        result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
+        if job_req.output_type is OutputType.URL:
+            result = await store_result(services.storage, result, base_url=str(request.base_url))
+        return file_response(result) if job.delivery is Delivery.FILE else json_response(result)
+
+    return await idempotent(services, admitted.idempotency, respond)
 
 def _check_model(runtime: Runtime, req: ImageRequest, parsed: ParsedInputs) -> None:
     """400 when no deployment of the model (its fallback models included) can do this edit. An

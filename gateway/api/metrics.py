@@ -30,11 +30,17 @@ from gateway.api.request_id import request_id_of
 from gateway.config import RoutingConfig
 from gateway.limits.service import STATE_KEY, ratelimit_headers
 from gateway.metrics import (
+    BUDGET_REJECTIONS,
     CIRCUIT_STATE,
     CONFIG_RELOADS,
+    COST_USD,
     EDGE_REASONS,
     EDGE_REJECTIONS,
+    IDEMPOTENT_REPLAYS,
     IN_FLIGHT,
+    JOB_DURATION,
+    JOB_TAKEOVERS,
+    JOBS,
     LEASES_IN_USE,
     OVERLOAD_SHED,
     RATE_LIMITED,
@@ -42,8 +48,10 @@ from gateway.metrics import (
     REQUEST_DURATION,
     REQUESTS,
     RETRY_BUDGET_EXHAUSTED,
+    STORAGE_UPLOADS,
     UPSTREAM_ATTEMPTS,
     UPSTREAM_LATENCY,
+    WEBHOOK_DELIVERIES,
 )
 
 MODEL_KEY = "metrics_model"
@@ -172,6 +180,10 @@ def prime_metrics(config: RoutingConfig) -> None:
                 CIRCUIT_STATE.labels(label)
                 RETRY_BUDGET_EXHAUSTED.labels(label)
                 LEASES_IN_USE.labels(label)
+    for slug, model in config.models.items():  # cost per model and provider (docs/cost.md)
+        for deployment in model.deployments:
+            COST_USD.labels(slug, deployment.provider)
+    BUDGET_REJECTIONS.labels("insufficient_balance")
     for scope in ("ip", "account", "key"):
         RATE_LIMITED.labels(scope)
     for result in ("ok", "failed"):
@@ -182,3 +194,21 @@ def prime_metrics(config: RoutingConfig) -> None:
         REDIS_POOL_EXHAUSTED.labels(pool)
     for reason in EDGE_REASONS:
         EDGE_REJECTIONS.labels(reason)
+    for state in ("queued", "running", "completed", "partial", "failed", "canceled"):  # async jobs
+        JOBS.labels(state)
+        if state not in ("queued", "running"):
+            JOB_DURATION.labels(state)
+    for result in ("resumed", "failed", "finished"):
+        JOB_TAKEOVERS.labels(result)
+    for outcome in ("delivered", "retried", "failed"):
+        WEBHOOK_DELIVERIES.labels(outcome)
+    prime_idempotency_and_storage(config)
+
+
+def prime_idempotency_and_storage(config: RoutingConfig) -> None:
+    """Idempotency-Key outcomes on the generating routes; uploads of the configured storage backend."""
+    for route in ("/api/v1/image/generate", "/v1/images/generations"):
+        for result in ("replayed", "in_progress", "mismatch", "unavailable"):
+            IDEMPOTENT_REPLAYS.labels(route, result)
+    for result in ("ok", "error"):
+        STORAGE_UPLOADS.labels(config.storage.backend if config.storage else "local", result)

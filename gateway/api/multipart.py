@@ -39,18 +39,28 @@ def boundary_of(content_type: str) -> str:
 
 
 def parse_form(body: bytes, boundary: str) -> list[Part]:
-    delimiter = b"\r\n--" + boundary.encode("latin-1")
-    chunks = (b"\r\n" + body).split(delimiter)
-    if len(chunks) < 2:
-        raise InvalidRequest("multipart body has no parts (boundary not found)")
-    if not chunks[-1].startswith(b"--"):
-        raise InvalidRequest("multipart body is not terminated (no closing boundary)")
-    parts = chunks[1:-1]
-    if not parts:
+    """The parts, in order. Each part's bytes are copied once (no copy of the whole body is made)."""
+    dash_boundary = b"--" + boundary.encode("latin-1")
+    delimiter = b"\r\n" + dash_boundary  # every boundary after the first follows a CRLF
+    if body.startswith(dash_boundary):
+        start = len(dash_boundary)
+    else:  # a preamble before the first boundary is allowed and ignored
+        found = body.find(delimiter)
+        if found < 0:
+            raise InvalidRequest("multipart body has no parts (boundary not found)")
+        start = found + len(delimiter)
+    if body.startswith(b"--", start):
         raise InvalidRequest("multipart body has no parts")
-    if len(parts) > MAX_PARTS:
-        raise InvalidRequest(f"multipart body has more than {MAX_PARTS} parts")
-    return [_part(chunk) for chunk in parts]
+    chunks: list[bytes] = []
+    while not body.startswith(b"--", start):  # `--` after a boundary closes the body
+        end = body.find(delimiter, start)
+        if end < 0:
+            raise InvalidRequest("multipart body is not terminated (no closing boundary)")
+        if len(chunks) == MAX_PARTS:
+            raise InvalidRequest(f"multipart body has more than {MAX_PARTS} parts")
+        chunks.append(body[start:end])
+        start = end + len(delimiter)
+    return [_part(chunk) for chunk in chunks]
 
 
 def _part(chunk: bytes) -> Part:

@@ -21,15 +21,18 @@ from litestar.response import Stream
 
 from gateway.api.admit import admit, read_json_body
 from gateway.api.disconnect import cancel_on_disconnect
-from gateway.api.openai_stream import openai_stream
+from gateway.api.idempotent import idempotent
+from gateway.api.openai_stream import Usage, openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
-from gateway.canonical import ImageRequest
+from gateway.canonical import ImageRequest, OutputType
+from gateway.config.cost import format_usd
 from gateway.errors import InvalidRequest
 from gateway.generation import Delivery, Job, Operation, Result, run
 from gateway.runtime import Runtime
 from gateway.schemas import RequestBounds, decode_generate_request
 from gateway.services import Services
+from gateway.stored_results import require_storage, store_result
 
 log = logging.getLogger("imagegate.api")
 _ENCODER = msgspec.json.Encoder()
@@ -84,7 +87,8 @@ class OpenAIEditFields(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 
 class OpenAIImage(msgspec.Struct, frozen=True, omit_defaults=True):
-    b64_json: str
+    b64_json: str | None = None
+    url: str | None = None  # response_format: url
 
 
 class OpenAIImagesResponse(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -94,6 +98,7 @@ class OpenAIImagesResponse(msgspec.Struct, frozen=True, omit_defaults=True):
     size: str
     quality: str
     background: str | None = None
+    usage: Usage | None = None  # OpenAI's token counts are not known here; `cost_usd` is ours
 
 
 class OpenAIModel(msgspec.Struct, frozen=True):
@@ -130,13 +135,9 @@ def to_wire(req: OpenAIImageRequest | OpenAIEditFields) -> dict[str, Any]:
     """OpenAI's fields -> the canonical wire body (then checked by the canonical decoder)."""
     if req.model is None:
         raise InvalidRequest("model is required (GET /v1/models lists the models)", param="model")
-    if req.response_format == "url":
-        raise InvalidRequest(
-            "response_format: url needs result storage, which this gateway has not configured; "
-            "use response_format: b64_json",
-            param="response_format",
-        )
     wire: dict[str, Any] = {"model": req.model, "prompt": req.prompt}
+    if req.response_format == "url":  # links from the result storage (require_storage: 400 without it)
+        wire["output_type"] = "url"
     if req.n is not None:
         wire["n"] = req.n
     if req.size is not None and req.size != "auto":
@@ -204,23 +205,33 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
     openai_req, wire = decode_openai_request(body)
     passed = openai_fields(openai_req)
     req = msgspec.structs.replace(canonical_request(wire, runtime.config.server), openai_fields=passed)
-    admitted = await admit(request, services, runtime, req)
-    quality = openai_req.quality or "auto"
-    if openai_req.stream:
-        job = Job(Operation.GENERATE, req, Delivery.SSE, admitted.route, request_id_of(request.scope))
-        return openai_stream(
-            runtime, job, router=services.router, partial_images=openai_req.partial_images or 0,
-            quality=quality, background=openai_req.background or "auto",
-        )
-    job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
-    result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-    return images_response(result, quality, openai_req.background, dropped_fields(runtime, result, passed))
+    require_storage(services.storage, req.output_type, "response_format")
+    extra = (openai_req.partial_images, openai_req.quality, openai_req.background)  # echoed or streamed as asked
+    admitted = await admit(request, services, runtime, req, fingerprint_extra=extra)
+
+    async def respond() -> Response[bytes] | Stream:
+        quality = openai_req.quality or "auto"
+        if openai_req.stream:
+            job = Job(Operation.GENERATE, req, Delivery.SSE, admitted.route, request_id_of(request.scope))
+            return openai_stream(
+                runtime, job, router=services.router, partial_images=openai_req.partial_images or 0,
+                quality=quality, background=openai_req.background or "auto",
+            )
+        job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
+        result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
+        if req.output_type is OutputType.URL:
+            result = await store_result(services.storage, result, base_url=str(request.base_url))
+        return images_response(result, quality, openai_req.background, dropped_fields(runtime, result, passed))
+
+    return await idempotent(services, admitted.idempotency, respond)
 
 
 def images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:
     first = result.images[0].info
     data = [
-        OpenAIImage(b64_json=image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii"))
+        OpenAIImage(url=image.url)
+        if image.url is not None
+        else OpenAIImage(b64_json=image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii"))
         for image in result.images
     ]
     body = OpenAIImagesResponse(
@@ -230,6 +241,7 @@ def images_response(result: Result, quality: str, background: str | None, droppe
         size=f"{first.width}x{first.height}",
         quality=quality,
         background=background,
+        usage=Usage(cost_usd=format_usd(result.cost.micro if result.cost else 0)),
     )
     headers = {"X-Provider": result.provider}
     warnings = [*dropped, *result.warnings]

@@ -21,6 +21,7 @@ from litestar.response import Stream
 from gateway import imaging
 from gateway.api.openai_errors import OpenAIError, detail
 from gateway.canonical import PreviewImage, ProgressUpdate
+from gateway.config.cost import format_usd
 from gateway.errors import GatewayError, ProviderError
 from gateway.generation import Job, Operation, run
 from gateway.routing.executor import Router, ShardOutcome
@@ -44,6 +45,7 @@ class Usage(msgspec.Struct, frozen=True):
     input_tokens_details: dict[str, int] = msgspec.field(
         default_factory=lambda: {"image_tokens": 0, "text_tokens": 0}
     )
+    cost_usd: str | None = None  # the request's cost (docs/cost.md), on the last image event
 
 
 class ImageEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -118,7 +120,10 @@ def openai_stream(
             event = ImageEvent(
                 type=completed, b64_json=b64, created_at=result.created,
                 size=f"{image.info.width}x{image.info.height}", quality=quality, background=background,
-                output_format=image.info.format.value, usage=Usage(),
+                output_format=image.info.format.value,
+                usage=Usage(cost_usd=format_usd(result.cost.micro if result.cost else 0))
+                if position == len(result.images) - 1
+                else Usage(),
             )
             emit(StreamEvent(completed, event, last=position == len(result.images) - 1))
 

@@ -18,8 +18,11 @@ from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from gateway.api.auth import NonceResponse
+from gateway.api.balance import BALANCE_PATH, SessionBalance
 from gateway.api.edit import EDIT_PATH
+from gateway.api.files import describe_files
 from gateway.api.images import GENERATE_PATH
+from gateway.api.jobs_openapi import describe_jobs
 from gateway.api.openai_compat import OpenAIEditFields, OpenAIImageRequest, OpenAIImagesResponse, OpenAIModels
 from gateway.api.openai_errors import OpenAIError
 from gateway.api.openai_stream import COMPLETED, EDIT_COMPLETED, EDIT_PARTIAL, PARTIAL
@@ -118,7 +121,14 @@ def complete_schema(app: Litestar) -> None:
             "required": True,
             "description": SIWX_HEADER_DESCRIPTION,
             "schema": {"type": "string", "maxLength": 8192},
-        }
+        },
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Run at most once per key (docs/idempotency.md); a repeat gets the stored answer",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        },
     ]
     generate["requestBody"] = {
         "required": True,
@@ -145,12 +155,15 @@ def complete_schema(app: Litestar) -> None:
             for status, description in [
                 (400, "invalid_request / content_policy_violation"),
                 (401, "auth_* (see docs/authentication.md); auth_invalid_key"),
+                (402, "insufficient_balance (docs/cost.md; with an x402 PAYMENT-REQUIRED header)"),
                 (403, "model_not_allowed (an API key limited to other models)"),
                 (404, "model_not_found"),
+                (409, "idempotency_in_progress / idempotency_replay_unavailable"),
                 (413, "payload_too_large"),
                 (415, "unsupported_media_type"),
+                (422, "idempotency_key_mismatch"),
                 (429, "rate_limited"),
-                (502, "upstream_error"),
+                (502, "upstream_error / storage_error"),
                 (503, "auth_unavailable / provider_capacity / upstream_rate_limited / service_unavailable"),
                 (504, "upstream_timeout"),
             ]
@@ -167,6 +180,9 @@ def complete_schema(app: Litestar) -> None:
     _describe_health(schema["paths"])
     _describe_openai(schema)
     _describe_nonce(schema["paths"], error)
+    _describe_balance(schema, error)
+    describe_files(schema["paths"], error)
+    describe_jobs(schema, [GENERATE_PATH, "/api/v1/image/edit"], _SSE_EVENT)
     models = schema["paths"]["/api/v1/models"]["get"]
     models["responses"] = {
         "200": {
@@ -216,6 +232,21 @@ _OPENAI_SSE_EVENT: dict[str, Any] = {
 }
 
 
+def _describe_balance(schema: dict[str, Any], error: dict[str, Any]) -> None:
+    """GET /api/v1/session/balance (docs/cost.md): the AiMo shape."""
+    _, components = msgspec.json.schema_components([SessionBalance], ref_template=_REF)
+    schema["components"]["schemas"].update(components)
+    balance = schema["paths"][BALANCE_PATH]["get"]
+    balance["responses"] = {
+        "200": {
+            "description": "What the caller's account can spend now",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(name="SessionBalance")}}},
+        },
+        "401": {"description": "auth_* (authenticated like generation)", "content": error},
+        "503": {"description": "service_unavailable (the budget store)", "content": error},
+    }
+
+
 def _describe_openai(schema: dict[str, Any]) -> None:
     """/v1 (docs/openai-compatibility.md): OpenAI's request body and error shape."""
     _, components = msgspec.json.schema_components(
@@ -241,6 +272,7 @@ def _describe_openai(schema: dict[str, Any]) -> None:
             for status, description in [
                 (400, "invalid_request_error"),
                 (401, "authentication_error"),
+                (402, "invalid_request_error (insufficient_balance, docs/cost.md)"),
                 (403, "permission_error (model_not_allowed)"),
                 (404, "invalid_request_error (model_not_found)"),
                 (413, "invalid_request_error (payload_too_large)"),

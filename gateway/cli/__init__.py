@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gateway.cli import client, edit, keys, server
+from gateway.cli import balance, client, edit, jobs, keys, server
 
 COMMAND_GROUPS = (
     server,
     keys,
     client,
     edit,
+    jobs,
+    balance,
 )
 
 

@@ -39,6 +39,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     generate.add_argument("--out-dir", default=".", help="where to save the images (default .)")
     generate.add_argument("--issued-nonce", action="store_true", help="ask the gateway for the nonce")
     generate.add_argument("--stream", action="store_true", help="stream the answer, with a progress bar")
+    generate.add_argument("--async", dest="run_async", action="store_true", help="as a job: print its id, follow it")
     for command in (sign, generate):
         add_signer_arguments(command)
     sign.set_defaults(run=_sign)
@@ -151,6 +152,10 @@ def _generate(args: argparse.Namespace) -> int:
             body[name] = getattr(args, name)
     if args.stream:
         body["stream"] = True
+    if args.run_async:  # gateway/cli/jobs.py
+        from gateway.cli.jobs import run_async
+
+        return run_async(args, body, signer)
     try:
         with httpx.Client(timeout=httpx.Timeout(300.0, connect=5.0)) as client:
             wait_until_up(args.url, client)

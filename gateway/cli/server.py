@@ -97,12 +97,13 @@ def _describe(config: RoutingConfig, source: str | None, *, quiet: bool = False)
     the file). `quiet`: no warnings logged (serve's workers log them when they build the same)."""
     import asyncio
 
+    from gateway.config.cost_report import describe_prices
     from gateway.config.describe import describe_sections
     from gateway.routing.report import describe_config
 
     logging.disable(logging.WARNING if quiet else logging.NOTSET)
     try:
-        return asyncio.run(describe_config(config)) + describe_sections(config)
+        return asyncio.run(describe_config(config)) + describe_sections(config) + describe_prices(config)
     except ConfigError as exc:
         raise ConfigError(exc.path, exc.message, source=source or "bundled default") from exc
     finally:

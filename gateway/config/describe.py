@@ -1,4 +1,4 @@
-"""`check-config`'s view of the `auth:` and `limits:` sections: every field as it will apply.
+"""`check-config`'s view of the `auth:`, `limits:`, `idempotency:` and `storage:` sections: every field as it will apply.
 
 Printed generically from the Structs, so a field added to AuthConfig or LimitsConfig shows up
 without touching this module, and redacted generically, so none can print a secret: a field whose
@@ -31,6 +31,10 @@ def describe_sections(config: RoutingConfig) -> list[str]:
     lines.extend(describe_fields(auth, "  "))
     lines.append("limits:")
     lines.extend(describe_fields(msgspec.to_builtins(config.limits), "  "))
+    lines.append("idempotency:")
+    lines.extend(describe_fields(msgspec.to_builtins(config.idempotency), "  "))
+    lines.append("storage:" if config.storage is not None else "storage: (none: output_type url is refused)")
+    lines.extend(describe_fields(msgspec.to_builtins(config.storage), "  ") if config.storage is not None else [])
     return lines
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gateway.config.cors import CorsConfig
+from gateway.config.cost import PriceConfig
 from gateway.config.edit import EditInputsConfig, EditRouteConfig
 from gateway.config.policy import TimeoutsConfig
 
@@ -68,6 +69,7 @@ class DeploymentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     max_concurrency: PositiveInt | None = None  # overrides the provider's
     idempotent: bool | None = None  # overrides the provider's
     retry_on_5xx: bool | None = None  # overrides the provider's
+    price: PriceConfig | None = None  # gateway/config/cost.py; None: unpriced (cost 0, basis none)
 
 
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -29,10 +29,14 @@ import yaml
 
 from gateway.config.auth import AuthConfig, check_profile
 from gateway.config.bounded_yaml import MAX_FILE_BYTES, YamlLimitError, load_bounded
+from gateway.config.cost import BudgetsConfig
 from gateway.config.errors import ConfigError, split_validation_error
+from gateway.config.idempotency import IdempotencyConfig
+from gateway.config.jobs import JobsConfig, WebhooksConfig
 from gateway.config.limits import LimitsConfig
 from gateway.config.policy import CircuitBreakerConfig, FallbackConfig, RetryConfig
 from gateway.config.providers import ModelConfig, ProviderConfig, ServerConfig
+from gateway.config.storage import StorageConfig
 
 BUNDLED_CONFIG = Path(__file__).parent.parent / "default_routing.yaml"
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -47,6 +51,11 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)  # gateway/config/limits.py
+    budgets: BudgetsConfig | None = None  # gateway/config/cost.py; None: no budgets
+    idempotency: IdempotencyConfig = msgspec.field(default_factory=IdempotencyConfig)  # config/idempotency.py
+    storage: StorageConfig | None = None  # gateway/config/storage.py; None: no `output_type: url`
+    jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)  # gateway/config/jobs.py
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
 
     def resolve_model(self, slug: str) -> tuple[str, ModelConfig] | None:
         """The canonical slug and its config for a slug or an alias."""
@@ -100,6 +109,11 @@ def parse_config(text: str, *, source: str = "<string>") -> RoutingConfig:
         raise ConfigError(path, message, source=source) from exc
     _check_references(config, source)
     _check_limits(config, source)
+    for path, message in config.storage.problems() if config.storage is not None else ():
+        raise ConfigError(path, message, source=source)
+    deadlines = [config.server.request_deadline_seconds, *(m.deadline_seconds or 0 for m in config.models.values())]
+    for path, message in config.idempotency.problems(max(deadlines)):
+        raise ConfigError(path, message, source=source)
     return config
 
 

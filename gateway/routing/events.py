@@ -11,7 +11,8 @@ Without a sink nothing of this runs and `ctx.report` stays None, so adapters mak
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Protocol
+import functools
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from gateway.canonical import CallContext, ImageRequest, ProviderResult, Update
 from gateway.errors import FailureClass, ProviderError
@@ -38,6 +39,15 @@ class Sink(Protocol):
     async def shard_done(self, shard: Shard, outcomes: list[ShardOutcome]) -> None: ...
 
 
+@runtime_checkable
+class ResumableSink(Protocol):
+    """A sink that keeps submitted task handles (the async job runner): a takeover resumes them."""
+
+    def submitted(self, shard: Shard, provider: str, handle: str) -> None: ...
+
+    def resume_handle(self, shard: Shard, provider: str) -> str | None: ...
+
+
 async def reported_call(
     call: Call, req: ImageRequest, ctx: CallContext, shard: Shard, provider: str, sink: Sink
 ) -> ProviderResult:
@@ -50,8 +60,13 @@ async def reported_call(
         sink.update(shard, update)
 
     sink.attempt(shard, provider)
+    ctx = dataclasses.replace(ctx, report=report)
+    if isinstance(sink, ResumableSink):
+        handle = sink.resume_handle(shard, provider)
+        submitted = functools.partial(sink.submitted, shard, provider)
+        ctx = dataclasses.replace(ctx, submitted=submitted, resume=handle)
     try:
-        return await call(req, dataclasses.replace(ctx, report=report))
+        return await call(req, ctx)
     except ProviderError as exc:
         exc.provider = provider  # the deployment's provider, before the sink hears of it (as in _call)
         error = _after_work_started(exc) if started else exc

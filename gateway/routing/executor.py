@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from gateway import finishing, http_client, metrics
+from gateway import finishing, http_client, metrics, pricing
 from gateway.canonical import CallContext, ImageRequest, Operation, ProviderResult
 from gateway.config import RoutingConfig
 from gateway.errors import GATEWAY, FailureClass, ProviderError
@@ -34,6 +34,7 @@ from gateway.routing.strategy import candidates, capable, operation_of
 from gateway.runtime import Deployment, Runtime
 
 log = logging.getLogger("imagegate.routing")
+WAITED_PAST_DEADLINE = "deadline passed waiting for the provider"  # sent, unanswered: may be billed
 
 
 @dataclass(slots=True)
@@ -87,6 +88,8 @@ class AttemptRecord(msgspec.Struct, frozen=True, kw_only=True):
     status: int | None = None
     latency_ms: float = 0.0
     message: str | None = None
+    cost_micro: int = 0  # what this call cost (gateway/pricing.py), integer micro-USD
+    cost_basis: pricing.Basis = "none"
 
 
 @dataclass(slots=True)
@@ -285,7 +288,7 @@ async def _attempt(
         breakers.release(deployment.label)  # cancelled: the caller went away
         raise
     breakers.record(deployment.label, healthy=True)
-    attempts.append(_record(deployment, shard, started, None))
+    attempts.append(_record(deployment, shard, started, None, result))
     return result
 
 
@@ -346,9 +349,18 @@ def _check_time(deployment: Deployment, ctx: CallContext, run: _Run) -> None:
 
 
 def _record(
-    deployment: Deployment, shard: Shard, started: float | None, error: ProviderError | None
+    deployment: Deployment,
+    shard: Shard,
+    started: float | None,
+    error: ProviderError | None,
+    result: ProviderResult | None = None,
 ) -> AttemptRecord:
     outcome = "ok" if error is None else error.failure.value
+    cost = pricing.FREE
+    if started is not None:  # a call was made (a breaker skip costs nothing)
+        waited = error is not None and error.message == WAITED_PAST_DEADLINE
+        failure = None if error is None else error.failure
+        cost = pricing.call_cost(deployment.config.price, shard.request, result, failure, charged_failure=waited)
     latency = 0.0 if started is None else time.perf_counter() - started
     if started is not None:  # a real call, not a breaker skip (those show in imagegate_circuit_state)
         metrics.UPSTREAM_ATTEMPTS.labels(deployment.provider, deployment.label, outcome).inc()
@@ -362,4 +374,6 @@ def _record(
         status=None if error is None else error.status,
         latency_ms=round(latency * 1000, 2),
         message=None if error is None else error.message,
+        cost_micro=cost.micro,
+        cost_basis=cost.basis,
     )

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from gateway import imaging
 from gateway.canonical import PreviewImage, ProgressUpdate
 from gateway.errors import FailureClass, GatewayError, ProviderError
-from gateway.generation import Job, finished_images, run
+from gateway.generation import Job, Result, finished_images, run
 from gateway.responders import data_url, generate_response, image_object
 from gateway.routing.executor import Router, ShardOutcome
 from gateway.routing.plan import Shard
@@ -27,13 +27,21 @@ from gateway.streaming.events import PartialImageEvent, ProgressEvent, StreamEve
 
 log = logging.getLogger("imagegate.streaming")
 Emit = Callable[[StreamEvent], None]
+After = Callable[[Result], Awaitable[Result]]
 
 
-async def produce(runtime: Runtime, job: Job, router: Router, emit: Emit) -> None:
-    """Emit the request's events; the last one is always exactly one `completed` or `error`."""
-    sink = SseSink(emit)
+async def produce(
+    runtime: Runtime, job: Job, router: Router, emit: Emit, sink: SseSink | None = None, after: After | None = None
+) -> None:
+    """Emit the request's events; the last one is always exactly one `completed` or `error`.
+    `sink`: an SseSink of the caller's (the async job runner's records calls as well); `after`:
+    what the Result goes through before `completed` (the job runner's result storage)."""
+    sink = sink or SseSink(emit)
     try:
         result = await run(runtime, job, router=router, sink=sink)
+        if after is not None:
+            result = await after(result)
+            sink.announced = [image_object(image) for image in result.images]
     except GatewayError as exc:
         final = error_event(exc.error_code, exc.message)
     except Exception:

@@ -213,6 +213,17 @@ async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) 
     return b"".join(chunks)
 
 
+async def pin(url: str, resolve: Resolver = system_resolve) -> tuple[httpx.URL, dict[str, str], dict[str, object]]:
+    """For other client-supplied URLs (webhooks): the URL with its host pinned to the one public
+    address it resolves to, the Host header and TLS server name kept (ProviderError: refused)."""
+    return await _pinned("webhook", url, resolve)
+
+
+async def resolves_to_private(host: str) -> bool:
+    """Whether `host` is, or resolves to, a non-public address (webhook URLs use the same rule)."""
+    return await _resolves_to_private(host)
+
+
 async def _resolves_to_private(host: str) -> bool:
     """An allow-listed name may still point at loopback or a metadata address (DNS rebinding, a
     hostile wildcard record): refuse those for remote providers. A name that does not resolve here

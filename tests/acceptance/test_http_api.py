@@ -51,7 +51,7 @@ def test_two_webp_images_of_640x384(gateway: Served, http: httpx.Client) -> None
             assert decoded.format == "WEBP" and decoded.size == (640, 384)
         assert (image["width"], image["height"], image["format"]) == (640, 384, "webp")
     metadata = payload["provider_metadata"]
-    assert set(metadata) == {"provider", "model", "raw", "attempts", "warnings"}
+    assert set(metadata) == {"provider", "model", "raw", "attempts", "warnings", "cost"}
     assert metadata["provider"] == "mock" and isinstance(metadata["raw"], dict)
     assert [a["outcome"] for a in metadata["attempts"]] == ["ok"]
     assert len(json.dumps(metadata["raw"])) < 4096  # image payloads are placeholders, not base64
@@ -145,14 +145,14 @@ def test_openapi_shows_every_field_with_enums_and_bounds(gateway: Served, http: 
         "model", "prompt", "negative_prompt", "n", "width", "height", "aspect_ratio", "style", "quality",
         "output_format", "output_type", "seed", "guide_scale", "stream", "steps", "style_preset", "resolution",
         "hide_watermark", "lora_strength", "safe_mode", "embed_exif_metadata", "enable_web_search", "user",
-        "metadata",
+        "metadata", "webhook_url",  # webhook_url: async jobs (jobs.md)
     }
     assert set(request["properties"]) == fields and request["additionalProperties"] is False
     assert set(request["required"]) == {"model", "prompt"}
     assert (request["properties"]["n"]["minimum"], request["properties"]["n"]["maximum"]) == (1, 10)
     assert set(schemas["Quality"]["enum"]) == {"low", "medium", "high", "auto"}
     assert set(schemas["OutputFormat"]["enum"]) == {"png", "jpeg", "webp"}
-    assert set(schemas["OutputType"]["enum"]) == {"data_url", "file"}
+    assert set(schemas["OutputType"]["enum"]) == {"data_url", "file", "url"}  # url: stored results (jobs.md)
     assert set(schemas["Resolution"]["enum"]) == {"1K", "2K", "4K"}
     text = json.dumps(request)
     for bound in ('"minimum": -1', '"maximum": 2147483647', '"maximum": 50.0', '"maximum": 8192', '"maximum": 100'):

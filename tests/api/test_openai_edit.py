@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
 from gateway.api.multipart import MAX_PARTS, boundary_of, parse_form
@@ -65,6 +68,7 @@ async def test_an_edit_maps_fields_and_reports_dropped_ones(client: AsyncTestCli
         ([("image", "a.txt", b"hello")], "image", "not a PNG"),
         ([("image", None, BASE)], "image", "file part"),
         ([("image", "a.png", BASE), ("mask", "m.png", mask_png((32, 32), (0, 0, 8, 8)))], "mask", "must be the size"),
+        ([("image", "a.png", BASE), ("mask", "m.png", picture((96, 64)))], "mask", "no alpha channel"),
         ([("mask", "m.png", BASE)], "image", "image is required"),
         ([("image", "a.png", BASE), ("style", None, b"vivid")], "style", "unknown field"),
         ([("image", "a.png", BASE), ("n", None, b"7")], "n", "between 1 and 6"),
@@ -115,3 +119,29 @@ def test_the_reader_refuses_malformed_bodies() -> None:
         boundary_of("application/json")
     with pytest.raises(InvalidRequest):
         boundary_of("multipart/form-data")
+
+
+def test_the_reader_skips_preamble_and_epilogue_and_takes_exactly_max_parts() -> None:
+    body = b"preamble\r\n" + multipart(("a", None, b"1")) + b"epilogue"
+    assert [p.data for p in parse_form(body, "b0undary")] == [b"1"]
+    assert len(parse_form(multipart(*[("f", None, b"")] * MAX_PARTS), "b0undary")) == MAX_PARTS
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    parts=st.lists(
+        st.tuples(st.from_regex(r"[a-z_\[\]]{1,12}", fullmatch=True), st.booleans(), st.binary(max_size=300)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_what_httpx_encodes_the_reader_reads_back(parts: list[tuple[str, bool, bytes]]) -> None:
+    """httpx's multipart encoder (a real client's bytes, its own random boundary) round-trips."""
+    data = {f"t{i}_{name}": value.hex() for i, (name, is_file, value) in enumerate(parts) if not is_file}
+    files = [(f"f{i}_{name}", (f"{i}.bin", value, "application/octet-stream")) for i, (name, is_file, value) in enumerate(parts) if is_file]
+    files.append(("last", ("last.bin", b"\r\n--\r\n", "application/octet-stream")))  # one file at least: multipart
+    request = httpx.Request("POST", "http://x/", data=data, files=files)
+    request.read()
+    read = parse_form(request.content, boundary_of(request.headers["content-type"]))
+    assert {p.name: p.data.decode() for p in read if p.filename is None} == data
+    assert [(p.name, p.data) for p in read if p.filename is not None] == [(name, f[1]) for name, f in files]

@@ -15,6 +15,7 @@ from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.settings import Settings
 from tests.fakes.openai import FakeOpenAI
+from tests.support.edit import picture
 
 URL = "/v1/images/generations"
 ROUTING = """
@@ -68,3 +69,13 @@ async def test_another_provider_is_named_for_each_dropped_field(client: AsyncTes
     assert "output_compression: passed only to OpenAI deployments; dropped by mock" in warnings
     quiet = await client.post(URL, json={"model": "mock-image", "prompt": "x", "background": "auto"})
     assert "background" not in quiet.headers.get("x-imagegate-warnings", "")  # the default asks nothing
+
+
+async def test_an_openai_edit_receives_input_fidelity_and_background(client: AsyncTestClient, fake: FakeOpenAI) -> None:  # type: ignore[type-arg]
+    files = [("image[]", ("a.png", picture((64, 64)), "image/png")), ("image[]", ("b.png", picture((64, 64)), "image/png"))]
+    data = {"model": "gpt-image-1", "prompt": "combine", "input_fidelity": "high", "background": "opaque"}
+    response = await client.post("/v1/images/edits", files=files, data=data)
+    assert response.status_code == 200, response.text
+    sent = fake.edits[0]
+    assert sent.fields["input_fidelity"] == "high" and sent.fields["background"] == "opaque"
+    assert [part.name for part in sent.files] == ["image[]", "image[]"]

@@ -7,7 +7,8 @@
 // Each step prints {"step": name, ...facts}; a step that throws unexpectedly prints {"step", "error"}
 // and the script exits 1, so the Python side sees exactly what the SDK saw.
 
-import { crc32, deflateSync } from "node:zlib";
+import fs from "node:fs";
+import path from "node:path";
 import OpenAI, { toFile } from "openai";
 
 const [baseURL, apiKey, ...asked] = process.argv.slice(2);
@@ -16,36 +17,9 @@ const PNG = "89504e470d0a1a0a";
 
 const head = (b64) => Buffer.from(b64 ?? "", "base64").subarray(0, 8).toString("hex");
 
-// A tiny valid PNG drawn by the gateway itself (the mock model), to upload as an edit input.
-async function inputPng(size) {
-  const result = await client.images.generate({ model: "mock", prompt: "input", size });
-  return Buffer.from(result.data[0].b64_json, "base64");
-}
-
-// An RGBA PNG mask (OpenAI's convention: alpha 0 = the area to edit): opaque, with the top-left
-// quarter transparent. Built here because the mock draws RGB pictures, and a mask needs an alpha channel.
-function maskPng(width, height) {
-  const chunk = (type, data) => {
-    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
-    const out = Buffer.alloc(body.length + 8);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), body.length + 4);
-    return out;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA
-  const rows = [];
-  for (let y = 0; y < height; y++) {
-    const row = Buffer.alloc(1 + width * 4); // filter byte 0, then RGBA pixels
-    for (let x = 0; x < width; x++) row[1 + x * 4 + 3] = x < width / 2 && y < height / 2 ? 0 : 255;
-    rows.push(row);
-  }
-  const idat = deflateSync(Buffer.concat(rows));
-  return Buffer.concat([Buffer.from(PNG, "hex"), chunk("IHDR", header), chunk("IDAT", idat), chunk("IEND", Buffer.alloc(0))]);
-}
+// Edit inputs written by the Python side: a.png, b.png (64x64) and mask.png (64x64 RGBA).
+const fixtures = process.env.IMAGEGATE_FIXTURES ?? ".";
+const upload = (name) => toFile(fs.readFileSync(path.join(fixtures, name)), name, { type: "image/png" });
 
 async function caught(call) {
   try {
@@ -88,16 +62,13 @@ const steps = {
   },
   async edit() {
     const one = await client.images.edit({
-      model: "mock", prompt: "add a moon", image: await toFile(await inputPng("64x64"), "input.png", { type: "image/png" }),
+      model: "mock", prompt: "add a moon", image: await upload("a.png"),
     });
     const many = await client.images.edit({
       model: "mock",
       prompt: "combine them",
-      image: [
-        await toFile(await inputPng("64x64"), "a.png", { type: "image/png" }),
-        await toFile(await inputPng("64x64"), "b.png", { type: "image/png" }),
-      ],
-      mask: await toFile(maskPng(64, 64), "mask.png", { type: "image/png" }),
+      image: [await upload("a.png"), await upload("b.png")],
+      mask: await upload("mask.png"),
       n: 2,
       size: "64x64",
     });
@@ -106,7 +77,7 @@ const steps = {
   async edit_stream() {
     const stream = await client.images.edit({
       model: "mock", prompt: "add a moon", stream: true, partial_images: 1,
-      image: await toFile(await inputPng("64x64"), "input.png", { type: "image/png" }),
+      image: await upload("a.png"),
     });
     const events = [];
     for await (const event of stream) events.push({ type: event.type, png: head(event.b64_json) === PNG });
