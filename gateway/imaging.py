@@ -128,7 +128,9 @@ def inspect_base64(text: str) -> ImageInfo | None:
     return None if walked is None else walked[0]
 
 
-def inspect_base64_walk(text: str) -> tuple[ImageInfo, tuple[int, int, bool, tuple[int, int]]] | None:
+def inspect_base64_walk(
+    text: str, max_chunks: int | None = None
+) -> tuple[ImageInfo, tuple[int, int, bool, tuple[int, int]]] | None:
     """Info of a clean, well-formed PNG given as base64 text, decoding only its chunk headers.
 
     None means "decode it and take the ordinary path" (not a PNG, metadata chunks, a malformed or
@@ -139,7 +141,9 @@ def inspect_base64_walk(text: str) -> tuple[ImageInfo, tuple[int, int, bool, tup
     read, total = base64_reader(text)
 
     try:
-        chunks = _png_chunks(read, total)
+        chunks = _png_chunks(read, total, max_chunks)
+    except TooManyChunks:
+        raise
     except (NotAnImage, binascii.Error, ValueError):
         return None
     width, height, metadata, _ = chunks
@@ -159,8 +163,15 @@ def _png_walk(read: Callable[[int, int], bytes], total: int) -> tuple[int, int, 
     return width, height, metadata
 
 
-def _png_chunks(read: Callable[[int, int], bytes], total: int) -> tuple[int, int, bool, tuple[int, int]]:
-    """`_png_walk` plus (offset, length) of the first IDAT chunk's data ((0, 0) if none)."""
+class TooManyChunks(NotAnImage):
+    """The walk stopped at its `max_chunks` (not a verdict on the image: walk it without a bound)."""
+
+
+def _png_chunks(
+    read: Callable[[int, int], bytes], total: int, max_chunks: int | None = None
+) -> tuple[int, int, bool, tuple[int, int]]:
+    """`_png_walk` plus (offset, length) of the first IDAT chunk's data ((0, 0) if none);
+    TooManyChunks past `max_chunks` chunks."""
     if read(0, 8) != _PNG_SIGNATURE:
         raise NotAnImage("not a PNG")
     header = read(8, 16)
@@ -168,7 +179,11 @@ def _png_chunks(read: Callable[[int, int], bytes], total: int) -> tuple[int, int
         raise NotAnImage("PNG does not start with IHDR")
     width, height = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
     offset, kind, metadata, idat = 8, b"", False, (0, 0)
+    walked = 0
     while offset + 12 <= total and kind != b"IEND":
+        walked += 1
+        if max_chunks is not None and walked > max_chunks:
+            raise TooManyChunks(f"more than {max_chunks} PNG chunks")
         chunk = read(offset, 8)
         kind, size = chunk[4:8], int.from_bytes(chunk[:4], "big")
         metadata = metadata or kind in _PNG_METADATA

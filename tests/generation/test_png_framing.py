@@ -71,3 +71,22 @@ async def test_a_bad_stream_in_base64_is_upstream_invalid() -> None:
                     for k, p in png_chunks(sized_png(64, 64))])
     with pytest.raises(ProviderError, match="does not decode"):
         await finishing.check_image("p", ProviderImage(b64=base64.b64encode(bad).decode()), ImageRequest(model="m", prompt="p"))
+
+
+async def test_a_short_walk_is_proven_on_the_loop_and_a_long_one_in_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    hops: list[object] = []
+    original = imaging.off_loop
+
+    async def counting(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hops.append(fn)
+        return await original(fn, *args, **kwargs)
+
+    monkeypatch.setattr(imaging, "off_loop", counting)
+    req = ImageRequest(model="m", prompt="p")
+    data = sized_png(64, 64)
+    await finishing.check_image("p", ProviderImage(b64=base64.b64encode(data).decode()), req)
+    assert hops == []
+    chunks = png_chunks(data)
+    many = png_from([chunks[0], *[(b"sPLT", b"x\x00\x08")] * (finishing.INLINE_MAX_CHUNKS + 1), *chunks[1:]])
+    checked = await finishing.check_image("p", ProviderImage(b64=base64.b64encode(many).decode()), req)
+    assert len(hops) == 1 and (checked.width, checked.height) == (64, 64) and checked.b64 is not None
