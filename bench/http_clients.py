@@ -72,6 +72,21 @@ async def drive_aiohttp(url: str, concurrency: int, total: int) -> tuple[float, 
         return await _timed(post, concurrency, total)
 
 
+async def drive_ours(url: str, concurrency: int, total: int) -> tuple[float, float]:
+    """What the adapters call: `upstream.send` on `build_client` (aiohttp directly since issue 21)."""
+    from gateway import upstream
+    from gateway.http_client import build_client
+
+    async with build_client(httpx.Timeout(30.0, connect=5.0)) as client:
+
+        async def post() -> bytes:
+            response = await upstream.send(client, "bench", "POST", url, json=OPENAI_BODY)
+            assert response.status_code == 200
+            return response.content
+
+        return await _timed(post, concurrency, total)
+
+
 async def _timed(post: Callable[[], Awaitable[bytes]], concurrency: int, total: int) -> tuple[float, float]:
     for _ in range(concurrency):  # warm the pool
         await post()
@@ -116,6 +131,9 @@ def main() -> None:
                     print(f"| {name} | {concurrency} | {rps:.0f} | {cpu * 1e6:.0f} |", flush=True)
                 rps, cpu = asyncio.run(drive_aiohttp(url, concurrency, args.requests))
                 print(f"| aiohttp directly | {concurrency} | {rps:.0f} | {cpu * 1e6:.0f} |", flush=True)
+                rps, cpu = asyncio.run(drive_ours(url, concurrency, args.requests))
+                print(f"| upstream.send on build_client (ours) | {concurrency} | {rps:.0f} | {cpu * 1e6:.0f} |",
+                      flush=True)
         finally:
             mock.stop()
 

@@ -27,7 +27,7 @@ import httpx
 import msgspec
 
 from gateway.errors import FailureClass, ProviderError
-from gateway.http_client import ResponseRefused
+from gateway.http_client import ResponseRefused, direct
 from gateway.logsafe import escape_controls
 from gateway.upstream.redaction import redact
 from gateway.upstream.spans import cut_strings
@@ -82,6 +82,14 @@ async def send(
         raise ValueError("send takes either json or files/data, not both")
     content = None if json is None else msgspec.json.encode(json)
     merged = {"content-type": "application/json", **(headers or {})} if content is not None else headers
+    fast = direct(client)
+    if fast is not None and files is None and data is None and not params and auth is None and "@" not in url:
+        try:  # aiohttp directly: the same exchange without httpx's layers (gateway/http_client.py)
+            return await fast.request_read(
+                method, url, content, {**client.headers, **(merged or {})}, _timeout(client, timeout)
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(provider, exc, what=what) from exc
     try:
         return await client.request(
             method,
