@@ -102,7 +102,7 @@ class FalAdapter:
             raise
         decoded = decode_result(self._provider, result)
         images = []
-        for image in decoded.images:
+        for image in decoded.images[: req.n]:  # never fetch (or hold) more than asked: fal chose the list
             data = await polling.download_until(
                 self._client, self._provider, image.url, self._download, max_errors=self._settings.max_poll_errors,
                 interval=self._settings.poll_interval_seconds, deadline=ctx.deadline,

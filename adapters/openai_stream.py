@@ -22,6 +22,7 @@ from gateway.canonical import PreviewImage, ProviderImage, ProviderResult, Repor
 from gateway.errors import FailureClass, ProviderError
 
 Classify = Callable[[int, httpx.Headers, bytes], ProviderError]
+MAX_PREVIEWS = 3  # OpenAI's partial_images maximum: more is a misbehaving server, not relayed
 _POLICY_CODES = ("content_policy_violation", "moderation_blocked")
 
 
@@ -59,29 +60,46 @@ async def stream_image(
     try:
         if response.status_code != 200:
             raise classify(response.status_code, response.headers, await response.aread())
+        media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "text/event-stream":  # a server that ignored `stream`: a 200 we cannot use
+            raise ProviderError(
+                provider,
+                FailureClass.UPSTREAM_INVALID,
+                f"{provider} answered a stream request with {media or 'no content type'}, not text/event-stream",
+                status=200,
+            )
+        events = previews = 0
         async for message in iter_sse(response.aiter_lines()):
             if message.data == "[DONE]":
                 break
-            update = _translate(provider, message.data, warnings)
+            events += 1
+            update = _translate(provider, message.data, warnings, preview=previews < MAX_PREVIEWS)
             if isinstance(update, ProviderResult):
                 return update
             if update is not None:
+                previews += 1
                 report(update)
     except httpx.HTTPError as exc:
         raise upstream.transport_error(provider, exc, what="stream") from exc
     finally:
         await response.aclose()
+    if events == 0:  # a clean end with nothing at all: a 200 with no image, not an unknown outcome
+        raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} stream ended without an event", status=200)
     raise ProviderError(provider, FailureClass.AMBIGUOUS, f"{provider} stream ended before the final image")
 
 
-def _translate(provider: str, data: str, warnings: list[str]) -> PreviewImage | ProviderResult | None:
+def _translate(
+    provider: str, data: str, warnings: list[str], *, preview: bool = True
+) -> PreviewImage | ProviderResult | None:
     try:
-        return _translate_event(provider, data, warnings)
+        return _translate_event(provider, data, warnings, preview=preview)
     except RecursionError:  # JSON nested past msgspec's depth limit: as unreadable as a DecodeError
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
 
 
-def _translate_event(provider: str, data: str, warnings: list[str]) -> PreviewImage | ProviderResult | None:
+def _translate_event(
+    provider: str, data: str, warnings: list[str], *, preview: bool
+) -> PreviewImage | ProviderResult | None:
     try:
         event = _EVENT.decode(data)
     except msgspec.ValidationError:
@@ -90,6 +108,8 @@ def _translate_event(provider: str, data: str, warnings: list[str]) -> PreviewIm
     except msgspec.DecodeError:
         raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} sent a non-JSON event") from None
     if isinstance(event, _Partial | _EditPartial):
+        if not preview:  # past MAX_PREVIEWS: not even decoded
+            return None
         blob = upstream.decode_base64(event.b64_json)
         return None if blob is None else PreviewImage(data=blob)
     blob = upstream.decode_base64(event.b64_json)

@@ -106,6 +106,7 @@ class ReplicateAdapter:
                 await self._cancel(prediction)
             raise
         images = []
+        outputs = outputs[: req.n]  # never fetch (or hold) more than asked: the model chose the list
         for output in outputs:
             data = await polling.download_until(
                 self._client, self._provider, output, self._download, max_errors=self._settings.max_poll_errors,

@@ -86,6 +86,20 @@ def signer_from_args(args: argparse.Namespace) -> Signer | None:
         return None
 
 
+def url_problem(url: str) -> str | None:
+    """Why --url cannot be used (one error line instead of a traceback from deep inside httpx), else None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return f"--url {url!r} is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"--url {url!r} is not a valid URL (an http:// or https:// URL with a host)"
+    return None
+
+
 def writable_dir(path: str) -> str | None:
     """None when images can be saved under `path` (created if missing); else the one-line reason.
     Checked before the request is sent: a generation is billed whether or not we can save it."""
@@ -107,6 +121,9 @@ def _sign(args: argparse.Namespace) -> int:
 
     from gateway.client import fetch_issued_nonce, sign_header
 
+    if problem := url_problem(args.url):
+        sys.stderr.write(f"error: {problem}\n")
+        return 2
     signer = signer_from_args(args)
     if signer is None:
         return 2
@@ -139,6 +156,9 @@ def _generate(args: argparse.Namespace) -> int:
 
     from gateway.client import GatewayCallError, generate_images, wait_until_up
 
+    if problem := url_problem(args.url):
+        sys.stderr.write(f"error: {problem}\n")
+        return 2
     signer = signer_from_args(args)
     if signer is None:
         return 2

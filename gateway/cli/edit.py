@@ -11,7 +11,13 @@ import base64
 import sys
 from pathlib import Path
 
-from gateway.cli.client import DEFAULT_BASE_URL, add_signer_arguments, signer_from_args, writable_dir
+from gateway.cli.client import (
+    DEFAULT_BASE_URL,
+    add_signer_arguments,
+    signer_from_args,
+    url_problem,
+    writable_dir,
+)
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 
@@ -67,6 +73,9 @@ def _edit(args: argparse.Namespace) -> int:
 
     from gateway.client import EDIT_PATH, GatewayCallError, generate_images, wait_until_up
 
+    if problem := url_problem(args.url):
+        sys.stderr.write(f"error: {problem}\n")
+        return 2
     signer = signer_from_args(args)
     if signer is None:
         return 2

@@ -166,6 +166,13 @@ async def _download(
                     f"{provider} download returned HTTP {response.status_code}",
                     status=response.status_code,
                 )
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if policy.pin_address and encoding != "identity":  # httpx would inflate each chunk unbounded
+                raise ProviderError(
+                    provider,
+                    FailureClass.UPSTREAM_INVALID,
+                    f"{provider} download refused: content-encoding {encoding!r} (images are sent as they are)",
+                )
             return await _read_capped(provider, response, policy.max_bytes)
     raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} download: too many redirects")
 
@@ -192,7 +199,8 @@ async def _pinned(
             f"{provider} URL refused: host resolves to a private address",
         )
     name = host if parsed.port is None else f"{host}:{parsed.port}"
-    return parsed.copy_with(host=addresses[0]), {"host": name}, {"sni_hostname": host}
+    headers = {"host": name, "accept-encoding": "identity"}  # a client's server may be hostile: no gzip bombs
+    return parsed.copy_with(host=addresses[0]), headers, {"sni_hostname": host}
 
 
 async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) -> bytes:
@@ -246,9 +254,23 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+# IPv6 ranges whose low 32 bits are an IPv4 address a translator (NAT64) or the kernel
+# (IPv4-compatible) may deliver to; 64:ff9b:1::/48 is local-use NAT64 (RFC 8215) altogether.
+_IPV4_IN_LOW_BITS = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def _private_ip(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return True
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and any(address in net for net in _IPV4_IN_LOW_BITS):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not embedded.is_global:
+            return True
     return not address.is_global

@@ -66,6 +66,17 @@ def test_a_bad_key_is_an_error_line_not_a_traceback(command: list[str], key_args
         assert key_args[1] not in done.stderr  # the (mistyped) secret is not echoed
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["sign"], ["generate", "x"], ["edit", "docs/images/edit-base.png", "--prompt", "x"]],
+)
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999999/x"])
+def test_a_malformed_url_is_an_error_line_not_a_traceback(command: list[str], url: str) -> None:
+    done = run_cli(*command, "--url", url)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: ") and "URL" in done.stderr
+
+
 def test_signed_header_works_once_then_is_a_replay(gateway: Served, http: httpx.Client) -> None:
     done = run_cli("sign", "--url", gateway.generate_url)
     assert done.returncode == 0, done.stderr

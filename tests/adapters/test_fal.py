@@ -129,3 +129,10 @@ async def test_table_limits_and_capabilities() -> None:
     assert info.value.failure is FailureClass.CALLER_FAULT
     caps = FalAdapter(provider="f", settings={}, client=httpx.AsyncClient()).capabilities("fal-ai/fast-sdxl")
     assert caps.max_n == 8 and caps.supports_negative_prompt and caps.streaming
+
+
+async def test_a_result_listing_more_images_than_asked_downloads_only_those_asked() -> None:
+    fake = FakeFal(extra=5)
+    result = await _generate(fake, "fal-ai/flux/dev", n=2)
+    downloads = [r for r in fake.requests if r.url.host == "v3.fal.media"]
+    assert len(downloads) == 2 and len(result.images) == 2  # not 7 CDN fetches, each up to the byte cap

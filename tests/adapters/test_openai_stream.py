@@ -153,3 +153,24 @@ async def test_an_event_nested_too_deep_is_an_invalid_answer_not_an_adapter_cras
     assert [a.outcome for a in response.provider_metadata.attempts] == ["upstream_invalid", "ok"]
     assert fake.calls == 1
     assert "adapter error" not in (response.provider_metadata.attempts[0].message or "")  # not a crash
+
+
+async def test_a_plain_json_answer_to_a_stream_is_an_invalid_answer_not_an_unknown_outcome() -> None:
+    """A relay or compatible server that ignores `stream: true` and answers 200 JSON sent no event:
+    "200 with no image" (upstream_invalid: fallback allowed), not ambiguous (504, no fallback)."""
+    fake = StreamingOpenAI(lambda call: "json")
+    async with live_server(ROUTING, http_for(fake)) as live:
+        events = await collect(live.client, {**BODY, "model": "gpt-then-mock"})
+    response = check_stream(events)
+    assert isinstance(response, GenerateResponse) and response.status == "completed"
+    assert [a.outcome for a in response.provider_metadata.attempts] == ["upstream_invalid", "ok"]
+    assert "text/event-stream" in (response.provider_metadata.attempts[0].message or "")
+
+
+async def test_a_flood_of_partial_images_relays_at_most_openais_three() -> None:
+    """partial_images is 0..3 (OpenAI's maximum): a server sending more previews than that does
+    not get each one decoded and relayed to the client."""
+    fake = StreamingOpenAI(lambda call: "flood")
+    async with live_server(ROUTING, http_for(fake)) as live:
+        events = await collect(live.client, {**BODY, "model": "gpt-image-1"})
+    assert summary(events) == [PARTIAL] * 3 + [("image", 0, "png"), ("completed", "completed", 1)]

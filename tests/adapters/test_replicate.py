@@ -102,3 +102,10 @@ async def test_documented_errors(status: int, headers: dict[str, str], expected:
     assert info.value.failure is expected
     if status == 429:
         assert info.value.retry_after == 9.0
+
+
+async def test_an_output_listing_more_urls_than_asked_downloads_only_those_asked() -> None:
+    fake = FakeReplicate(extra=5)
+    result = await _generate(fake, "black-forest-labs/flux-schnell", n=2)
+    downloads = [r for r in fake.requests if r.url.host == "replicate.delivery"]
+    assert len(downloads) == 2 and len(result.images) == 2  # not 7 fetches, each up to the byte cap

@@ -32,6 +32,7 @@ class FakeFal(Fake):
     inputs: list[dict[str, Any]] = field(default_factory=list)
     on_poll: Callable[[int], None] | None = None  # hears each status poll's number
     foreign_status_url: bool = False  # the submit answer points polling at another host
+    extra: int = 0  # the result lists this many more images than num_images asked for
 
     def route(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -74,7 +75,7 @@ class FakeFal(Fake):
             return json_response({"status": "COMPLETED", "logs": None, "response_url": QUEUE + path[:-7]})
         if self.failure and self.failure.no_image:
             return json_response({"images": [], "seed": 1})
-        number = self.inputs[-1].get("num_images", 1) if self.inputs else 1
+        number = (self.inputs[-1].get("num_images", 1) if self.inputs else 1) + self.extra
         result: dict[str, Any] = fixture("fal/result_flux_dev_200.json")
         images = []
         for i in range(number):

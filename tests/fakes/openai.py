@@ -216,8 +216,9 @@ class StreamingOpenAI:
 
     mode(call_number) -> "ok" | "error_event" (a partial, then an error object) | "hang" (a partial,
     then nothing until the client goes away) | "drop" (a partial, then a connection reset) |
-    "http_500" (an error status before any event) | "nested_event" (a partial, then `data: [[[...`).
-    """
+    "http_500" (an error status before any event) | "nested_event" (a partial, then `data: [[[...`) |
+    "json" (an OpenAI-compatible server that ignores `stream`: the plain JSON images answer) |
+    "flood" (50 partial images, more than any `partial_images` asks for, then the image)."""
 
     def __init__(self, mode: Callable[[int], str] = lambda call: "ok") -> None:
         self.mode = mode
@@ -240,6 +241,8 @@ class StreamingOpenAI:
             return httpx.Response(
                 500, json={"error": {"message": "The server had an error", "type": "server_error"}}
             )
+        if mode == "json":
+            return json_response(images_payload([distinct_png(self.calls)]))
         events = stream_events(distinct_png(self.calls))
         if edit:
             events = [{**e, "type": e["type"].replace("image_generation.", "image_edit.")} for e in events]
@@ -248,6 +251,8 @@ class StreamingOpenAI:
                 events[0],
                 {"error": {"code": "server_error", "message": "stream failed", "type": "server_error"}},
             ]
+        elif mode == "flood":
+            events = [{**events[0], "partial_image_index": i} for i in range(50)] + events[-1:]
         elif mode in ("hang", "drop"):
             events = events[:1]
         chunks = sse_chunks(events)

@@ -37,6 +37,7 @@ class FakeReplicate(Fake):
     prefer: list[str | None] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     on_poll: Callable[[int], None] | None = None
+    extra: int = 0  # the output lists this many more URLs than num_outputs asked for
 
     def route(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -77,7 +78,7 @@ class FakeReplicate(Fake):
         if status == "succeeded":
             if self.failure and self.failure.no_image:
                 return prediction | {"output": []}
-            number = int(self.bodies[-1]["input"].get("num_outputs", 1)) if self.bodies else 1
+            number = (int(self.bodies[-1]["input"].get("num_outputs", 1)) if self.bodies else 1) + self.extra
             urls = []
             for i in range(number):
                 name = f"/{pid}/out-{i}.webp"

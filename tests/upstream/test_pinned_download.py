@@ -47,6 +47,13 @@ async def test_the_connection_goes_to_the_address_resolved_once() -> None:
         (["::ffff:127.0.0.1"], "resolves to a private address"),
         (["100.64.0.1"], "resolves to a private address"),  # carrier-grade NAT
         (["fd00::1"], "resolves to a private address"),
+        # IPv6 forms that carry an IPv4 address a gateway or relay translates to: NAT64, 6to4,
+        # IPv4-compatible, Teredo (Python's is_global calls all of these global)
+        (["64:ff9b::a9fe:a9fe"], "resolves to a private address"),  # NAT64 -> 169.254.169.254
+        (["64:ff9b:1::a00:1"], "resolves to a private address"),  # local-use NAT64 (RFC 8215)
+        (["2002:7f00:1::"], "resolves to a private address"),  # 6to4 -> 127.0.0.1
+        (["::7f00:1"], "resolves to a private address"),  # IPv4-compatible -> 127.0.0.1
+        (["2001:0:4136:e378:8000:63bf:f5ff:fffe"], "resolves to a private address"),  # Teredo -> 10.0.0.1
         ([], "does not resolve"),
     ],
 )
@@ -120,3 +127,20 @@ async def test_malformed_urls_are_refused(url: str) -> None:
         with pytest.raises(ProviderError, match=r"malformed|no host"):
             await upstream.download(client, "images[0]", url, _policy({}))
     assert seen == []
+
+
+async def test_a_compressed_body_is_refused_not_inflated() -> None:
+    """A client's URL server may send a gzip bomb (1000:1): the pinned GET asks for identity and
+    refuses any content-encoding, since httpx would inflate each chunk without a bound."""
+    import gzip
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=gzip.compress(png(size=(4, 4))), headers={"content-encoding": "gzip"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(ProviderError, match="content-encoding 'gzip'"):
+            await upstream.download(client, "images[0]", "https://img.example/a.png", _policy({"img.example": ["1.1.1.1"]}))
+    assert seen[0].headers["accept-encoding"] == "identity"
