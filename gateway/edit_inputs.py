@@ -12,6 +12,10 @@ input (`images[2]`, `mask`) and the rule:
     every image magic bytes (png/jpeg/webp), width x height read from the header (never decoded
                 for the pixel cap), then proven to decode (in the bounded image pool)
     mask        the size of images[0]
+    totals      across every input and the mask: bytes (`server.edit.max_total_bytes`; data URLs
+                judged before decoding, URL fetches counted as the bytes arrive and stopped once
+                the running total passes it) and header pixels (`max_total_pixels`, before any
+                decode); the input that crosses the budget is named
 
 Two phases, so an unauthenticated request costs no network and no pixel decoding: `parse_inputs`
 (before admission: data URLs decoded, headers read) and `load_inputs` (after: URLs fetched, every
@@ -81,12 +85,47 @@ class ParsedInputs:
         return len(self.images)
 
 
+class Totals:
+    """Running sums over one request's inputs, in input order (images, then the mask): the first
+    input that takes a sum past its `server.edit` budget is refused, by name."""
+
+    def __init__(self, limits: EditInputsConfig) -> None:
+        self.limits = limits
+        self.bytes = 0
+        self.pixels = 0
+
+    def check_bytes(self, size: int, param: str) -> None:
+        """Refuse (without counting) if `size` more bytes would pass the budget."""
+        cap = self.limits.max_total_bytes
+        if self.bytes + size > cap:
+            raise InvalidRequest(
+                f"{param} takes the edit inputs past {cap} bytes in total (server.edit.max_total_bytes)",
+                param=param,
+            )
+
+    def add_bytes(self, size: int, param: str) -> None:
+        self.check_bytes(size, param)
+        self.bytes += size
+
+    def add_pixels(self, image: InputImage, param: str) -> None:
+        cap = self.limits.max_total_pixels
+        self.pixels += image.width * image.height
+        if self.pixels > cap:
+            raise InvalidRequest(
+                f"{param} ({image.width}x{image.height}) takes the edit inputs past {cap} pixels in total "
+                "(server.edit.max_total_pixels)",
+                param=param,
+            )
+
+
 def parse_inputs(
     images: list[ImageSource], mask: ImageSource | None, limits: EditInputsConfig
 ) -> ParsedInputs:
-    """Phase one (no I/O): each source well-formed; data URLs decoded and their headers checked."""
-    pending = [_parse(source, f"images[{i}]", limits) for i, source in enumerate(images)]
-    parsed = ParsedInputs(pending, None if mask is None else _parse(mask, MASK, limits))
+    """Phase one (no I/O): each source well-formed; data URLs decoded and their headers checked,
+    their bytes and header pixels counted against the request's totals."""
+    totals = Totals(limits)
+    pending = [_parse(source, f"images[{i}]", limits, totals) for i, source in enumerate(images)]
+    parsed = ParsedInputs(pending, None if mask is None else _parse(mask, MASK, limits, totals))
     base, mask_input = parsed.images[0].image, parsed.mask.image if parsed.mask else None
     if base is not None and mask_input is not None:
         check_mask(base, mask_input)
@@ -98,6 +137,10 @@ async def load_inputs(
 ) -> tuple[tuple[InputImage, ...], InputImage | None]:
     """Phase two: URL inputs fetched (concurrently), every input proven to decode, the mask checked."""
     everything = [*parsed.images, *([parsed.mask] if parsed.mask else [])]
+    totals = Totals(limits)  # what is in hand (data URLs, files), then what URLs bring as it arrives
+    for pending in everything:
+        if pending.image is not None:
+            totals.add_bytes(len(pending.image.data), pending.param)
     fetched: dict[str, InputImage] = {}
     remote = [p for p in everything if p.image is None and p.url is not None]
     if remote:
@@ -105,7 +148,9 @@ async def load_inputs(
         async with httpx.AsyncClient(transport=fetch.transport, trust_env=False) as client:
             try:
                 async with asyncio.TaskGroup() as group:
-                    tasks = {p.param: group.create_task(_fetch(client, p, limits, fetch)) for p in remote}
+                    tasks = {
+                        p.param: group.create_task(_fetch(client, p, limits, fetch, totals)) for p in remote
+                    }
             except BaseExceptionGroup as failed:
                 refused = [e for e in failed.exceptions if isinstance(e, InvalidRequest)]
                 if len(refused) < len(failed.exceptions):
@@ -116,6 +161,9 @@ async def load_inputs(
                 ) from None
         fetched = {param: task.result() for param, task in tasks.items()}
     loaded = [p.image or fetched[p.param] for p in everything]
+    pixels = Totals(limits)  # every header is read: the whole request's pixels, before any decode
+    for pending, image in zip(everything, loaded, strict=True):
+        pixels.add_pixels(image, pending.param)
     for pending, image in zip(everything, loaded, strict=True):
         await _prove(image, pending.param)
     images = tuple(loaded[: parsed.count])
@@ -172,7 +220,7 @@ def check_image(
     return InputImage(data=data, media_type=fmt.media_type, width=width, height=height)
 
 
-def _parse(source: ImageSource, param: str, limits: EditInputsConfig) -> Pending:
+def _parse(source: ImageSource, param: str, limits: EditInputsConfig, totals: Totals) -> Pending:
     if (source.b64 is None) == (source.url is None):
         raise InvalidRequest(f"{param} must have exactly one of `b64` (a data URL) or `url`", param=param)
     if source.url is not None:
@@ -180,10 +228,12 @@ def _parse(source: ImageSource, param: str, limits: EditInputsConfig) -> Pending
             raise InvalidRequest(f"{param} url must be https", param=param)
         return Pending(param, url=source.url)
     assert source.b64 is not None
-    return Pending(param, image=_data_url(source.b64, param, limits))
+    image = _data_url(source.b64, param, limits, totals)
+    totals.add_pixels(image, param)  # header pixels, before anything is decoded
+    return Pending(param, image=image)
 
 
-def _data_url(text: str, param: str, limits: EditInputsConfig) -> InputImage:
+def _data_url(text: str, param: str, limits: EditInputsConfig, totals: Totals) -> InputImage:
     head, comma, payload = text.partition(",")
     head = head[:256].lower()  # the scheme, the type and `;base64` are case-insensitive (RFC 2397)
     if not head.startswith("data:") or not comma or not head.endswith(";base64"):
@@ -196,17 +246,23 @@ def _data_url(text: str, param: str, limits: EditInputsConfig) -> InputImage:
         )
     if len(payload) // 4 * 3 > limits.max_image_bytes + 2:  # judged before decoding
         raise InvalidRequest(f"{param} is larger than {limits.max_image_bytes} bytes", param=param)
+    totals.check_bytes(max(0, len(payload) // 4 * 3 - 2), param)  # judged before decoding too
     try:
         data = binascii.a2b_base64(payload, strict_mode=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"{param} data URL is not valid base64", param=param) from None
+    totals.add_bytes(len(data), param)
     return check_image(data, param, limits, declared=declared)
 
 
 async def _fetch(
-    client: httpx.AsyncClient, pending: Pending, limits: EditInputsConfig, fetch: UrlFetch
+    client: httpx.AsyncClient, pending: Pending, limits: EditInputsConfig, fetch: UrlFetch, totals: Totals
 ) -> InputImage:
     assert pending.url is not None
+
+    def arrived(size: int) -> None:  # shared by the concurrent fetches: the first to pass stops
+        totals.add_bytes(size, pending.param)
+
     policy = upstream.DownloadPolicy(
         allowed_hosts=("*",),
         max_bytes=limits.max_image_bytes,
@@ -214,6 +270,7 @@ async def _fetch(
         max_redirects=limits.url_max_redirects,
         pin_address=True,
         resolve=fetch.resolve,
+        on_bytes=arrived,
     )
     try:
         data = await upstream.download(client, pending.param, pending.url, policy)

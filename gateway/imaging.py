@@ -96,6 +96,8 @@ def prove_decodable(data: bytes, fmt: OutputFormat) -> None:
     alone never reads the zlib stream). JPEG: a DCT-scaled draft decode reads the whole entropy-coded
     stream at 1/64 of the pixels. WebP: a full decode. Call only after `inspect` bounded the size.
     """
+    if fmt is OutputFormat.JPEG:
+        check_jpeg_scan(data)
     try:
         if fmt is OutputFormat.PNG:
             with Image.open(io.BytesIO(data)) as image:
@@ -106,6 +108,47 @@ def prove_decodable(data: bytes, fmt: OutputFormat) -> None:
             image.load()
     except _DECODE_ERRORS as exc:
         raise NotAnImage(f"{fmt.value} image does not decode: {type(exc).__name__}") from exc
+
+
+# Huffman-coded frames (baseline, extended, progressive): every 8x8 block of the full-size
+# component costs at least one bit (a DC code is 1..16 bits). Arithmetic-coded frames can code a
+# flat block in a fraction of a bit, so they are not judged by this bound.
+_HUFFMAN_SOF = frozenset({0xC0, 0xC1, 0xC2})
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def check_jpeg_scan(data: bytes) -> None:
+    """NotAnImage("truncated image") for a JPEG whose header promises more blocks than its
+    entropy-coded data can hold: libjpeg decodes such a file "successfully" when the EOI marker
+    comes early, filling the missing blocks with grey (a warning Pillow does not surface), so a
+    600-byte file can claim 8192x8192. A cheap lower bound (1 bit per block), read from the marker
+    segments only; a file that is short by less than that is not caught (docs/editing.md)."""
+    size, i, huffman = len(data), 2, False
+    width = height = 0
+    while i + 4 <= size and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers (no length)
+            i += 2
+            continue
+        (length,) = struct.unpack_from(">H", data, i + 2)
+        if marker in _SOF and i + 9 <= size:
+            height, width = struct.unpack_from(">HH", data, i + 5)
+            huffman = marker in _HUFFMAN_SOF
+        if marker == 0xDA:  # start of scan: the entropy-coded data follows this segment
+            if not huffman:
+                return
+            blocks = -(-width // 8) * -(-height // 8)
+            scan = size - (i + 2 + length)
+            if scan * 8 < blocks:
+                raise NotAnImage(
+                    f"truncated image: a {width}x{height} JPEG needs at least {blocks // 8} bytes of "
+                    f"scan data, it has {max(0, scan)}"
+                )
+            return
+        i += 2 + length
 
 
 def has_metadata(data: bytes, fmt: OutputFormat) -> bool:
@@ -263,6 +306,8 @@ def finish(
         else:
             prove_decodable(data, info.format)
         return data, info
+    if info.format is OutputFormat.JPEG:
+        check_jpeg_scan(data)
     try:
         encoded = _reencode(data, target, embed_prompt)  # decodes every pixel: that is the proof
     except _DECODE_ERRORS as exc:

@@ -1,10 +1,10 @@
 """What one provider call costs, from its deployment's `price:` (gateway/config/cost.py), in integer
 micro-USD. Pure: no I/O, no floats in the arithmetic (Decimal, rounded up to the micro-dollar).
 
-    call_cost   a call's charge: the images it returned at the price form, or what the provider
-                reported (`provider_reported`), or — for an ambiguous outcome (the provider may
-                have billed) — the images asked at the price form; refusals and failures the
-                provider does not bill cost 0
+    call_cost   a call's charge: the images it returned at the price form (per megapixel: at
+                each image's decoded size), or what the provider reported (`provider_reported`),
+                or — for an ambiguous outcome (the provider may have billed) — the images asked
+                at the price form; refusals and failures the provider does not bill cost 0
     unit_max    the most one image of a request can cost at a price (the budget reservation)
 """
 
@@ -15,8 +15,8 @@ from typing import Literal
 
 import msgspec
 
-from gateway.canonical import ImageRequest, ProviderResult, Quality
-from gateway.config.cost import MICRO, PriceConfig, parse_size, to_micro
+from gateway.canonical import ImageRequest, ProviderImage, ProviderResult, Quality
+from gateway.config.cost import MAX_USD, MICRO, PriceConfig, parse_size, to_micro, to_rate
 from gateway.errors import FailureClass
 
 Basis = Literal["table", "provider_reported", "none"]
@@ -51,7 +51,25 @@ def call_cost(
     reported = _reported(price, result.raw)
     if reported is not None:
         return CallCost(reported, "provider_reported")
-    return CallCost(min(len(result.images), req.n) * unit_max(price, req), "table")
+    return CallCost(_images_cost(price, req, result.images[: req.n]), "table")
+
+
+def _images_cost(price: PriceConfig, req: ImageRequest, images: list[ProviderImage]) -> int:
+    """Images returned, at the price form. Per megapixel: each image's own size once it is known
+    (a finished image carries it, gateway/finishing.py) — what the provider produced and bills,
+    e.g. for an aspect-ratio request — else the size asked (or `max_megapixels`)."""
+    unit = unit_max(price, req)
+    if price.per_megapixel is None:
+        return len(images) * unit
+    per_mp = Decimal(to_micro(price.per_megapixel))
+    total = 0
+    for image in images:
+        width, height = getattr(image, "width", None), getattr(image, "height", None)
+        if isinstance(width, int) and isinstance(height, int):
+            total += _ceil(per_mp * Decimal(width * height) / 1_000_000)
+        else:
+            total += unit
+    return total
 
 
 def unit_max(price: PriceConfig, req: ImageRequest) -> int:
@@ -104,9 +122,10 @@ def _reported(price: PriceConfig, raw: dict[str, object]) -> int | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount < 0 or amount > 1_000_000:
+    if not amount.is_finite() or amount < 0:
         return None
-    return _ceil(amount * to_micro(spec.usd_per_unit))
+    usd = amount * to_rate(spec.usd_per_unit)  # the bound is on dollars: xAI reports 1e-10 USD ticks
+    return None if usd > MAX_USD else _ceil(usd * MICRO)
 
 
 def _ceil(value: Decimal) -> int:

@@ -13,7 +13,8 @@ docs/cost.md is the reference.
       per_step: "0.0002"                    steps of each image (`default_steps` when not asked)
       provider_reported:                    what the provider says it charged, when it says so
         field: submit.cost                  dotted path into the provider body (`raw`)
-        usd_per_unit: "0.01"                BFL: 1 credit = $0.01; `usage.cost` in USD: 1
+        usd_per_unit: "0.01"                BFL: 1 credit = $0.01; `usage.cost` in USD: 1; a rate,
+                                            so finer than a micro-dollar (xAI: 1 tick = 1e-10 USD)
 """
 
 from __future__ import annotations
@@ -48,6 +49,22 @@ def to_micro(value: Usd, *, what: str = "amount") -> int:
     return int(micro)
 
 
+def to_rate(value: Usd, *, what: str = "usd_per_unit") -> Decimal:
+    """USD per provider unit as written -> Decimal; a rate may be finer than a micro-dollar (xAI
+    ticks are 1e-10 USD, Replicate bills fractions of a cent per second), at most 12 decimals."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected a USD amount, got a boolean")
+    try:
+        rate = Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        raise ValueError(f"{what}: {value!r} is not a USD amount") from None
+    if not rate.is_finite() or rate < 0 or rate > MAX_USD:
+        raise ValueError(f"{what}: {value!r} must be between 0 and {MAX_USD} USD")
+    if rate != rate.quantize(Decimal("1e-12"), rounding=decimal.ROUND_DOWN):
+        raise ValueError(f"{what}: {value!r} has more than 12 decimals")
+    return rate
+
+
 def format_usd(micro: int) -> str:
     """Integer micro-USD -> "0.040000" (exactly 6 decimals; a leading "-" when negative)."""
     sign = "-" if micro < 0 else ""
@@ -69,7 +86,7 @@ class ProviderReported(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     usd_per_unit: Usd = 1
 
     def __post_init__(self) -> None:
-        to_micro(self.usd_per_unit, what="usd_per_unit")
+        to_rate(self.usd_per_unit)
 
 
 class PriceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -91,6 +91,9 @@ class DownloadPolicy:
     # Client URLs: resolve once, refuse non-public addresses, connect to the address resolved.
     pin_address: bool = False
     resolve: Resolver = field(default=system_resolve)  # injected by tests (no DNS on the test box)
+    # Called with each chunk's size as it arrives (edit inputs: a budget across several
+    # downloads); it raises to stop the download.
+    on_bytes: Callable[[int], None] | None = None
 
 
 async def download(
@@ -173,7 +176,7 @@ async def _download(
                     FailureClass.UPSTREAM_INVALID,
                     f"{provider} download refused: content-encoding {encoding!r} (images are sent as they are)",
                 )
-            return await _read_capped(provider, response, policy.max_bytes)
+            return await _read_capped(provider, response, policy.max_bytes, policy.on_bytes)
     raise ProviderError(provider, FailureClass.UPSTREAM_INVALID, f"{provider} download: too many redirects")
 
 
@@ -203,7 +206,9 @@ async def _pinned(
     return parsed.copy_with(host=addresses[0]), headers, {"sni_hostname": host}
 
 
-async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) -> bytes:
+async def _read_capped(
+    provider: str, response: httpx.Response, max_bytes: int, on_bytes: Callable[[int], None] | None = None
+) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise ProviderError(
@@ -217,6 +222,8 @@ async def _read_capped(provider: str, response: httpx.Response, max_bytes: int) 
             raise ProviderError(
                 provider, FailureClass.UPSTREAM_INVALID, f"{provider} image exceeds {max_bytes} bytes"
             )
+        if on_bytes is not None:
+            on_bytes(len(chunk))
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -15,6 +15,7 @@ from gateway.config import parse_config
 from gateway.settings import Settings
 from tests.api.edit_routing import EDIT_ROUTING
 from tests.support.edit import PUBLIC_IP, FakeWeb, data_url, header_only_png, mask_png, picture
+from tests.support.images import short_jpeg
 
 URL = "/api/v1/image/edit"
 BASE = picture((96, 64))
@@ -260,3 +261,85 @@ async def test_several_bad_urls_name_the_first_in_input_order(
     urls = [{"url": "https://images.example/base.png"}, {"url": "https://images.example/missing.png"}]
     param, _ = await refused(client, body(*urls, {"url": "https://internal.example/a.png"}))
     assert param == "images[1]"
+
+
+TOTALS = "server:\n  edit: {max_image_bytes: 1000000, max_total_bytes: 150000, max_total_pixels: 20000}\n"
+
+
+@pytest.fixture
+async def totals_web() -> AsyncIterator[tuple[AsyncTestClient[Litestar], FakeWeb, list[int]]]:
+    """Budgets across inputs: 150 kB and 20,000 header pixels per request. `/stream.png` streams
+    10 kB chunks (up to 500 kB); the list counts the chunks it was asked for."""
+    pulled: list[int] = []
+
+    def stream(_: httpx.Request) -> httpx.Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(50):
+                pulled.append(1)
+                yield b"\x00" * 10_000
+
+        return httpx.Response(200, content=chunks(), headers={"content-type": "image/png"})
+
+    web = FakeWeb({**WEB, "images.example/stream.png": stream})
+    app = create_app(Settings(), config=parse_config(EDIT_ROUTING + TOTALS))
+    app.state.edit_url_fetch = web.fetch()
+    async with AsyncTestClient(app=app) as client:
+        yield client, web, pulled
+
+
+async def test_total_pixels_are_refused_from_the_headers_before_any_decode(
+    totals_web: tuple[AsyncTestClient[Litestar], FakeWeb, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data URL headers are summed before admission; a fetched URL's header joins the sum before
+    any input (not even the data URLs) is decoded."""
+    client, _, _ = totals_web
+    decoded: list[bytes] = []
+    monkeypatch.setattr("gateway.imaging.prove_decodable", lambda data, fmt: decoded.append(data))
+    inline = [{"b64": data_url(header_only_png(100, 100))} for _ in range(3)]  # 10,000 pixels each
+    param, message = await refused(client, body(*inline))
+    assert param == "images[2]" and "20000 pixels in total" in message and "max_total_pixels" in message
+    base_url = {"url": "https://images.example/base.png"}  # 96x64 = 6,144 pixels
+    param, message = await refused(client, body({"b64": data_url(header_only_png(120, 120))}, base_url))
+    assert param == "images[1]" and "96x64" in message
+    assert decoded == []
+
+
+async def test_mask_counts_toward_the_pixel_total(
+    totals_web: tuple[AsyncTestClient[Litestar], FakeWeb, list[int]],
+) -> None:
+    client, _, _ = totals_web
+    base = {"b64": data_url(picture((120, 100)))}  # 12,000 pixels, and the mask the same
+    param, _ = await refused(client, body(base, mask={"b64": data_url(mask_png((120, 100), (0, 0, 9, 9)))}))
+    assert param == "mask"
+
+
+async def test_total_bytes_of_data_urls_name_the_input_that_crossed(
+    totals_web: tuple[AsyncTestClient[Litestar], FakeWeb, list[int]],
+) -> None:
+    client, _, _ = totals_web
+    padded = {"b64": data_url(picture((8, 8)) + b"\x00" * 60_000)}  # a valid header, 60 kB each
+    param, message = await refused(client, body(padded, padded, padded))
+    assert param == "images[2]" and "150000 bytes in total" in message and "max_total_bytes" in message
+
+
+async def test_url_fetch_stops_once_the_running_total_passes_the_cap(
+    totals_web: tuple[AsyncTestClient[Litestar], FakeWeb, list[int]],
+) -> None:
+    """90 kB inline, then a URL streaming 10 kB chunks: refused at the chunk that passes 150 kB,
+    long before the 500 kB the server would send (the per-image cap here is 1 MB)."""
+    client, _, pulled = totals_web
+    inline = {"b64": data_url(picture((8, 8)) + b"\x00" * 90_000)}
+    param, message = await refused(client, body(inline, {"url": "https://images.example/stream.png"}))
+    assert param == "images[1]" and "150000 bytes in total" in message
+    assert 6 <= len(pulled) <= 8
+
+
+async def test_a_jpeg_claiming_more_pixels_than_its_data_holds_is_truncated(
+    app_web: tuple[AsyncTestClient[Litestar], FakeWeb, Litestar],
+) -> None:
+    """A 633-byte JPEG (EOI included) whose header says 8192x8192: libjpeg would "decode" it into
+    grey; the scan-size bound refuses it before the decoder runs."""
+    client, _, app = app_web
+    param, message = await refused(client, body(OK, {"b64": data_url(short_jpeg(8192), "image/jpeg")}))
+    assert param == "images[1]" and "does not decode: truncated image" in message
+    assert mock_calls(app) == 0

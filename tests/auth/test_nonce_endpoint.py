@@ -34,6 +34,8 @@ def _routing(issued: bool) -> str:
         "auth:\n  domains: [gateway.example]\n  origins: ['https://gateway.example']\n"
         f"  require_issued_nonce: {str(issued).lower()}\n"
         f"limits:\n  ip: {{rate: 1, period_seconds: 3600, burst: {BURST}}}\n"
+        # Patient Redis calls: on a loaded CI box a 200 ms command timeout would let limits degrade.
+        "  redis: {timeout_ms: 3000, pool_wait_ms: 10000}\n"
     )
     return MOCK_ROUTING.replace("auth:\n  enabled: false\n", section)
 

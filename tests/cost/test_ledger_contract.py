@@ -10,6 +10,7 @@ import pytest
 
 from gateway.budgets.redis_store import RedisBudgetStore
 from gateway.budgets.store import BudgetStore, MemoryBudgetStore, Terms
+from gateway.config.limits import RedisClientConfig
 from gateway.redis.backend import RedisBackend
 
 PREPAID = Terms(allowance=None, period="2026-12-05", prepaid=True)
@@ -24,7 +25,10 @@ async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[BudgetStore]:
         yield MemoryBudgetStore()
         return
     request.getfixturevalue("redis_client")  # flushed
-    backend = RedisBackend.from_url(request.getfixturevalue("redis_url"))
+    # The contract, not the production timeouts: 50 concurrent scripts on a loaded CI box can take
+    # longer than the 200 ms default per command, which would fail closed (tested elsewhere).
+    patient = RedisClientConfig(timeout_ms=5000, pool_wait_ms=30_000)
+    backend = RedisBackend.from_url(request.getfixturevalue("redis_url"), patient)
     yield RedisBudgetStore(backend)
     await backend.aclose()
 

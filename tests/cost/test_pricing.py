@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.canonical import ImageRequest, ProviderImage, ProviderResult, Quality
+from gateway.canonical import ImageRequest, OutputFormat, ProviderImage, ProviderResult, Quality
 from gateway.config import ConfigError, parse_config
 from gateway.config.cost import PriceConfig, ProviderReported, format_usd, to_micro
 from gateway.errors import FailureClass
+from gateway.finishing import CheckedImage
 from gateway.pricing import call_cost, unit_max
 
 TABLE = PriceConfig(
@@ -79,6 +80,18 @@ def test_provider_reported_cost_with_table_fallback() -> None:
     assert call_cost(usage, req(), result(1, {"usage": {"cost": "0.0123"}}), None).micro == 12_300
 
 
+def test_provider_reported_rate_finer_than_a_micro_dollar() -> None:
+    """xAI reports `usage.cost_in_usd_ticks` (1 tick = 1e-10 USD): the rate has 10 decimals and
+    the count is large; the plausibility bound is on the dollars, not the count."""
+    xai = PriceConfig(per_image="0.07", provider_reported=ProviderReported(field="usage.cost_in_usd_ticks", usd_per_unit="0.0000000001"))
+    ticks = call_cost(xai, req(), result(1, {"usage": {"cost_in_usd_ticks": 200_000_000}}), None)
+    assert (ticks.micro, ticks.basis) == (20_000, "provider_reported")
+    absurd = call_cost(xai, req(), result(1, {"usage": {"cost_in_usd_ticks": 10**17}}), None)  # 10 million USD
+    assert absurd.basis == "table"
+    with pytest.raises(ValueError, match="12 decimals"):
+        ProviderReported(field="x", usd_per_unit="0.0000000000001")
+
+
 ROUTING = """
 providers:
   mock: {adapter: mock}
@@ -123,3 +136,14 @@ def test_the_examples_in_docs_cost_md_load() -> None:
     assert config.budgets is not None and config.budgets.for_account("eip155:1:0xabc…").period == "month"
     flux = config.models["flux-pro"].deployments[0].price
     assert flux is not None and flux.provider_reported is not None
+
+
+def test_per_megapixel_charges_the_size_delivered() -> None:
+    """A finished image carries its decoded size: a provider that made 2048x2048 for a 1024x1024
+    (or a size-less) request bills 4.194304 MP; the reservation stays at the size asked."""
+    price = PriceConfig(per_megapixel="0.03")
+    image = CheckedImage(data=b"x", format=OutputFormat.PNG, width=2048, height=2048)
+    delivered = ProviderResult(images=[image, image], raw={})
+    assert call_cost(price, req(width=1024, height=1024, n=2), delivered, None).micro == 2 * 125_830
+    assert call_cost(price, req(n=1), delivered, None).micro == 125_830  # only the n asked count
+    assert unit_max(price, req(width=1024, height=1024)) == 31_458

@@ -172,6 +172,7 @@ class FakeOpenAI(Fake):
     default_format: str = "b64_json"
     path: str = "/images/generations"
     served: dict[str, bytes] = field(default_factory=dict)  # URL answers, by name under /files/
+    usage: dict[str, object] | None = None  # a `usage` block on generations (xAI/OpenRouter report cost there)
 
     def route(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/images/edits"):
@@ -190,7 +191,7 @@ class FakeOpenAI(Fake):
                 base = f"{request.url.scheme}://{request.url.netloc.decode()}/files/"
                 data = [{"url": base + name} for name in list(self.served)[-len(images) :]]
                 return json_response({"created": CREATED, "data": data})
-            payload = images_payload(images)
+            payload = images_payload(images) if self.usage is None else images_payload(images, usage=self.usage)
             return json_response(payload, headers={"x-request-id": "req_1"})
         if request.url.path.startswith("/files/") and request.url.path[7:] in self.served:
             return httpx.Response(200, content=self.served[request.url.path[7:]], headers={"content-type": "image/png"})

@@ -32,7 +32,7 @@ from gateway.responders import generate_response
 from gateway.routing.executor import ShardOutcome
 from gateway.routing.plan import Shard
 from gateway.upstream import redaction
-from tests.support.images import bomb_png, corrupt_idat_png, png, truncated_png
+from tests.support.images import bomb_png, corrupt_idat_png, png, short_jpeg, truncated_png
 
 CAP = 256 * 1024
 
@@ -137,6 +137,7 @@ UNDECODABLE = {
     "truncated png": truncated_png(),
     "corrupt idat": corrupt_idat_png(),
     "truncated jpeg": jpeg()[: len(jpeg()) // 2],
+    "jpeg short of its header": short_jpeg(4096),  # ends with EOI: libjpeg would fill grey
 }
 
 
@@ -159,6 +160,14 @@ async def test_an_image_that_does_not_decode_is_upstream_invalid(
     with pytest.raises(ProviderError) as caught:
         await finishing.check_image("p", image, req)
     assert caught.value.failure is FailureClass.UPSTREAM_INVALID
+
+
+async def test_a_jpeg_short_of_its_header_is_truncated_even_as_a_jpeg_passthrough() -> None:
+    with pytest.raises(ProviderError) as caught:
+        await finishing.check_image("p", ProviderImage(data=short_jpeg(4096)), request(output_format=OutputFormat.JPEG))
+    assert caught.value.failure is FailureClass.UPSTREAM_INVALID and "truncated image" in caught.value.message
+    checked = await finishing.check_image("p", ProviderImage(data=jpeg()), request(output_format=OutputFormat.JPEG))
+    assert checked.format is OutputFormat.JPEG  # a whole JPEG still passes
 
 
 async def test_a_decompression_bomb_is_refused_from_its_header(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ from PIL import Image, PngImagePlugin
 
 from gateway import imaging
 from gateway.canonical import OutputFormat
+from tests.support.images import short_jpeg
 
 FORMATS = list(OutputFormat)
 PIL_NAME = {OutputFormat.PNG: "PNG", OutputFormat.JPEG: "JPEG", OutputFormat.WEBP: "WEBP"}
@@ -79,3 +80,14 @@ def test_clean_image_in_the_right_format_passes_through_untouched() -> None:
 def test_non_images_are_rejected(blob: bytes) -> None:
     with pytest.raises(imaging.NotAnImage):
         imaging.finish(blob, OutputFormat.PNG)
+
+
+@pytest.mark.parametrize("options", [{}, {"optimize": True}, {"progressive": True, "optimize": True}])
+def test_a_flat_jpeg_is_not_mistaken_for_a_truncated_one(options: dict[str, object]) -> None:
+    """The scan-size bound is 1 bit per 8x8 block; the smallest legitimate Huffman coding of a
+    flat image (optimized tables) takes 2."""
+    out = io.BytesIO()
+    Image.new("L", (2048, 2048), 128).save(out, "JPEG", **options)
+    imaging.check_jpeg_scan(out.getvalue())
+    with pytest.raises(imaging.NotAnImage, match="truncated image"):
+        imaging.check_jpeg_scan(short_jpeg(2048))

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import struct
+from collections.abc import Callable
 
 import httpx
 from PIL import Image
@@ -47,9 +48,9 @@ def header_only_png(width: int, height: int) -> bytes:
 class FakeWeb:
     """https hosts for URL inputs. Names resolve (through `resolve`) to PUBLIC_IP, except those in
     PRIVATE_NAMES; requests are routed by their Host header, so a test can see the connection
-    went to the pinned address. `routes`: "host/path" -> response, or "slow" (never answers)."""
+    went to the pinned address. `routes`: "host/path" -> response, "slow" (never answers) or a function of the request."""
 
-    def __init__(self, routes: dict[str, httpx.Response | str]) -> None:
+    def __init__(self, routes: dict[str, httpx.Response | str | Callable[[httpx.Request], httpx.Response]]) -> None:
         self.routes = routes
         self.requests: list[httpx.Request] = []
         self.lookups: list[str] = []
@@ -63,6 +64,8 @@ class FakeWeb:
         route = self.routes.get(f"{request.headers['host']}{request.url.path}")
         if route == "slow":
             await asyncio.Event().wait()
+        if callable(route):  # a streamed answer built per request
+            return route(request)
         if not isinstance(route, httpx.Response):
             return httpx.Response(404)
         return httpx.Response(route.status_code, headers=route.headers, content=route.content)

@@ -79,6 +79,16 @@ def truncated_png(width: int = 64, height: int = 64) -> bytes:
     return data[: len(data) // 2]
 
 
+def short_jpeg(side: int = 4096) -> bytes:
+    """A complete 16x16 JPEG (EOI included) whose frame header claims side x side: libjpeg decodes
+    it without an error, filling the blocks it lacks with grey."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(out, "JPEG")
+    data = bytearray(out.getvalue())
+    struct.pack_into(">HH", data, data.find(b"\xff\xc0") + 5, side, side)
+    return bytes(data)
+
+
 def corrupt_idat_png(width: int = 64, height: int = 64) -> bytes:
     """Every chunk well framed with a correct CRC, but the IDAT's deflate stream is garbage."""
     chunks = png_chunks(sized_png(width, height))
