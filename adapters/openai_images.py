@@ -146,7 +146,7 @@ class OpenAIAdapter:
         )
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
-        payload = upstream.decode_json(self._provider, response)
+        payload = upstream.decode_json(self._provider, response, blob_key="b64_json")
         moderated = bool(self._profile and self._profile.empty_is_moderation)
         items = decode_response(self._provider, payload, empty_is_moderation=moderated)
         images = [await self._image(item) for item in items]
@@ -200,7 +200,7 @@ class OpenAIAdapter:
         )
         if response.status_code != 200:
             raise classify_error(response.status_code, response.headers, response.content)
-        payload = upstream.decode_json(self._provider, response)
+        payload = upstream.decode_json(self._provider, response, blob_key="b64_json")
         results = [await self._image(item) for item in decode_response(self._provider, payload)]
         return ProviderResult(images=results, raw=upstream.raw_view(payload), warnings=converted + warnings)
 

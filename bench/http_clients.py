@@ -1,4 +1,4 @@
-"""Upstream HTTP client shoot-out: httpx's own pool vs the `httpx-aiohttp` transport.
+"""Upstream HTTP client shoot-out: httpx's own pool vs the `httpx-aiohttp` transport vs aiohttp alone.
 
     python bench/http_clients.py --size 100k --concurrency 16 64 128 --requests 3000
 
@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -48,20 +48,59 @@ def clients() -> dict[str, Callable[[], httpx.AsyncClient]]:
 
 async def drive(make: Callable[[], httpx.AsyncClient], url: str, concurrency: int, total: int) -> tuple[float, float]:
     async with make() as client:
-        for _ in range(concurrency):  # warm the pool
-            (await client.post(url, json=OPENAI_BODY)).raise_for_status()
-        left = total
 
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                response = await client.post(url, json=OPENAI_BODY)
-                assert response.status_code == 200 and len(response.content) > 1000
+        async def post() -> bytes:
+            response = await client.post(url, json=OPENAI_BODY)
+            assert response.status_code == 200
+            return response.content
 
-        cpu, wall = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return total / (time.perf_counter() - wall), (time.process_time() - cpu) / total
+        return await _timed(post, concurrency, total)
+
+
+async def drive_aiohttp(url: str, concurrency: int, total: int) -> tuple[float, float]:
+    """aiohttp alone (no httpx API on top): what a direct aiohttp upstream call would cost."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=1000)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+        async def post() -> bytes:
+            async with session.post(url, json=OPENAI_BODY) as response:
+                assert response.status == 200
+                return await response.read()
+
+        return await _timed(post, concurrency, total)
+
+
+async def drive_ours(url: str, concurrency: int, total: int) -> tuple[float, float]:
+    """What the adapters call: `upstream.send` on `build_client` (aiohttp directly since issue 21)."""
+    from gateway import upstream
+    from gateway.http_client import build_client
+
+    async with build_client(httpx.Timeout(30.0, connect=5.0)) as client:
+
+        async def post() -> bytes:
+            response = await upstream.send(client, "bench", "POST", url, json=OPENAI_BODY)
+            assert response.status_code == 200
+            return response.content
+
+        return await _timed(post, concurrency, total)
+
+
+async def _timed(post: Callable[[], Awaitable[bytes]], concurrency: int, total: int) -> tuple[float, float]:
+    for _ in range(concurrency):  # warm the pool
+        await post()
+    left = total
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            assert len(await post()) > 1000
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - wall), (time.process_time() - cpu) / total
 
 
 def main() -> None:
@@ -90,6 +129,11 @@ def main() -> None:
                 for name, make in clients().items():
                     rps, cpu = asyncio.run(drive(make, url, concurrency, args.requests))
                     print(f"| {name} | {concurrency} | {rps:.0f} | {cpu * 1e6:.0f} |", flush=True)
+                rps, cpu = asyncio.run(drive_aiohttp(url, concurrency, args.requests))
+                print(f"| aiohttp directly | {concurrency} | {rps:.0f} | {cpu * 1e6:.0f} |", flush=True)
+                rps, cpu = asyncio.run(drive_ours(url, concurrency, args.requests))
+                print(f"| upstream.send on build_client (ours) | {concurrency} | {rps:.0f} | {cpu * 1e6:.0f} |",
+                      flush=True)
         finally:
             mock.stop()
 

@@ -86,6 +86,16 @@ def ratios(rows: list[Row], rss: Row | None) -> list[str]:
             out.append(f"  - server CPU per request at 16 connections (noise-robust): ours "
                        f"{_median(ours16, 'cpu_us_per_request'):.0f} µs, LiteLLM "
                        f"{_median(lite16, 'cpu_us_per_request'):.0f} µs -> {cpu_ratio:.1f}x the requests per core")
+    for label in sorted({str(r["scenario"]) for r in rows if str(r["scenario"]).endswith(" workers")}):
+        lw, ow = _pick(rows, label, "litellm"), _pick(rows, label, "ours")
+        if ow:
+            line = f"- {label} (whole machine, not pinned): ours {_median(ow, 'rps'):.1f} req/s, " \
+                   f"{_median(ow, 'cpu_us_per_request'):.0f} µs CPU/request (all workers)"
+            if lw:
+                line += f"; LiteLLM {_median(lw, 'rps'):.1f} req/s, {_median(lw, 'cpu_us_per_request'):.0f} µs " \
+                        f"-> {_median(ow, 'rps') / _median(lw, 'rps'):.1f}x req/s, " \
+                        f"{_median(lw, 'cpu_us_per_request') / max(1.0, _median(ow, 'cpu_us_per_request')):.1f}x per CPU"
+            out.append(line)
     sd, so = _pick(rows, "100k 1s-latency c64", "direct"), _pick(rows, "100k 1s-latency c64", "ours")
     if sd and so:
         ratio = _median(so, "rps") / _median(sd, "rps")

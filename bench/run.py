@@ -119,8 +119,31 @@ def run_size(session: Session, size: str, litellm: str | None) -> None:
             for t in (ours, lite):
                 if t is not None and t.child is not None:
                     t.child.stop()
+        if args.workers > 1:
+            run_workers(session, size, port, litellm)
     finally:
         mock.stop()
+
+
+def run_workers(session: Session, size: str, port: int, litellm: str | None) -> None:
+    """The whole machine: `--workers N` processes, not pinned, 16 connections per worker; the
+    server CPU per request sums every worker (procs.cpu_seconds walks the process tree)."""
+    args = session.args
+    conns, label = 16 * args.workers, f"{size} c{16 * args.workers} {args.workers} workers"
+    ours = start_ours(port, None, session.work, auth=session.signer is not None,
+                      redis_url=session.redis_url, workers=args.workers)
+    try:
+        session.measure(ours, conns, label)
+    finally:
+        assert ours.child is not None
+        ours.child.stop()
+    if litellm:
+        lite = start_litellm(litellm, port, None, session.work, workers=args.workers)
+        try:
+            session.measure(lite, conns, label)
+        finally:
+            assert lite.child is not None
+            lite.child.stop()
 
 
 def run_slow(session: Session) -> None:
@@ -195,6 +218,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", choices=["100k", "2m", "slow", "rss"], action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--litellm", help="path to an installed litellm executable")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="also measure N worker processes each, not pinned (the whole machine)")
     return parser.parse_args(argv)
 
 

@@ -66,14 +66,14 @@ def ours_config(upstream_port: int, auth: bool, redis_url: str | None) -> str:
 
 
 def start_ours(
-    upstream_port: int, cpus: str | None, log_dir: Path, *, auth: bool, redis_url: str | None
+    upstream_port: int, cpus: str | None, log_dir: Path, *, auth: bool, redis_url: str | None, workers: int = 1
 ) -> Target:
     port = free_port()
     config = log_dir / "imagegate.yaml"
     config.write_text(ours_config(upstream_port, auth, redis_url))
     env = {"REDIS_URL": redis_url or "", "IMAGEGATE_LOG_LEVEL": "warning"}
     cmd = [str(Path(sys.executable).parent / "imagegate"), "serve", "--config", str(config)]
-    cmd += ["--port", str(port), "--workers", "1", "--log-level", "warning"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     child = Child.start("imagegate", pinned(cmd, cpus), log_dir, env)
     wait_http(port, "/healthz", proc=child.proc)
     body = {"model": "bench-image", "prompt": PROMPT, "output_format": "png"}
@@ -89,13 +89,13 @@ def litellm_config(upstream_port: int, master_key: str) -> str:
     )
 
 
-def start_litellm(litellm: str, upstream_port: int, cpus: str | None, log_dir: Path) -> Target:
+def start_litellm(litellm: str, upstream_port: int, cpus: str | None, log_dir: Path, workers: int = 1) -> Target:
     port = free_port()
     config = log_dir / "litellm.yaml"
     master_key = f"sk-bench-{secrets.token_hex(16)}"  # LiteLLM refuses to start without one
     config.write_text(litellm_config(upstream_port, master_key))
     cmd = [litellm, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--num_workers", "1"]
+    cmd += ["--num_workers", str(workers)]
     env = {"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION", "DISABLE_SCHEMA_UPDATE": "true"}
     child = Child.start("litellm", pinned(cmd, cpus), log_dir, env)
     wait_http(port, "/health/liveliness", timeout=180, proc=child.proc)

@@ -29,12 +29,17 @@ from gateway.schemas import (
     InputImageSize,
     ProviderMetadata,
 )
+from gateway.splice import Splicer
 
 _ENCODER = msgspec.json.Encoder()
 
 
 def json_response(result: Result) -> Response[bytes]:
-    return Response(content=_ENCODER.encode(generate_response(result)), media_type="application/json")
+    # Provider base64 passing through is spliced into the encoded body (gateway/splice.py).
+    splicer = Splicer()
+    images = [image_object(image, splicer) for image in result.images]
+    body = splicer.splice(_ENCODER.encode(generate_response(result, images)))
+    return Response(content=body, media_type="application/json")
 
 
 def file_response(result: Result) -> Response[bytes]:
@@ -89,17 +94,18 @@ def data_url(data: bytes, fmt: OutputFormat) -> str:
     return f"data:{fmt.media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def image_object(image: FinishedImage) -> ImageObject:
+def image_object(image: FinishedImage, splicer: Splicer | None = None) -> ImageObject:
     if image.url is not None:  # `output_type: url` (gateway/stored_results.py)
         return ImageObject(
             index=image.index, url=image.url, width=image.info.width, height=image.info.height,
             format=image.info.format, seed=image.seed,
         )  # fmt: skip
-    url = (
-        data_url(image.data, image.info.format)
-        if image.b64 is None
-        else f"data:{image.info.format.media_type};base64,{image.b64}"
-    )
+    if image.b64 is None:
+        url = data_url(image.data, image.info.format)
+    elif splicer is not None:  # spliced into the encoded body (gateway/splice.py)
+        url = splicer.hold(f"data:{image.info.format.media_type};base64,", image.b64)
+    else:
+        url = f"data:{image.info.format.media_type};base64,{image.b64}"
     return ImageObject(
         index=image.index,
         data_url=url,

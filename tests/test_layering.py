@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("routing", ["gateway.routing"]),
     ("limits", ["gateway.limits", "gateway.budgets"]),
     ("auth", ["gateway.auth"]),
-    ("pipeline", ["gateway.merge", "gateway.service", "gateway.costing", "gateway.generation", "gateway.stored_results", "gateway.responders", "gateway.streaming"]),
+    ("pipeline", ["gateway.merge", "gateway.service", "gateway.costing", "gateway.generation", "gateway.stored_results", "gateway.responders", "gateway.splice", "gateway.streaming"]),
     ("wiring", ["gateway.services", "gateway.reload", "gateway.jobs"]),
     ("api", ["gateway.api"]),
     ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream", "gateway.client_jobs"]),

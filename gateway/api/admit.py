@@ -27,6 +27,7 @@ from gateway.errors import ModelNotFound, PayloadTooLarge, UnsupportedMediaType
 from gateway.generation import Route
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.idempotency import Claim, fingerprint, key_from_headers
+from gateway.limits import one_trip
 from gateway.limits.client_ip import ip_identity, resolve_client_ip
 from gateway.runtime import Runtime
 from gateway.services import Services
@@ -82,16 +83,23 @@ async def admit(
         await services.limits.rate_limits.check_ip(state, limits, ip_identity(ip), req, route.slug)
         # The CAIP-10 principal: for logs and per-account limits. Never the header itself.
         # The key list comes from `runtime` (this request's config): a reload revokes a removed key.
-        principal = await authenticate(
-            request.headers, ip, runtime.config.auth, services.authenticator, (req.model, route.slug)
-        )
+        # The nonce claim may take the account limit along: one Redis round trip (limits/one_trip.py).
+        rate_limits = services.limits.rate_limits
+        check = one_trip.AccountCheck(lambda account: rate_limits.account_plan(limits, account, req, route.slug))
+        with one_trip.offered(check):
+            principal = await authenticate(
+                request.headers, ip, runtime.config.auth, services.authenticator, (req.model, route.slug)
+            )
         request.state.principal = principal
         if principal.key is not None and principal.key_limits is not None:  # before the account's:
             # a request the key's own limit refuses does not spend the shared account's budget
             await services.limits.rate_limits.check_key(
                 state, limits, principal.key, principal.key_limits, req, route.slug
             )
-        await services.limits.rate_limits.check_account(state, limits, principal.account, req, route.slug)
+        if check.planned is not None and check.decision is not None and check.planned.tag == f"a:{principal.account}":
+            rate_limits.apply(state, check.planned, check.decision)
+        else:
+            await rate_limits.check_account(state, limits, principal.account, req, route.slug)
         # Hook: budgets (reserve the request's cost) and idempotency (claim the key) go here.
         claim = None
         if idempotency_key is not None:  # 409 / 422 / a replay (gateway/idempotency.py)

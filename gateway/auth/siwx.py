@@ -102,6 +102,7 @@ class SiwxAuthenticator:
                 nonce=verified.nonce,
                 text=verified.text,
                 ttl_ms=claim_ttl_ms(verified, self.policy, now),
+                account=verified.principal.account,
             )
         except SiwxRejected as exc:
             AUTH_FAILURES.labels(exc.code.value).inc()

@@ -16,6 +16,7 @@ class RedisLimiter(Limiter):
 
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
+        self.backend = backend  # one_trip runs its script only where these buckets live
         self._script = backend.register_script(GCRA_LUA)  # EVALSHA, EVAL on NOSCRIPT
 
     async def check(self, tag: str, buckets: Sequence[Bucket], *, now_us: int | None = None) -> Decision:

@@ -21,6 +21,8 @@ from gateway.config.limits import LimitsConfig, RatePolicy, ScopeLimits
 from gateway.errors import RateLimited, ServiceUnavailable
 from gateway.limits.admission import overloaded
 from gateway.limits.gcra import Bucket, Decision, Limiter, MemoryLimiter
+from gateway.limits.one_trip import Plan
+from gateway.limits.redis_limiter import RedisLimiter
 from gateway.metrics import DEGRADED_DECISIONS, RATE_LIMITED
 from gateway.redis.backend import RedisBusy, RedisUnavailable
 
@@ -89,6 +91,20 @@ class RateLimits:
         if config.account is not None:
             await self._check(state, config, "account", config.account, f"a:{account}", req, model)
 
+    def account_plan(self, config: LimitsConfig, account: str, req: ImageRequest, model: str) -> Plan | None:
+        """The account check as one_trip can run it beside the nonce claim (None: not on Redis,
+        or no account limit), so admission makes one round trip instead of two."""
+        if config.account is None or not isinstance(self.limiter, RedisLimiter):
+            return None
+        bucket_name, policy = config.account.policy_for(model)
+        bucket = Bucket(f"account:{bucket_name}", policy.emission_us, policy.burst, request_cost(policy, req))
+        name = "account" if bucket_name == "all" else f"account:{model}"
+        return Plan(f"a:{account}", bucket, name, policy, self.limiter.backend)
+
+    def apply(self, state: MutableMapping[str, Any], plan: Plan, decision: Decision) -> None:
+        """A decision the combined script made: headers and refusal exactly as `check_account`."""
+        self._record(state, "account", plan.name, plan.policy, decision)
+
     async def check_key(
         self,
         state: MutableMapping[str, Any],
@@ -126,7 +142,11 @@ class RateLimits:
         tag: str,
         bucket: Bucket,
     ) -> None:
-        decision = await self._decide(config, scope, tag, bucket)
+        self._record(state, scope, name, policy, await self._decide(config, scope, tag, bucket))
+
+    def _record(
+        self, state: MutableMapping[str, Any], scope: str, name: str, policy: RatePolicy, decision: Decision
+    ) -> None:
         outcome = decision.buckets[0]
         if decision.allowed:
             evaluated = Evaluated(name, policy, outcome.remaining, _seconds(outcome.reset_after_us))

@@ -9,8 +9,10 @@ caller sheds), never StoreUnavailable.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.config.limits import RedisClientConfig
 from gateway.redis import RedisBackend, RedisBusy, RedisClient, RedisUnavailable, connect
@@ -18,6 +20,7 @@ from gateway.state.base import StateStore, StoreUnavailable
 from gateway.state.memory import MemoryStore
 
 T = TypeVar("T")
+ScriptArg = bytes | str | int | float
 REQUEST_PATH_TIMEOUT_S = 0.25  # `from_url` only; the app's store uses `limits.redis.timeout_ms`
 
 
@@ -67,6 +70,19 @@ class RedisStore(StateStore):
             "SET NX GET", lambda client: client.set(key, value, nx=True, get=True, px=ttl_ms)
         )
         return previous if isinstance(previous, bytes) else None
+
+    @property
+    def is_cluster(self) -> bool:
+        return isinstance(self.backend.client, RedisCluster)
+
+    def script(self, source: str) -> Callable[[Sequence[str], Sequence[ScriptArg]], Awaitable[Any]]:
+        """A Lua script run with the store's error discipline (StoreUnavailable / RedisBusy)."""
+        script = self.backend.register_script(source)
+
+        def run(keys: Sequence[str], args: Sequence[ScriptArg]) -> Awaitable[Any]:
+            return self._call("EVALSHA", lambda client: script(keys=keys, args=args, client=client))
+
+        return run
 
     async def now_ms(self) -> int:
         seconds, micros = await self._call("TIME", lambda client: client.time())

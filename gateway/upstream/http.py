@@ -27,9 +27,10 @@ import httpx
 import msgspec
 
 from gateway.errors import FailureClass, ProviderError
-from gateway.http_client import ResponseRefused
+from gateway.http_client import ResponseRefused, direct
 from gateway.logsafe import escape_controls
 from gateway.upstream.redaction import redact
+from gateway.upstream.spans import cut_strings
 
 _CONNECT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -81,6 +82,14 @@ async def send(
         raise ValueError("send takes either json or files/data, not both")
     content = None if json is None else msgspec.json.encode(json)
     merged = {"content-type": "application/json", **(headers or {})} if content is not None else headers
+    fast = direct(client)
+    if fast is not None and files is None and data is None and not params and auth is None and "@" not in url:
+        try:  # aiohttp directly: the same exchange without httpx's layers (gateway/http_client.py)
+            return await fast.request_read(
+                method, url, content, {**client.headers, **(merged or {})}, _timeout(client, timeout)
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(provider, exc, what=what) from exc
     try:
         return await client.request(
             method,
@@ -142,10 +151,16 @@ def retry_hint(
     return None
 
 
-def decode_json(provider: str, response: httpx.Response, *, what: str = "response") -> Any:
-    """The body as JSON, or UPSTREAM_INVALID (the provider said 2xx but sent garbage)."""
+def decode_json(
+    provider: str, response: httpx.Response, *, what: str = "response", blob_key: str | None = None
+) -> Any:
+    """The body as JSON, or UPSTREAM_INVALID (the provider said 2xx but sent garbage). `blob_key`:
+    string values under that key are cut out before the decode (`gateway.upstream.spans`)."""
     try:
-        return msgspec.json.decode(response.content)
+        if blob_key is None:
+            return msgspec.json.decode(response.content)
+        cut = cut_strings(response.content, blob_key)
+        return cut.restore(msgspec.json.decode(cut.skeleton))
     except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past msgspec's depth limit
         raise ProviderError(
             provider,
