@@ -7,7 +7,8 @@ recorded `ok`. What is checked, cheapest first:
 
     extra images (more than the call asked for)   dropped before anything is decoded
     header size over the pixel cap                refused before any pixel is decoded
-    PNG that goes out unchanged                   framing + first bytes (imaging.prove_png_framing)
+    PNG that goes out unchanged                   framing + the whole zlib stream inflated, dropped
+                                                  as it comes (imaging.prove_png_framing)
     a JPEG with less scan data than its header    "truncated image" (imaging.check_jpeg_scan):
       promises                                    libjpeg would fill the missing blocks with grey
     JPEG/WebP that go out unchanged               decoded once (imaging.prove_decodable)

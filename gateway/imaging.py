@@ -240,9 +240,23 @@ def _png_chunks(
 
 # (colour type -> allowed bit depths), PNG spec 11.2.2
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
-# Compressed IDAT bytes inflated by the framing proof: a garbage stream fails within its first
-# bytes (bad header, reserved block type, bad code lengths); 64 KiB cost ~1 ms per image here.
-PNG_INFLATE_PROBE = 4 * 1024
+# Inflated PNG pixel data is read and dropped in pieces of this size: the proof never holds the
+# image's raw pixels, only one piece at a time.
+PNG_INFLATE_PIECE = 1 << 20
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# Adam7 passes: (x0, y0, dx, dy)
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_raw_size(width: int, height: int, bits_per_pixel: int, interlace: int) -> int:
+    """Bytes of filtered scanlines the zlib stream must inflate to (PNG spec 7.2, 8.2)."""
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    size = 0
+    for x0, y0, dx, dy in passes:
+        columns, rows = (width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy
+        if columns > 0 and rows > 0:
+            size += rows * (1 + (columns * bits_per_pixel + 7) // 8)
+    return size
 
 
 def prove_png_framing(
@@ -251,14 +265,16 @@ def prove_png_framing(
     max_pixels: int,
     chunks: tuple[int, int, bool, tuple[int, int]] | None = None,
 ) -> ImageInfo:
-    """A PNG proven from its framing and first bytes, without decoding its pixels (NotAnImage if not).
+    """A PNG proven decodable without Pillow building its pixels (NotAnImage if not).
 
     Checked: the signature; IHDR first, 13 bytes, its CRC, a bit depth valid for its colour type,
     compression/filter 0, interlace 0 or 1, 0 < width x height <= `max_pixels`; chunk lengths that
-    chain to an IEND ending exactly at `total` (so a truncated or padded body fails); at least one
-    IDAT, and the first PNG_INFLATE_PROBE bytes of its zlib stream inflate without error (a garbage
-    or truncated-at-the-start stream fails). NOT checked: the CRCs of other chunks and the zlib
-    stream past the probe (a corruption deep inside the pixel data reaches the client as is).
+    chain to an IEND ending exactly at `total` (a truncated or padded body fails); and the whole
+    zlib stream of the IDAT chunks inflates (its Adler-32 included) to exactly the size of the
+    image's scanlines, with a valid filter type (0..4) on every row of a non-interlaced image — so
+    a corrupt IDAT deep inside the pixel data fails here (issue 14), at inflate cost only: no
+    unfiltering, no pixel buffer (pieces of PNG_INFLATE_PIECE are dropped as they come).
+    Not checked: the CRCs of chunks other than IHDR (zlib's own checksum covers the pixel data).
     `chunks`: the walk's result when the caller already made it (`inspect_base64_walk`)."""
     width, height, _, (idat_at, idat_len) = chunks or _png_chunks(read, total)
     ihdr = read(8, 25)
@@ -271,11 +287,41 @@ def prove_png_framing(
         raise NotAnImage(f"image dimensions {width}x{height} are out of bounds")
     if not idat_len:
         raise NotAnImage("PNG has no image data")
+    bits = _PNG_CHANNELS[colour] * depth
+    expected = _png_raw_size(width, height, bits, interlace)
+    row = 0 if interlace else 1 + (width * bits + 7) // 8
+    _inflate_idat(read, total, idat_at - 8, expected, row)
+    return ImageInfo(OutputFormat.PNG, width, height)
+
+
+def _inflate_idat(read: Callable[[int, int], bytes], total: int, offset: int, expected: int, row: int) -> None:
+    """Inflate every IDAT chunk from `offset` on, dropping the output; `row` > 0: check each
+    scanline's filter byte."""
+    inflater = zlib.decompressobj()
+    produced = 0
     try:
-        zlib.decompressobj().decompress(read(idat_at, min(idat_len, PNG_INFLATE_PROBE)), PNG_INFLATE_PROBE * 4)
+        while offset + 12 <= total:
+            header = read(offset, 8)
+            kind, size = header[4:8], int.from_bytes(header[:4], "big")
+            if kind == b"IEND":
+                break
+            if kind == b"IDAT":
+                pending = read(offset + 8, size)
+                while pending:
+                    out = inflater.decompress(pending, PNG_INFLATE_PIECE)
+                    if row and out:
+                        filters = out[(-produced) % row :: row]
+                        if filters and max(filters) > 4:
+                            raise NotAnImage("PNG scanline has an unknown filter type")
+                    produced += len(out)
+                    if produced > expected:
+                        raise NotAnImage("PNG image data inflates past the image's size")
+                    pending = inflater.unconsumed_tail
+            offset += 12 + size
     except zlib.error as exc:
         raise NotAnImage(f"PNG image data does not inflate: {exc}") from None
-    return ImageInfo(OutputFormat.PNG, width, height)
+    if not inflater.eof or produced != expected:
+        raise NotAnImage("PNG image data is truncated")
 
 
 def base64_reader(text: str) -> tuple[Callable[[int, int], bytes], int]:
@@ -301,7 +347,7 @@ def finish(
     info; NotAnImage when the bytes are not an image within `max_pixels` that decodes."""
     info = inspect(data, max_pixels)
     if info.format is target and embed_prompt is None and not has_metadata(data, info.format):
-        if info.format is OutputFormat.PNG:  # no pixel decode: see prove_png_framing
+        if info.format is OutputFormat.PNG:  # inflate only, no pixel buffer: see prove_png_framing
             prove_png_framing(*bytes_reader(data), max_pixels)
         else:
             prove_decodable(data, info.format)

@@ -1,9 +1,13 @@
-"""A PNG that goes out unchanged is proven from its framing and first bytes, never pixel-decoded."""
+"""A PNG that goes out unchanged is proven from its framing and its whole zlib stream, never
+pixel-decoded (no Pillow, no pixel buffer)."""
 
 from __future__ import annotations
 
 import base64
+import io
+import random
 import zlib
+from collections.abc import Callable
 
 import pytest
 from PIL import Image
@@ -43,6 +47,62 @@ BROKEN = {
     "no idat": png_from([(k, p) for k, p in png_chunks(sized_png(64, 64)) if k != b"IDAT"]),
     "not zlib": png_from([(k, b"\x00" * 40 if k == b"IDAT" else p) for k, p in png_chunks(sized_png(64, 64))]),
 }
+
+
+def _noisy_png(width: int, height: int, *, interlace: bool = False) -> bytes:
+    """A PNG whose IDAT is long (random pixels compress badly): deep corruption sits far past any probe."""
+    pixels = random.Random(7).randbytes(width * height * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), pixels).save(out, format="PNG", interlace=interlace)
+    return out.getvalue()
+
+
+def _rewrite_idat(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
+    """The PNG with its joined IDAT data changed by `change`, in one IDAT chunk with valid CRCs."""
+    chunks = png_chunks(data)
+    idat = change(b"".join(payload for kind, payload in chunks if kind == b"IDAT"))
+    out: list[tuple[bytes, bytes]] = []
+    for kind, payload in chunks:
+        if kind != b"IDAT":
+            out.append((kind, payload))
+        elif not any(k == b"IDAT" for k, _ in out):
+            out.append((kind, idat))
+    return png_from(out)
+
+
+def _flip_deep(idat: bytes) -> bytes:
+    middle = len(idat) * 3 // 4
+    return idat[:middle] + bytes([idat[middle] ^ 0x55]) + idat[middle + 1 :]
+
+
+def _wrong_filter(width: int, height: int) -> bytes:
+    rows = b"".join(bytes([9]) + bytes(width * 3) for _ in range(height))  # filter type 9 does not exist
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return png_from([(b"IHDR", ihdr), (b"IDAT", zlib.compress(rows)), (b"IEND", b"")])
+
+
+DEEP = {
+    "corrupt deep in the stream, every CRC valid": _rewrite_idat(_noisy_png(256, 256), _flip_deep),
+    "stream cut short, every CRC valid": _rewrite_idat(_noisy_png(256, 256), lambda idat: idat[:-2000]),
+    "stream inflating to half the rows": _rewrite_idat(
+        _noisy_png(64, 64), lambda idat: zlib.compress(zlib.decompress(idat)[: 32 * (1 + 64 * 3)])
+    ),
+    "unknown filter type": _wrong_filter(32, 8),
+}
+
+
+@pytest.mark.parametrize("data", DEEP.values(), ids=DEEP.keys())
+def test_a_corrupt_idat_past_the_first_bytes_is_refused(data: bytes) -> None:
+    with pytest.raises(imaging.NotAnImage):
+        prove(data)
+    if data is not DEEP["stream inflating to half the rows"]:  # Pillow fills those rows; we refuse
+        with pytest.raises((OSError, ValueError, SyntaxError)), Image.open(io.BytesIO(data)) as image:
+            image.load()  # and Pillow agrees: none of these decodes
+
+
+def test_interlaced_and_noisy_pngs_pass() -> None:
+    assert prove(_noisy_png(97, 61, interlace=True)).height == 61
+    assert prove(_noisy_png(256, 256)).width == 256
 
 
 @pytest.mark.parametrize("data", BROKEN.values(), ids=BROKEN.keys())
