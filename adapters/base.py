@@ -145,6 +145,41 @@ def check_base_url(
     return hosts
 
 
+class HostedSettings(Protocol):
+    """The settings of an adapter that calls an allow-listed API and downloads its results."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def api_hosts(self) -> list[str]: ...
+    @property
+    def download_hosts(self) -> list[str]: ...
+    @property
+    def allow_private_base_url(self) -> bool: ...
+    @property
+    def max_download_bytes(self) -> int: ...
+    @property
+    def download_timeout_seconds(self) -> float: ...
+
+
+def hosted(provider: str, settings: HostedSettings) -> tuple[tuple[str, ...], upstream.DownloadPolicy]:
+    """The hosts the adapter may call (`check_base_url`, refused at check-config rather than as a
+    502 on every request) and the policy for its result downloads: the download allow-list plus,
+    when private addresses are allowed, the base_url's own host (a relay or a local fake)."""
+    private = settings.allow_private_base_url
+    api_hosts = check_base_url(
+        provider, settings.base_url, allowed_hosts=settings.api_hosts, allow_private=private
+    )
+    own = api_hosts[len(settings.api_hosts) :]
+    download = upstream.DownloadPolicy(
+        allowed_hosts=(*settings.download_hosts, *own),
+        allow_http=private,
+        max_bytes=settings.max_download_bytes,
+        timeout=settings.download_timeout_seconds,
+    )
+    return api_hosts, download
+
+
 def decode_settings(settings_type: type[S], settings: Mapping[str, object]) -> S:
     """Decode a provider's `settings:` mapping; errors carry the key path. Not strict about numbers
     and booleans written as text: a `${VAR}` value is always text (`timeout_seconds: ${T}`)."""

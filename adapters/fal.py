@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import httpx
 
 from adapters import polling
-from adapters.base import NoOptions, check_base_url, decode_settings, with_seed
+from adapters.base import NoOptions, decode_settings, hosted, with_seed
 from adapters.fal_translate import (
     FalSettings,
     Queued,
@@ -42,7 +42,6 @@ from gateway.errors import FailureClass, ProviderError
 
 __all__ = ["FalAdapter", "FalSettings", "classify_error", "encode_request", "model_spec"]
 
-_TOLERATED = (FailureClass.CONNECT, FailureClass.AMBIGUOUS, FailureClass.TRANSIENT, FailureClass.RATE_LIMITED)
 _CANCEL_SECONDS = 5.0
 
 
@@ -54,17 +53,7 @@ class FalAdapter:
         self._provider = provider
         self._settings = decode_settings(FalSettings, settings)
         self._client = client
-        private = self._settings.allow_private_base_url
-        self._api_hosts = check_base_url(
-            provider, self._settings.base_url, allowed_hosts=self._settings.api_hosts, allow_private=private
-        )
-        own = self._api_hosts[len(self._settings.api_hosts) :]
-        self._download = upstream.DownloadPolicy(
-            allowed_hosts=(*self._settings.download_hosts, *own),
-            allow_http=private,
-            max_bytes=self._settings.max_download_bytes,
-            timeout=self._settings.download_timeout_seconds,
-        )
+        self._api_hosts, self._download = hosted(provider, self._settings)
 
     def capabilities(self, provider_model: str) -> Capabilities:
         spec = model_spec(provider_model)
@@ -127,8 +116,8 @@ class FalAdapter:
             deadline=ctx.deadline,
             interval=self._settings.poll_interval_seconds,
             max_errors=self._settings.max_poll_errors,
-            tolerated=_tolerated,
-            give_up=lambda exc: polling.given_up("fal", "polling")(exc) if _tolerated(exc) else exc,
+            tolerated=polling.ask_again,
+            give_up=lambda exc: polling.given_up("fal", "polling")(exc) if polling.ask_again(exc) else exc,
             progress=None if report is None else lambda fraction: report(progress_update(fraction)),
         )
         return await self._call("GET", queued.response_url, ctx, what="result")
@@ -170,7 +159,3 @@ class FalAdapter:
 
     async def aclose(self) -> None:
         return None
-
-
-def _tolerated(exc: ProviderError) -> bool:
-    return exc.failure in _TOLERATED

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import httpx
 
 from adapters import polling
-from adapters.base import check_base_url, decode_settings, with_seed
+from adapters.base import decode_settings, hosted, with_seed
 from adapters.flux_translate import (
     ASPECTS,
     MODELS,
@@ -57,13 +57,6 @@ __all__ = [
 _MODELS = MODELS  # the name tests/adapters/test_encoding_properties.py reads
 _POLLING_FAILED = polling.given_up("bfl", "polling")
 # Polling GETs are idempotent: these failures are tolerated (up to max_poll_errors in a row).
-_POLL_TOLERATED = (
-    FailureClass.CONNECT,
-    FailureClass.AMBIGUOUS,
-    FailureClass.TRANSIENT,
-    FailureClass.RATE_LIMITED,
-)
-
 
 class FluxAdapter:
     kind: ClassVar[str] = "flux"
@@ -73,18 +66,7 @@ class FluxAdapter:
         self._provider = provider
         self._settings = decode_settings(FluxSettings, settings)
         self._client = client
-        private = self._settings.allow_private_base_url
-        # Refused here, at check-config, not as a 502 on every request.
-        self._api_hosts = check_base_url(
-            provider, self._settings.base_url, allowed_hosts=self._settings.api_hosts, allow_private=private
-        )
-        own = self._api_hosts[len(self._settings.api_hosts) :]  # the base_url host, when private is allowed
-        self._download = upstream.DownloadPolicy(
-            allowed_hosts=(*self._settings.download_hosts, *own),
-            allow_http=private,
-            max_bytes=self._settings.max_download_bytes,
-            timeout=self._settings.download_timeout_seconds,
-        )
+        self._api_hosts, self._download = hosted(provider, self._settings)
 
     def capabilities(self, provider_model: str) -> Capabilities:
         spec = model_spec(provider_model)
@@ -146,8 +128,8 @@ class FluxAdapter:
             deadline=ctx.deadline,
             interval=self._settings.poll_interval_seconds,
             max_errors=self._settings.max_poll_errors,
-            tolerated=_poll_tolerated,
-            give_up=lambda exc: _POLLING_FAILED(exc) if _poll_tolerated(exc) else exc,
+            tolerated=polling.ask_again,
+            give_up=lambda exc: _POLLING_FAILED(exc) if polling.ask_again(exc) else exc,
             progress=None if report is None else lambda fraction: report(progress_fraction(fraction)),
         )
         assert polled.sample is not None  # decode_response refuses a Ready without one
@@ -208,7 +190,3 @@ class FluxAdapter:
             return upstream.decode_poll_json(self._provider, response)  # garbled: TRANSIENT, polled again
         payload = upstream.decode_json(self._provider, response, what="submit response")
         return payload if isinstance(payload, dict) else {}
-
-
-def _poll_tolerated(exc: ProviderError) -> bool:
-    return exc.failure in _POLL_TOLERATED

@@ -25,6 +25,15 @@ T = TypeVar("T")
 Tolerated = Callable[[ProviderError], bool]
 GiveUp = Callable[[ProviderError], ProviderError]
 
+# The failures of one status ask that a submitted task survives (asked again, within max_errors).
+ASK_AGAIN = frozenset(
+    {FailureClass.CONNECT, FailureClass.AMBIGUOUS, FailureClass.TRANSIENT, FailureClass.RATE_LIMITED}
+)
+
+
+def ask_again(exc: ProviderError) -> bool:
+    return exc.failure in ASK_AGAIN
+
 
 @dataclass(frozen=True, slots=True)
 class Pending:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import httpx
 
 from adapters import polling
-from adapters.base import NoOptions, check_base_url, decode_settings, with_seed
+from adapters.base import NoOptions, decode_settings, hosted, with_seed
 from adapters.replicate_translate import (
     Prediction,
     ReplicateSettings,
@@ -41,7 +41,6 @@ from gateway.errors import FailureClass, ProviderError
 
 __all__ = ["ReplicateAdapter", "ReplicateSettings", "classify_error", "encode_request", "model_spec"]
 
-_TOLERATED = (FailureClass.CONNECT, FailureClass.AMBIGUOUS, FailureClass.TRANSIENT, FailureClass.RATE_LIMITED)
 _CANCEL_SECONDS = 5.0
 
 
@@ -53,17 +52,7 @@ class ReplicateAdapter:
         self._provider = provider
         self._settings = decode_settings(ReplicateSettings, settings)
         self._client = client
-        private = self._settings.allow_private_base_url
-        self._api_hosts = check_base_url(
-            provider, self._settings.base_url, allowed_hosts=self._settings.api_hosts, allow_private=private
-        )
-        own = self._api_hosts[len(self._settings.api_hosts) :]
-        self._download = upstream.DownloadPolicy(
-            allowed_hosts=(*self._settings.download_hosts, *own),
-            allow_http=private,
-            max_bytes=self._settings.max_download_bytes,
-            timeout=self._settings.download_timeout_seconds,
-        )
+        self._api_hosts, self._download = hosted(provider, self._settings)
 
     def capabilities(self, provider_model: str) -> Capabilities:
         spec = model_spec(provider_model)
@@ -136,8 +125,8 @@ class ReplicateAdapter:
 
         return await polling.poll_until(
             ask, settled, provider=self._provider, deadline=ctx.deadline, interval=self._settings.poll_interval_seconds,
-            max_errors=self._settings.max_poll_errors, tolerated=_tolerated,
-            give_up=lambda exc: polling.given_up("replicate", "polling")(exc) if _tolerated(exc) else exc,
+            max_errors=self._settings.max_poll_errors, tolerated=polling.ask_again,
+            give_up=lambda exc: polling.given_up("replicate", "polling")(exc) if polling.ask_again(exc) else exc,
             progress=None if report is None else lambda fraction: report(progress_update(fraction)),
         )
 
@@ -177,7 +166,3 @@ class ReplicateAdapter:
 
     async def aclose(self) -> None:
         return None
-
-
-def _tolerated(exc: ProviderError) -> bool:
-    return exc.failure in _TOLERATED

@@ -210,20 +210,32 @@ async def openai_generate(request: HttpRequest) -> Response[bytes] | Stream:
     admitted = await admit(request, services, runtime, req, fingerprint_extra=extra)
 
     async def respond() -> Response[bytes] | Stream:
-        quality = openai_req.quality or "auto"
-        if openai_req.stream:
-            job = Job(Operation.GENERATE, req, Delivery.SSE, admitted.route, request_id_of(request.scope))
-            return openai_stream(
-                runtime, job, router=services.router, partial_images=openai_req.partial_images or 0,
-                quality=quality, background=openai_req.background or "auto",
-            )
         job = Job(Operation.GENERATE, req, Delivery.JSON, admitted.route, request_id_of(request.scope))
-        result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-        if req.output_type is OutputType.URL:
-            result = await store_result(services.storage, result, base_url=str(request.base_url))
-        return images_response(result, quality, openai_req.background, dropped_fields(runtime, result, passed))
+        return await answer(request, services, runtime, job, openai_req, passed)
 
     return await idempotent(services, admitted.idempotency, respond)
+
+
+async def answer(
+    request: HttpRequest,
+    services: Services,
+    runtime: Runtime,
+    job: Job,
+    asked: OpenAIImageRequest | OpenAIEditFields,
+    passed: dict[str, str | int] | None,
+) -> Response[bytes] | Stream:
+    """Run an admitted /v1 job (generation or edit) and answer in OpenAI's shape: its stream events
+    when `asked.stream`, else the images response (stored first for `response_format: url`)."""
+    quality = asked.quality or "auto"
+    if asked.stream:
+        return openai_stream(
+            runtime, msgspec.structs.replace(job, delivery=Delivery.SSE), router=services.router,
+            partial_images=asked.partial_images or 0, quality=quality, background=asked.background or "auto",
+        )
+    result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
+    if job.request.output_type is OutputType.URL:
+        result = await store_result(services.storage, result, base_url=str(request.base_url))
+    return images_response(result, quality, asked.background, dropped_fields(runtime, result, passed))
 
 
 def images_response(result: Result, quality: str, background: str | None, dropped: list[str]) -> Response[bytes]:

@@ -21,30 +21,27 @@ from litestar import Response, post
 from litestar.response import Stream
 
 from gateway.api.admit import admit, read_body
-from gateway.api.disconnect import cancel_on_disconnect
 from gateway.api.edit import _check_model
 from gateway.api.idempotent import idempotent
 from gateway.api.multipart import Part, boundary_of, parse_form
 from gateway.api.openai_compat import (
     OpenAIEditFields,
+    answer,
     canonical_request,
-    dropped_fields,
-    images_response,
     openai_fields,
     to_wire,
     validation_error,
 )
-from gateway.api.openai_stream import openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
-from gateway.canonical import InputImage, OutputType
+from gateway.canonical import InputImage
 from gateway.config.edit import EditInputsConfig
 from gateway.edit_inputs import ParsedInputs, Pending, check_image, check_mask, load_inputs
 from gateway.edit_schema import MAX_EDIT_N, MAX_INPUT_IMAGES
 from gateway.errors import InvalidRequest
-from gateway.generation import Delivery, Job, Operation, run
+from gateway.generation import Delivery, Job, Operation
 from gateway.services import Services
-from gateway.stored_results import require_storage, store_result
+from gateway.stored_results import require_storage
 
 _IMAGE_FIELDS = ("image", "image[]")
 _FILE_FIELDS = (*_IMAGE_FIELDS, "mask")
@@ -78,18 +75,8 @@ async def openai_edit(request: HttpRequest) -> Response[bytes] | Stream:
     async def respond() -> Response[bytes] | Stream:
         images, mask = await load_inputs(parsed, limits)  # every input proven to decode
         job_req = msgspec.structs.replace(req, images=images, mask=mask, stream=False)
-        quality = fields.quality or "auto"
-        if fields.stream:
-            job = Job(Operation.EDIT, job_req, Delivery.SSE, admitted.route, request_id_of(request.scope))
-            return openai_stream(
-                runtime, job, router=services.router, partial_images=fields.partial_images or 0,
-                quality=quality, background=fields.background or "auto",
-            )
         job = Job(Operation.EDIT, job_req, Delivery.JSON, admitted.route, request_id_of(request.scope))
-        result = await cancel_on_disconnect(request.receive, run(runtime, job, router=services.router))
-        if job_req.output_type is OutputType.URL:
-            result = await store_result(services.storage, result, base_url=str(request.base_url))
-        return images_response(result, quality, fields.background, dropped_fields(runtime, result, passed))
+        return await answer(request, services, runtime, job, fields, passed)
 
     return await idempotent(services, admitted.idempotency, respond)
 
