@@ -10,12 +10,12 @@ is a CALLER_FAULT.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 
 from PIL import Image
 
+from gateway.b64 import b64encode
 from gateway.canonical import ImageRequest, InputImage
 from gateway.errors import FailureClass, ProviderError
 
@@ -26,7 +26,7 @@ NO_ALPHA = "mask: has no alpha channel, so no pixel is transparent; nothing is m
 
 def b64(data: bytes) -> str:
     """Plain base64 (no data: prefix) of an input's bytes as the client sent them, or of a mask."""
-    return base64.b64encode(data).decode("ascii")
+    return b64encode(data)
 
 
 def white_is_edit(provider: str, mask: InputImage) -> tuple[bytes, list[str]]:

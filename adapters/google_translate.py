@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ import msgspec
 
 from adapters.base import decode_options, dropped
 from gateway import sizing, upstream
+from gateway.b64 import b64encode
 from gateway.canonical import ImageRequest, Quality
 from gateway.errors import FailureClass, ProviderError
 
@@ -126,7 +126,7 @@ def encode_edit(
     body, warnings = encode_request(req, model=model, settings=settings, options=options)
     parts = body["contents"][0]["parts"]
     parts.extend(
-        {"inlineData": {"mimeType": image.media_type, "data": base64.b64encode(image.data).decode()}}
+        {"inlineData": {"mimeType": image.media_type, "data": b64encode(image.data)}}
         for image in req.images
     )
     if req.mask is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import binascii
 import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
+
+from gateway.b64 import b64decode
 
 
 class Quality(enum.StrEnum):
@@ -107,7 +108,7 @@ class ProviderImage(msgspec.Struct, frozen=True, kw_only=True):
     b64: str | None = None
 
     def image_bytes(self) -> bytes:
-        return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
+        return self.data if self.b64 is None else b64decode(self.b64)
 
 
 class ProviderResult(msgspec.Struct, frozen=True, kw_only=True):

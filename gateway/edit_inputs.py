@@ -35,6 +35,7 @@ import msgspec
 from PIL import Image
 
 from gateway import imaging, upstream
+from gateway.b64 import b64decode
 from gateway.canonical import InputImage, OutputFormat
 from gateway.config.edit import EditInputsConfig
 from gateway.errors import InvalidRequest, ProviderError
@@ -248,7 +249,7 @@ def _data_url(text: str, param: str, limits: EditInputsConfig, totals: Totals) -
         raise InvalidRequest(f"{param} is larger than {limits.max_image_bytes} bytes", param=param)
     totals.check_bytes(max(0, len(payload) // 4 * 3 - 2), param)  # judged before decoding too
     try:
-        data = binascii.a2b_base64(payload, strict_mode=True)
+        data = b64decode(payload)
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"{param} data URL is not valid base64", param=param) from None
     totals.add_bytes(len(data), param)

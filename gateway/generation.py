@@ -12,7 +12,6 @@ responders, not the core, build wire types and data URLs.
 
 from __future__ import annotations
 
-import binascii
 import enum
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 import msgspec
 
 from gateway import finishing, imaging
+from gateway.b64 import b64decode
 from gateway.canonical import ImageRequest, Operation
 from gateway.config import ModelConfig
 from gateway.costing import Cost, metered
@@ -90,7 +90,7 @@ class FinishedImage:
     url: str | None = None  # `output_type: url`: the signed link (gateway/stored_results.py), bytes dropped
 
     def image_bytes(self) -> bytes:
-        return self.data if self.b64 is None else binascii.a2b_base64(self.b64, strict_mode=True)
+        return self.data if self.b64 is None else b64decode(self.b64)
 
 
 class Shortfall(msgspec.Struct, frozen=True):

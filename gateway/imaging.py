@@ -27,6 +27,7 @@ from typing import ParamSpec, TypeVar
 
 from PIL import Image, PngImagePlugin
 
+from gateway.b64 import b64decode
 from gateway.canonical import OutputFormat
 
 _PIL_FORMAT = {OutputFormat.PNG: "PNG", OutputFormat.JPEG: "JPEG", OutputFormat.WEBP: "WEBP"}
@@ -330,7 +331,7 @@ def base64_reader(text: str) -> tuple[Callable[[int, int], bytes], int]:
 
     def read(offset: int, size: int) -> bytes:
         start = offset // 3
-        chunk = binascii.a2b_base64(text[start * 4 : (offset + size + 2) // 3 * 4], strict_mode=True)
+        chunk = b64decode(text[start * 4 : (offset + size + 2) // 3 * 4])
         return chunk[offset - start * 3 : offset - start * 3 + size]
 
     return read, total

@@ -9,11 +9,10 @@ Only here does the internal attempt record become the public `Attempt` and an im
 
 from __future__ import annotations
 
-import base64
-
 import msgspec
 from litestar import Response
 
+from gateway.b64 import b64encode
 from gateway.canonical import OutputFormat
 from gateway.config.cost import format_usd
 from gateway.costing import Cost
@@ -91,7 +90,7 @@ def cost_info(cost: Cost | None) -> CostInfo:
 
 
 def data_url(data: bytes, fmt: OutputFormat) -> str:
-    return f"data:{fmt.media_type};base64,{base64.b64encode(data).decode('ascii')}"
+    return f"data:{fmt.media_type};base64,{b64encode(data)}"
 
 
 def image_object(image: FinishedImage, splicer: Splicer | None = None) -> ImageObject:

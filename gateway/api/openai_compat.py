@@ -9,7 +9,6 @@ Errors on /v1 use OpenAI's shape (gateway/api/openai_errors.py, chosen by path i
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import time
@@ -25,6 +24,7 @@ from gateway.api.idempotent import idempotent
 from gateway.api.openai_stream import Usage, openai_stream
 from gateway.api.request_id import request_id_of
 from gateway.api.types import HttpRequest
+from gateway.b64 import b64encode
 from gateway.canonical import ImageRequest, OutputType
 from gateway.config.cost import format_usd
 from gateway.errors import InvalidRequest
@@ -243,7 +243,7 @@ def images_response(result: Result, quality: str, background: str | None, droppe
     data = [
         OpenAIImage(url=image.url)
         if image.url is not None
-        else OpenAIImage(b64_json=image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii"))
+        else OpenAIImage(b64_json=image.b64 if image.b64 is not None else b64encode(image.data))
         for image in result.images
     ]
     body = OpenAIImagesResponse(

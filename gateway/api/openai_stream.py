@@ -11,7 +11,6 @@ The queue, heartbeats and cancel-on-disconnect are the canonical stream's (gatew
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 
@@ -20,6 +19,7 @@ from litestar.response import Stream
 
 from gateway import imaging
 from gateway.api.openai_errors import OpenAIError, detail
+from gateway.b64 import b64encode
 from gateway.canonical import PreviewImage, ProgressUpdate
 from gateway.config.cost import format_usd
 from gateway.errors import GatewayError, ProviderError
@@ -87,7 +87,7 @@ class _PreviewSink:
             return
         size = f"{info.width}x{info.height}"
         event = ImageEvent(
-            type=self._kind, b64_json=base64.b64encode(update.data).decode("ascii"), created_at=int(time.time()),
+            type=self._kind, b64_json=b64encode(update.data), created_at=int(time.time()),
             size=size, quality=self._quality, background=self._background, output_format=fmt.value,
             partial_image_index=self._sent,
         )
@@ -116,7 +116,7 @@ def openai_stream(
             emit(_error(500, "internal_error", "internal error", None))
             return
         for position, image in enumerate(result.images):
-            b64 = image.b64 if image.b64 is not None else base64.b64encode(image.data).decode("ascii")
+            b64 = image.b64 if image.b64 is not None else b64encode(image.data)
             event = ImageEvent(
                 type=completed, b64_json=b64, created_at=result.created,
                 size=f"{image.info.width}x{image.info.height}", quality=quality, background=background,

@@ -7,9 +7,9 @@ or as data URLs (A1111 previews). Every adapter decodes through `decode_base64` 
 
 from __future__ import annotations
 
-import base64
 import binascii
 
+from gateway.b64 import b64decode
 from gateway.canonical import ProviderImage
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
@@ -23,7 +23,7 @@ def decode_base64(text: str, *, data_url: bool = False) -> bytes | None:
             return None
         text = text.split(",", 1)[1]
     try:
-        return base64.b64decode(text, validate=True)
+        return b64decode(text)
     except (binascii.Error, ValueError):
         return None
 
@@ -46,7 +46,7 @@ def base64_image(provider: str, text: str, *, seed: int | None = None, what: str
     if not text.isascii() or len(text) % 4 or len(text) < 16:
         raise bad
     try:
-        head = binascii.a2b_base64(text[:16], strict_mode=True)
+        head = b64decode(text[:16])
     except binascii.Error:
         raise bad from None
     require_image(provider, head, what=what)
