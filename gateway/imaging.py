@@ -19,13 +19,13 @@ import functools
 import io
 import os
 import struct
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from PIL import Image, PngImagePlugin
+from zlib_ng import zlib_ng
 
 from gateway.b64 import b64decode
 from gateway.canonical import OutputFormat
@@ -239,6 +239,8 @@ def _png_chunks(
     return width, height, metadata, idat
 
 
+# zlib_ng's stub declares `error` as an instance; it is the exception class.
+_INFLATE_ERROR: type[Exception] = zlib_ng.error  # type: ignore[assignment]
 # (colour type -> allowed bit depths), PNG spec 11.2.2
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 # Inflated PNG pixel data is read and dropped in pieces of this size: the proof never holds the
@@ -298,7 +300,7 @@ def prove_png_framing(
 def _inflate_idat(read: Callable[[int, int], bytes], total: int, offset: int, expected: int, row: int) -> None:
     """Inflate every IDAT chunk from `offset` on, dropping the output; `row` > 0: check each
     scanline's filter byte."""
-    inflater = zlib.decompressobj()
+    inflater = zlib_ng.decompressobj()  # zlib-ng: 4-6x zlib's inflate speed (docs/benchmarks.md)
     produced = 0
     try:
         while offset + 12 <= total:
@@ -319,7 +321,7 @@ def _inflate_idat(read: Callable[[int, int], bytes], total: int, offset: int, ex
                         raise NotAnImage("PNG image data inflates past the image's size")
                     pending = inflater.unconsumed_tail
             offset += 12 + size
-    except zlib.error as exc:
+    except _INFLATE_ERROR as exc:
         raise NotAnImage(f"PNG image data does not inflate: {exc}") from None
     if not inflater.eof or produced != expected:
         raise NotAnImage("PNG image data is truncated")
