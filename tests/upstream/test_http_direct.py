@@ -62,9 +62,23 @@ async def test_refused_connection_is_connect() -> None:
     assert caught.value.failure is FailureClass.CONNECT
 
 
+async def stalled_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Headers and a declared length, part of the body, then nothing."""
+    await _read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + b"x" * 5000)
+    await writer.drain()
+    await asyncio.sleep(5)
+    writer.close()
+
+
 @pytest.mark.parametrize(
     ("handler", "expected"),
-    [(hang_up, httpx.ReadError), (half_body, httpx.ReadError), (silent, httpx.ReadTimeout)],
+    [
+        (hang_up, httpx.ReadError),
+        (half_body, httpx.ReadError),
+        (silent, httpx.ReadTimeout),
+        (stalled_body, httpx.ReadTimeout),
+    ],
 )
 async def test_failures_after_sending_are_never_connect(handler: Handler, expected: type[Exception]) -> None:
     async for url in _serve(handler):
@@ -105,3 +119,24 @@ async def test_the_cap_and_gzip_hold_on_the_direct_path() -> None:
             assert transport is not None
             with pytest.raises(ResponseRefused):
                 await transport.request_read("POST", url, b"{}", JSON, httpx.Timeout(5.0))
+
+
+async def test_a_body_that_failed_half_read_never_reaches_the_next_call() -> None:
+    answers = iter([b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n" + b"x" * 40, None])
+
+    async def half_then_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answer = next(answers)
+        if answer is None:
+            await ok(reader, writer)
+            return
+        await _read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    async for url in _serve(half_then_ok):
+        async with build_client(httpx.Timeout(2.0)) as client:
+            with pytest.raises(ProviderError):
+                await upstream.send(client, "p", "POST", url, json={})
+            response = await upstream.send(client, "p", "POST", url, json={})
+    assert response.json() == {"data": [1]}
