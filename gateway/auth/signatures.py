@@ -8,6 +8,7 @@ the chain: `auth_unsupported_signature`. Solana: ed25519 (PyNaCl) with the addre
 
 from __future__ import annotations
 
+import functools
 import re
 
 import base58
@@ -35,6 +36,12 @@ def eip191_digest(message: bytes) -> bytes:
     return bytes(keccak(b"\x19Ethereum Signed Message:\n" + str(len(message)).encode() + message))
 
 
+# The two address helpers below are pure and cost 30-80 us each in Python (EIP-55's per-character
+# walk; base58's big-int loop): an account signs many requests, so they are memoised per address.
+_ADDRESSES_REMEMBERED = 4096
+
+
+@functools.lru_cache(maxsize=_ADDRESSES_REMEMBERED)
 def checksum_address(address: str) -> str:
     """EIP-55 mixed-case form of a `0x` + 40 hex address."""
     lower = address[2:].lower()
@@ -90,6 +97,7 @@ def verify_evm(message: bytes, address: str, signature: str) -> str:
     return recovered
 
 
+@functools.lru_cache(maxsize=_ADDRESSES_REMEMBERED)
 def solana_public_key(address: str) -> bytes | None:
     """The 32-byte ed25519 key of a base58 address, or None when it is not one."""
     try:
