@@ -5,10 +5,12 @@ from __future__ import annotations
 from litestar import Litestar
 
 from gateway.app import create_app
-from gateway.malloc_tuning import keep_freed_buffers
+from gateway.process_tuning import keep_freed_buffers, settle_garbage_collector
 from gateway.settings import Settings
 
 
 def create_from_env() -> Litestar:
     keep_freed_buffers()  # in each worker process: they are fresh interpreters
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    settle_garbage_collector()
+    return app

@@ -1,4 +1,7 @@
-"""Keep freed large buffers in the process instead of handing them back to the kernel (glibc only).
+"""Per-worker process settings for a long-running server: memory reuse and the garbage collector.
+
+`keep_freed_buffers`: keep freed large buffers in the process instead of handing them back to the
+kernel (glibc only).
 
 A 2 MB image crosses the gateway as several 2.8 MB buffers (the upstream body, its base64 text,
 the response body). glibc serves blocks that size with fresh `mmap`s, or trims them off the heap
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 
@@ -44,3 +48,20 @@ def keep_freed_buffers() -> bool:
     if not applied:
         _log.debug("mallopt refused the buffer-reuse settings; glibc defaults stay")
     return applied
+
+
+# Young-generation threshold: a request allocates a few thousand container objects that die with
+# it; at CPython's default (700) the collector ran ~8 times per 100 requests.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_garbage_collector() -> None:
+    """After the app is built: the objects that live as long as the process (routes, config, the
+    compiled schemas, module state) are moved out of the collector's sight (`gc.freeze`), so a full
+    collection no longer walks them; young collections run less often. Measured on the 100 KB
+    bench at 16 connections: GC time 3.6 % of the worker's CPU -> under 0.5 %, p99 58 -> 30 ms
+    (full collections were the long pauses). Reference cycles are still collected."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)

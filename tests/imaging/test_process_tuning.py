@@ -1,4 +1,4 @@
-"""The worker keeps freed image-sized buffers for reuse (gateway/malloc_tuning.py)."""
+"""The worker keeps freed image-sized buffers for reuse (gateway.process_tuning.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 # frees them, 50 times, touching every page, and prints its minor page faults for the loop.
 _CHURN = """
 import resource, sys
-from gateway.malloc_tuning import keep_freed_buffers
+from gateway.process_tuning import keep_freed_buffers
 applied = keep_freed_buffers() if sys.argv[1] == "tuned" else None
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(50):
@@ -46,3 +46,18 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again() -> None:
 def test_an_operators_own_malloc_settings_win() -> None:
     applied, faults = _churn("tuned", MALLOC_MMAP_THRESHOLD_="131072")
     assert applied == "False" and faults > 50_000
+
+
+def test_the_collector_settles_after_startup_and_still_collects_cycles() -> None:
+    script = """
+import gc, weakref
+from gateway.process_tuning import GC_YOUNG_THRESHOLD, settle_garbage_collector
+settle_garbage_collector()
+class Node: pass
+a, b = Node(), Node(); a.other, b.other = b, a
+gone = weakref.ref(a); del a, b
+gc.collect()
+print(gc.get_freeze_count() > 0, gc.get_threshold()[0] == GC_YOUNG_THRESHOLD, gone() is None)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "True"]
