@@ -246,6 +246,7 @@ _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: 
 # Inflated PNG pixel data is read and dropped in pieces of this size: the proof never holds the
 # image's raw pixels, only one piece at a time.
 PNG_INFLATE_PIECE = 1 << 20
+_INFLATE_INPUT_STEP = 256 * 1024
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 # Adam7 passes: (x0, y0, dx, dy)
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
@@ -309,17 +310,21 @@ def _inflate_idat(read: Callable[[int, int], bytes], total: int, offset: int, ex
             if kind == b"IEND":
                 break
             if kind == b"IDAT":
-                pending = read(offset + 8, size)
-                while pending:
-                    out = inflater.decompress(pending, PNG_INFLATE_PIECE)
-                    if row and out:
-                        filters = out[(-produced) % row :: row]
-                        if filters and max(filters) > 4:
-                            raise NotAnImage("PNG scanline has an unknown filter type")
-                    produced += len(out)
-                    if produced > expected:
-                        raise NotAnImage("PNG image data inflates past the image's size")
-                    pending = inflater.unconsumed_tail
+                data = memoryview(read(offset + 8, size))
+                # Fed in bounded steps: zlib copies the input it has not consumed (`unconsumed_tail`)
+                # each time the output piece fills, so a whole 2 MB chunk at once was re-copied per piece.
+                for step in range(0, size, _INFLATE_INPUT_STEP):
+                    pending: bytes | memoryview = data[step : step + _INFLATE_INPUT_STEP]
+                    while pending:
+                        out = inflater.decompress(pending, PNG_INFLATE_PIECE)
+                        if row and out:
+                            filters = out[(-produced) % row :: row]
+                            if filters and max(filters) > 4:
+                                raise NotAnImage("PNG scanline has an unknown filter type")
+                        produced += len(out)
+                        if produced > expected:
+                            raise NotAnImage("PNG image data inflates past the image's size")
+                        pending = inflater.unconsumed_tail
             offset += 12 + size
     except _INFLATE_ERROR as exc:
         raise NotAnImage(f"PNG image data does not inflate: {exc}") from None
@@ -340,7 +345,9 @@ def base64_reader(text: str) -> tuple[Callable[[int, int], bytes], int]:
 
 
 def bytes_reader(data: bytes) -> tuple[Callable[[int, int], bytes], int]:
-    return (lambda offset, size: data[offset : offset + size]), len(data)
+    """(read(offset, size), length) over bytes; reads are views (no copy of a 2 MB IDAT chunk)."""
+    view = memoryview(data)
+    return (lambda offset, size: view[offset : offset + size]), len(data)  # type: ignore[return-value]
 
 
 def finish(
