@@ -32,6 +32,7 @@ from bench.mock_openai import make_png, openai_body, parse_size
 from gateway import finishing, responders
 from gateway.canonical import CallContext, ImageRequest, OutputType
 from gateway.generation import FinishedImage, Result
+from gateway.process_tuning import keep_freed_buffers
 
 
 async def one(adapter: OpenAIAdapter, req: ImageRequest) -> int:
@@ -55,6 +56,7 @@ async def main() -> None:
     parser.add_argument("--output-type", choices=["data_url", "file"], default="data_url")
     parser.add_argument("--profile", action="store_true", help="print the top cProfile entries")
     args = parser.parse_args()
+    keep_freed_buffers()  # as every server worker does (gateway/asgi.py)
     body = openai_body(make_png(parse_size(args.size)))
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
     req = ImageRequest(model="m", prompt="p", output_type=OutputType(args.output_type))
