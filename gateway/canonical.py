@@ -106,6 +106,9 @@ class ProviderImage(msgspec.Struct, frozen=True, kw_only=True):
     data: bytes = b""
     seed: int | None = None
     b64: str | None = None
+    # The same text as the provider's body bytes, when it was cut from the body (gateway/upstream/
+    # spans.py): the responder writes these instead of re-encoding `b64`.
+    b64_ascii: memoryview | None = None
 
     def image_bytes(self) -> bytes:
         return self.data if self.b64 is None else b64decode(self.b64)

@@ -88,6 +88,7 @@ class FinishedImage:
     provider: str
     b64: str | None = None
     url: str | None = None  # `output_type: url`: the signed link (gateway/stored_results.py), bytes dropped
+    b64_ascii: memoryview | None = None  # `b64` as the provider's body bytes (canonical.ProviderImage)
 
     def image_bytes(self) -> bytes:
         return self.data if self.b64 is None else b64decode(self.b64)
@@ -177,7 +178,9 @@ async def _finished(
             failures.append(exc)
             continue
         index = first_index + len(images)
-        images.append(FinishedImage(index, image.data, image.info, image.seed, provider, image.b64))
+        images.append(
+            FinishedImage(index, image.data, image.info, image.seed, provider, image.b64, b64_ascii=image.b64_ascii)
+        )
     return images
 
 

@@ -102,7 +102,7 @@ def image_object(image: FinishedImage, splicer: Splicer | None = None) -> ImageO
     if image.b64 is None:
         url = data_url(image.data, image.info.format)
     elif splicer is not None:  # spliced into the encoded body (gateway/splice.py)
-        url = splicer.hold(f"data:{image.info.format.media_type};base64,", image.b64)
+        url = splicer.hold(f"data:{image.info.format.media_type};base64,", image.b64, image.b64_ascii)
     else:
         url = f"data:{image.info.format.media_type};base64,{image.b64}"
     return ImageObject(

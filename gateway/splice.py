@@ -26,29 +26,33 @@ _SERIAL = itertools.count()
 class Splicer:
     def __init__(self) -> None:
         self._token = f"{_TOKEN}{next(_SERIAL):x}"
-        self._held: list[tuple[bytes, str, str]] = []  # (placeholder as encoded, prefix, text)
+        # (placeholder as encoded, prefix, text, the text's bytes when known)
+        self._held: list[tuple[bytes, str, str, memoryview | None]] = []
 
-    def hold(self, prefix: str, text: str) -> str:
-        """The string to put in the struct: a placeholder for `prefix + text` when it can be spliced."""
-        if len(text) < MIN_SPLICE or not text.isascii() or '"' in text or "\\" in text:
-            return prefix + text
+    def hold(self, prefix: str, text: str, ascii_bytes: memoryview | None = None) -> str:
+        """The string to put in the struct: a placeholder for `prefix + text` when it can be spliced.
+        `ascii_bytes`: `text` as it was cut from a provider body (gateway/upstream/spans.py), already
+        known to be ASCII without `"` or `\\`: written as is, neither scanned nor encoded again."""
         if not prefix.isascii() or '"' in prefix or "\\" in prefix:
             return prefix + text
+        known = ascii_bytes if ascii_bytes is not None and len(ascii_bytes) == len(text) else None
+        if known is None and (len(text) < MIN_SPLICE or not text.isascii() or '"' in text or "\\" in text):
+            return prefix + text
         placeholder = f"#{self._token}:{len(self._held)}"
-        self._held.append((f'"{placeholder}"'.encode("ascii"), prefix, text))
+        self._held.append((f'"{placeholder}"'.encode("ascii"), prefix, text, known))
         return placeholder
 
     def splice(self, body: bytes) -> bytes:
         """`body` (encoded with the placeholders) with each placeholder replaced by its text."""
         if not self._held:
             return body
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         done = 0
-        for placeholder, prefix, text in self._held:
+        for placeholder, prefix, text, known in self._held:
             at = body.find(placeholder, done)
             if at < 0:
                 raise LookupError("a spliced placeholder is missing from the encoded body")
-            parts += [body[done : at + 1], prefix.encode("ascii"), text.encode("ascii")]
+            parts += [body[done : at + 1], prefix.encode("ascii"), text.encode("ascii") if known is None else known]
             done = at + len(placeholder) - 1  # keep the closing quote
         parts.append(body[done:])
         return b"".join(parts)

@@ -13,6 +13,7 @@ from gateway.b64 import b64decode
 from gateway.canonical import ProviderImage
 from gateway.errors import FailureClass, ProviderError
 from gateway.imaging import sniff_format
+from gateway.upstream.spans import ascii_of
 
 
 def decode_base64(text: str, *, data_url: bool = False) -> bytes | None:
@@ -50,4 +51,4 @@ def base64_image(provider: str, text: str, *, seed: int | None = None, what: str
     except binascii.Error:
         raise bad from None
     require_image(provider, head, what=what)
-    return ProviderImage(b64=text, seed=seed)
+    return ProviderImage(b64=text, seed=seed, b64_ascii=ascii_of(text))

@@ -17,6 +17,7 @@ lists exactly what is proven.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import re
 import secrets
@@ -27,14 +28,35 @@ _TOKEN = secrets.token_hex(6)  # per process (never sent anywhere), plus a seria
 _SERIAL = itertools.count()
 
 
+# The ASCII bytes behind each text cut in this task (id(text) -> (text, its bytes in the body)):
+# `ascii_of` gives them back to `upstream.base64_image`, so the response can be written from the
+# provider's own bytes, already known free of `"` and `\\` (gateway/splice.py): no re-encode, no
+# re-scan. Per task (asyncio copies the context), so it lives no longer than the attempt that read
+# the body; the identity check makes a recycled id harmless.
+_CUT_BYTES: contextvars.ContextVar[dict[int, tuple[str, memoryview]] | None] = contextvars.ContextVar(
+    "cut_bytes", default=None
+)
+
+
+def ascii_of(text: str) -> memoryview | None:
+    """The body bytes `text` was cut from in this task, if it was cut (same characters, ASCII).
+    Taken once: the entry is dropped, so the registry never outlives the image it was for."""
+    known = _CUT_BYTES.get()
+    entry = known.pop(id(text), None) if known else None
+    return entry[1] if entry is not None and entry[0] is text else None
+
+
 class Cut:
     """A skeleton body and the texts cut out of it, keyed by their placeholders."""
 
-    __slots__ = ("skeleton", "texts")
+    __slots__ = ("_views", "skeleton", "texts")
 
-    def __init__(self, skeleton: bytes, texts: dict[str, str]) -> None:
+    def __init__(self, skeleton: bytes, texts: dict[str, str], views: dict[str, memoryview] | None = None) -> None:
         self.skeleton = skeleton
         self.texts = texts
+        self._views = views or {}
+        # Replaces the previous cut's entries: a long-lived task holds at most one body this way.
+        _CUT_BYTES.set({id(texts[p]): (texts[p], view) for p, view in self._views.items()} or None)
 
     def restore(self, value: object) -> object:
         """The decoded skeleton with every placeholder replaced by its text (the same str object:
@@ -60,6 +82,7 @@ def cut_strings(body: bytes, key: str) -> Cut:
     token = f"{_TOKEN}{next(_SERIAL):x}"
     parts: list[bytes] = []
     texts: dict[str, str] = {}
+    views: dict[str, memoryview] = {}
     view = memoryview(body)
     done = 0
     at = body.find(needle)
@@ -81,9 +104,10 @@ def cut_strings(body: bytes, key: str) -> Cut:
                 placeholder = f"#{token}:{len(texts)}"
                 parts += [body[done:start], placeholder.encode("ascii")]
                 texts[placeholder] = text
+                views[placeholder] = view[start:end]
                 done = end
         at = body.find(needle, end + 1)
     if not texts:
         return Cut(body, texts)
     parts.append(body[done:])
-    return Cut(b"".join(parts), texts)
+    return Cut(b"".join(parts), texts, views)

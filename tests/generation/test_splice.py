@@ -58,3 +58,19 @@ def test_a_missing_placeholder_is_an_error_not_a_wrong_body() -> None:
     splicer.hold("p,", "A" * splice.MIN_SPLICE)
     with pytest.raises(LookupError):
         splicer.splice(b'{"images":[]}')
+
+
+def test_a_text_with_its_body_bytes_splices_to_the_same_body() -> None:
+    text = base64.b64encode(os.urandom(6000)).decode()
+    known = memoryview(b'{"b64_json": "' + text.encode() + b'"}')[14:-2]
+    with_bytes, plain = Splicer(), Splicer()
+    assert with_bytes.hold("data:image/png;base64,", text, known) != "data:image/png;base64," + text
+    plain.hold("data:image/png;base64,", text)
+    encoded = b'{"url":"%s"}'
+    assert with_bytes.splice(encoded % with_bytes._held[0][0][1:-1]) == plain.splice(encoded % plain._held[0][0][1:-1])
+
+
+def test_body_bytes_of_another_length_are_not_trusted() -> None:
+    text = 'AAAA"AAAA' * 1000  # would break out of the JSON string
+    splicer = Splicer()
+    assert splicer.hold("data:image/png;base64,", text, memoryview(b"A" * 10)) == "data:image/png;base64," + text

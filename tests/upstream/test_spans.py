@@ -11,7 +11,7 @@ import pytest
 
 from gateway import upstream
 from gateway.errors import ProviderError
-from gateway.upstream.spans import MIN_CUT, cut_strings
+from gateway.upstream.spans import MIN_CUT, ascii_of, cut_strings
 
 BLOB = base64.b64encode(os.urandom(3 * MIN_CUT)).decode("ascii")
 
@@ -84,3 +84,19 @@ def test_decode_json_with_a_blob_key_equals_the_plain_decode() -> None:
     raw = body({"b64_json": BLOB}, {"url": "https://x/y.png"})
     response = httpx.Response(200, content=raw)
     assert upstream.decode_json("p", response, blob_key="b64_json") == upstream.decode_json("p", response)
+
+
+def test_a_cut_text_comes_with_its_body_bytes_once() -> None:
+    raw = body({"b64_json": BLOB})
+    cut = cut_strings(raw, "b64_json")
+    text = cut.restore(msgspec.json.decode(cut.skeleton))["data"][0]["b64_json"]  # type: ignore[index]
+    known = ascii_of(text)
+    assert known is not None and bytes(known) == text.encode("ascii")
+    assert ascii_of(text) is None  # taken once: nothing held for it any more
+    assert ascii_of(BLOB) is None  # equal characters, another object: not vouched for
+
+
+def test_a_long_lived_task_holds_at_most_the_last_cut() -> None:
+    first = cut_strings(body({"b64_json": BLOB}), "b64_json")
+    cut_strings(body({"b64_json": BLOB[::-1]}), "b64_json")
+    assert ascii_of(first.texts[next(iter(first.texts))]) is None
