@@ -23,7 +23,7 @@ PRODUCT = ("gateway", "adapters")
 # every new top-level module would silently join the vocabulary). The longest matching entry wins.
 LAYERS: list[tuple[str, list[str]]] = [
     ("config", ["gateway.config", "gateway.settings"]),
-    ("vocabulary", ["gateway", "gateway.errors", "gateway.canonical", "gateway.metrics", "gateway.logsafe"]),
+    ("vocabulary", ["gateway", "gateway.b64", "gateway.errors", "gateway.canonical", "gateway.metrics", "gateway.logsafe"]),
     (
         "shared helpers",
         [
@@ -51,13 +51,14 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("pipeline", ["gateway.merge", "gateway.service", "gateway.costing", "gateway.generation", "gateway.stored_results", "gateway.responders", "gateway.splice", "gateway.streaming"]),
     ("wiring", ["gateway.services", "gateway.reload", "gateway.jobs"]),
     ("api", ["gateway.api"]),
-    ("entry points", ["gateway.app", "gateway.asgi", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream", "gateway.client_jobs"]),
+    ("entry points", ["gateway.app", "gateway.asgi", "gateway.process_tuning", "gateway.cli", "gateway.__main__", "gateway.client", "gateway.client_stream", "gateway.client_jobs"]),
 ]
 
 # What an adapter may import besides other adapter modules: translation needs the canonical types,
 # the error taxonomy, the network boundary and the image/size helpers — never auth, limits, Redis,
 # routing or metrics.
 ADAPTER_ALLOWED = (
+    "gateway.b64",  # the one strict base64 codec
     "gateway.canonical",
     "gateway.errors",
     "gateway.upstream",
