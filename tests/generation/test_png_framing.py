@@ -150,3 +150,15 @@ async def test_a_short_walk_is_proven_on_the_loop_and_a_long_one_in_the_pool(mon
     many = png_from([chunks[0], *[(b"sPLT", b"x\x00\x08")] * (finishing.INLINE_MAX_CHUNKS + 1), *chunks[1:]])
     checked = await finishing.check_image("p", ProviderImage(b64=base64.b64encode(many).decode()), req)
     assert len(hops) == 1 and (checked.width, checked.height) == (64, 64) and checked.b64 is not None
+
+
+@pytest.mark.parametrize("stray", ["\x01", " ", "-", "é"])
+async def test_a_stray_character_deep_inside_the_base64_is_upstream_invalid(stray: str) -> None:
+    """Every character of a passing-through text is checked (it goes into a JSON string as is):
+    not only the blocks the chunk walk reads."""
+    text = base64.b64encode(sized_png(256, 256)).decode()
+    middle = len(text) // 2
+    bad = text[:middle] + stray + text[middle + 1 :]
+    with pytest.raises(ProviderError) as caught:
+        await finishing.check_image("p", ProviderImage(b64=bad), ImageRequest(model="m", prompt="p"))
+    assert caught.value.failure.value == "upstream_invalid"
