@@ -9,10 +9,10 @@ random token and a serial).
 The caller decodes the skeleton as usual and swaps each placeholder for its text. A string that
 does not pass (an escape such as `\\/`, non-ASCII) is left in place: msgspec decodes it as before.
 
-What this does NOT check about a cut string: control characters (0x00-0x1F) and characters
-outside the base64 alphabet between the chunk headers that `gateway.imaging` reads. The image
-checks (`upstream.base64_image`, `imaging.inspect_base64`) prove the rest; docs/benchmarks.md
-lists exactly what is proven.
+What this does NOT check about a cut string: that every character is in the base64 alphabet (a
+control character would make invalid JSON once spliced into a response). The image proof does:
+`finishing` decodes every text it lets through strictly (`gateway.b64`) before it goes out;
+docs/benchmarks.md lists exactly what is proven.
 """
 
 from __future__ import annotations
