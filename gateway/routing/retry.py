@@ -46,7 +46,10 @@ class RetryBudget:
         self.config = config
 
     def record_request(self, label: str) -> None:
-        self._requests.setdefault(label, deque()).append(self._clock())
+        now = self._clock()
+        # Trimmed here too, not only when a retry is weighed: a deployment that never fails would
+        # otherwise keep every request's time for ever (the RSS of a long run grew ~60 B a request).
+        self._trim(self._requests.setdefault(label, deque()), now).append(now)
 
     def try_spend(self, label: str) -> bool:
         """Take one retry from the budget; False (and nothing taken) when it is spent."""

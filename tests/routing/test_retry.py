@@ -123,3 +123,12 @@ def test_calls_never_exceed_attempts_and_content_policy_never_falls_back(
         assert "ambiguous" not in tried[:-1]  # an unknown outcome is never re-sent
     if tried[-1] in ("content_policy", "ambiguous"):
         assert b.calls == 0  # and not handed to a second provider by default
+
+
+def test_a_deployment_that_never_fails_keeps_only_its_window_of_request_times() -> None:
+    clock = FakeClock()
+    budget = RetryBudget(RetryConfig(budget_window_seconds=10), clock=clock)
+    for _ in range(5_000):  # 100 requests a second for 50 s, no retry ever weighed
+        budget.record_request("openai/gpt-image-1")
+        clock.advance(0.01)
+    assert len(budget._requests["openai/gpt-image-1"]) <= 1_001
