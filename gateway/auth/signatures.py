@@ -97,9 +97,18 @@ def verify_evm(message: bytes, address: str, signature: str) -> str:
     return recovered
 
 
-@functools.lru_cache(maxsize=_ADDRESSES_REMEMBERED)
+# base58 of 32 bytes is 32 to 44 characters: anything else is refused before it is decoded or
+# remembered (the address is read before the signature is checked: an outsider chooses it).
+_SOLANA_ADDRESS_CHARS = range(32, 45)
+
+
 def solana_public_key(address: str) -> bytes | None:
     """The 32-byte ed25519 key of a base58 address, or None when it is not one."""
+    return _solana_key(address) if len(address) in _SOLANA_ADDRESS_CHARS else None
+
+
+@functools.lru_cache(maxsize=_ADDRESSES_REMEMBERED)
+def _solana_key(address: str) -> bytes | None:
     try:
         key = base58.b58decode(address.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
