@@ -181,16 +181,9 @@ def _steps_and_guidance(req: ImageRequest, spec: _Model, body: dict[str, Any], w
         if req.quality is not None and req.quality.value != "auto":
             warnings.append(f"quality: {req.quality.value} is not supported by this model; dropped")
         return
-    if req.steps is not None:
-        steps, warning = sizing.clamp("steps", req.steps, spec.min_steps, spec.max_steps)
-        body["steps"] = int(steps)
-        warnings.extend([warning] if warning else [])
-        if req.quality is not None and req.quality.value != "auto":
-            warnings.append(f"quality: {req.quality.value} ignored because steps is given")
-    else:
-        preset = sizing.steps_for_quality(req.quality, spec.default_steps, spec.max_steps)
-        if preset is not None:
-            body["steps"] = preset
+    steps = sizing.steps_to_send(req, spec.min_steps, spec.max_steps, spec.default_steps, warnings)
+    if steps is not None:
+        body["steps"] = steps
     if req.guide_scale is not None and spec.guidance is not None:
         guidance, warning = sizing.clamp("guide_scale", req.guide_scale, *spec.guidance)
         body["guidance"] = guidance

@@ -120,17 +120,9 @@ def _steps(req: ImageRequest, spec: _Model, data: dict[str, Any], warnings: list
         if req.quality is not None and req.quality is not Quality.AUTO:
             warnings.append(f"quality: {req.quality.value} is not supported by this model; dropped")
         return
-    low, high, default = spec.steps
-    if req.steps is not None:
-        steps, warning = sizing.clamp("steps", req.steps, low, high)
-        data["num_inference_steps"] = int(steps)
-        warnings.extend([warning] if warning else [])
-        if req.quality is not None and req.quality is not Quality.AUTO:
-            warnings.append(f"quality: {req.quality.value} ignored because steps is given")
-    else:
-        preset = sizing.steps_for_quality(req.quality, default, high)
-        if preset is not None:
-            data["num_inference_steps"] = preset
+    steps = sizing.steps_to_send(req, *spec.steps, warnings)
+    if steps is not None:
+        data["num_inference_steps"] = steps
 
 
 class Urls(msgspec.Struct, frozen=True):

@@ -130,6 +130,19 @@ def steps_for_quality(quality: Quality | None, default_steps: int, max_steps: in
     return max(1, min(max_steps, round(default_steps * _QUALITY_FACTOR[quality])))
 
 
+def steps_to_send(req: ImageRequest, low: int, high: int, default: int, warnings: list[str]) -> int | None:
+    """The step count for a model that takes one: the request's own `steps` clamped into
+    [low, high] (a warning says when, and that `quality` is ignored beside it), else the quality
+    preset; None: send nothing (the model's default)."""
+    if req.steps is None:
+        return steps_for_quality(req.quality, default, high)
+    steps, warning = clamp("steps", req.steps, low, high)
+    warnings.extend([warning] if warning else [])
+    if req.quality is not None and req.quality is not Quality.AUTO:
+        warnings.append(f"quality: {req.quality.value} ignored because steps is given")
+    return int(steps)
+
+
 def clamp(name: str, value: float, low: float, high: float) -> tuple[float, str | None]:
     """Clamp a numeric field into [low, high]; never rescale silently."""
     if value < low or value > high:
