@@ -49,14 +49,13 @@ def ascii_of(text: str) -> memoryview | None:
 class Cut:
     """A skeleton body and the texts cut out of it, keyed by their placeholders."""
 
-    __slots__ = ("_views", "skeleton", "texts")
+    __slots__ = ("skeleton", "texts")
 
     def __init__(self, skeleton: bytes, texts: dict[str, str], views: dict[str, memoryview] | None = None) -> None:
         self.skeleton = skeleton
         self.texts = texts
-        self._views = views or {}
         # Replaces the previous cut's entries: a long-lived task holds at most one body this way.
-        _CUT_BYTES.set({id(texts[p]): (texts[p], view) for p, view in self._views.items()} or None)
+        _CUT_BYTES.set({id(texts[p]): (texts[p], view) for p, view in (views or {}).items()} or None)
 
     def restore(self, value: object) -> object:
         """The decoded skeleton with every placeholder replaced by its text (the same str object:
